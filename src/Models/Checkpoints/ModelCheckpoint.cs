@@ -1,0 +1,113 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using RlhfGym.Models.Transformer;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Models.Checkpoints;
+
+/// <summary>
+/// A model directory: config.json (the <see cref="TransformerConfig"/>) and model.safetensors (the transformer's
+/// tensors, plus "score.weight" when it carries a scalar head). Loading validates the config, every tensor's name,
+/// shape and bytes, and returns a model only when all of it fits.
+/// </summary>
+public static class ModelCheckpoint
+{
+    public const string ConfigFile = "config.json";
+    public const string WeightsFile = "model.safetensors";
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    public static void Save(string directory, CausalTransformer model, ScalarHead? head = null, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        Directory.CreateDirectory(directory);
+        var tensors = model.state_dict().ToList();
+        if (head is not null) tensors.AddRange(head.state_dict());
+        SafeTensors.Save(Path.Combine(directory, WeightsFile), tensors, metadata);
+        AtomicFile.WriteAllText(Path.Combine(directory, ConfigFile), JsonSerializer.Serialize(model.Config, JsonOptions));
+    }
+
+    public static TransformerConfig ReadConfig(string directory)
+    {
+        string path = Path.Combine(directory, ConfigFile);
+        if (!File.Exists(path)) throw new CheckpointFormatException(path, null, "file not found");
+        JsonObject json;
+        try
+        {
+            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new CheckpointFormatException(path, null, "not a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointFormatException(path, null, $"not valid JSON: {e.Message}", e);
+        }
+        // Every field must be present: a silently defaulted shape would load the wrong model.
+        foreach (var prop in typeof(TransformerConfig).GetProperties())
+        {
+            var name = prop.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name;
+            if (name is not null && !json.ContainsKey(name)) throw new CheckpointFormatException(path, null, $"missing field '{name}'");
+        }
+        TransformerConfig config;
+        try
+        {
+            config = json.Deserialize<TransformerConfig>(JsonOptions)!;
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointFormatException(path, null, $"bad field: {e.Message}", e);
+        }
+        try
+        {
+            config.Validate(path);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointFormatException(path, null, e.Message, e);
+        }
+        return config;
+    }
+
+    /// <summary>Load a transformer (and its scalar head when <paramref name="withHead"/>) onto a device.</summary>
+    public static (CausalTransformer Model, ScalarHead? Head) Load(string directory, Device? device = null, bool withHead = false)
+    {
+        var config = ReadConfig(directory);
+        string path = Path.Combine(directory, WeightsFile);
+        var model = new CausalTransformer(config, device);
+        var head = withHead ? new ScalarHead(config.DModel, device) : null;
+        try
+        {
+            var loaded = SafeTensors.Load(path);
+            try
+            {
+                var targets = model.state_dict();
+                if (head is not null) foreach (var kv in head.state_dict()) targets[kv.Key] = kv.Value;
+                foreach (var name in loaded.Keys)
+                    if (!targets.ContainsKey(name)) throw new CheckpointFormatException(path, name, "not a tensor of this model (unexpected name)");
+                using var _ = no_grad();
+                foreach (var (name, target) in targets)
+                {
+                    if (!loaded.TryGetValue(name, out var source)) throw new CheckpointFormatException(path, name, "missing from the file");
+                    if (!source.shape.SequenceEqual(target.shape))
+                        throw new CheckpointFormatException(path, name, $"shape [{string.Join(", ", source.shape)}] does not match the config's [{string.Join(", ", target.shape)}]");
+                    target.copy_(source);
+                }
+            }
+            finally
+            {
+                foreach (var t in loaded.Values) t.Dispose();
+            }
+            return (model, head);
+        }
+        catch
+        {
+            model.Dispose();
+            head?.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,73 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Models.Transformer;
+
+/// <summary>Multi-head causal self-attention with rotary positions and optional grouped-query attention.</summary>
+public sealed class CausalSelfAttention : nn.Module
+{
+    private readonly int _nHeads, _nKvHeads, _headDim;
+    public Linear q_proj, k_proj, v_proj, o_proj;
+
+    public CausalSelfAttention(TransformerConfig c) : base(nameof(CausalSelfAttention))
+    {
+        _nHeads = c.NHeads;
+        _nKvHeads = c.NKvHeads;
+        _headDim = c.HeadDim;
+        q_proj = nn.Linear(c.DModel, c.NHeads * c.HeadDim, hasBias: c.Bias);
+        k_proj = nn.Linear(c.DModel, c.NKvHeads * c.HeadDim, hasBias: c.Bias);
+        v_proj = nn.Linear(c.DModel, c.NKvHeads * c.HeadDim, hasBias: c.Bias);
+        o_proj = nn.Linear(c.NHeads * c.HeadDim, c.DModel, hasBias: c.Bias);
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// Attend over a whole sequence x (B, T, D). mask: null for plain causal attention, else a boolean (B, 1, T, T)
+    /// that is true where a query may see a key. With a cache layer, the keys and values of all T positions are also
+    /// stored in slots 0..T-1 (a prefill).
+    /// </summary>
+    public Tensor Sequence(Tensor x, RotaryEmbedding rope, Tensor? mask, Tensor? cacheK = null, Tensor? cacheV = null)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        var q = rope.ApplyFromStart(Heads(q_proj.forward(x), b, t, _nHeads));
+        var k = rope.ApplyFromStart(Heads(k_proj.forward(x), b, t, _nKvHeads));
+        var v = Heads(v_proj.forward(x), b, t, _nKvHeads);
+        if (cacheK is not null && cacheV is not null)
+        {
+            cacheK.narrow(2, 0, t).copy_(k);
+            cacheV.narrow(2, 0, t).copy_(v);
+        }
+        var y = nn.functional.scaled_dot_product_attention(q, ExpandKv(k), ExpandKv(v), mask, 0.0, mask is null);
+        return o_proj.forward(y.transpose(1, 2).reshape(b, t, _nHeads * _headDim));
+    }
+
+    /// <summary>
+    /// One decode step: x (B, 1, D), row b at position positions[b]. Writes the new key/value into the cache at that
+    /// slot and attends over slots 0..span-1 under keyMask (B, 1, 1, span).
+    /// </summary>
+    public Tensor Step(Tensor x, RotaryEmbedding rope, Tensor positions, Tensor cacheK, Tensor cacheV, Tensor keyMask, long span)
+    {
+        long b = x.shape[0];
+        var q = rope.ApplyAt(Heads(q_proj.forward(x), b, 1, _nHeads), positions);
+        var k = rope.ApplyAt(Heads(k_proj.forward(x), b, 1, _nKvHeads), positions);
+        var v = Heads(v_proj.forward(x), b, 1, _nKvHeads);
+        var slot = positions.view(b, 1, 1, 1).expand(b, _nKvHeads, 1, _headDim);
+        cacheK.scatter_(2, slot, k);
+        cacheV.scatter_(2, slot, v);
+        var keys = ExpandKv(cacheK.narrow(2, 0, span));
+        var values = ExpandKv(cacheV.narrow(2, 0, span));
+        var y = nn.functional.scaled_dot_product_attention(q, keys, values, keyMask, 0.0, false);
+        return o_proj.forward(y.transpose(1, 2).reshape(b, 1, _nHeads * _headDim));
+    }
+
+    private Tensor Heads(Tensor x, long b, long t, int heads) => x.view(b, t, heads, _headDim).transpose(1, 2);
+
+    // Grouped-query attention: each key/value head serves n_heads / n_kv_heads query heads.
+    private Tensor ExpandKv(Tensor kv)
+    {
+        if (_nKvHeads == _nHeads) return kv;
+        long b = kv.shape[0], s = kv.shape[2];
+        int group = _nHeads / _nKvHeads;
+        return kv.unsqueeze(2).expand(b, _nKvHeads, group, s, _headDim).reshape(b, _nHeads, s, _headDim);
+    }
+}

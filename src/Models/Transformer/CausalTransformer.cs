@@ -1,0 +1,148 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Models.Transformer;
+
+/// <summary>
+/// Decoder-only, pre-norm transformer with rotary positions. Three ways in:
+/// <list type="bullet">
+/// <item><see cref="Forward"/>: a whole right-padded batch (training, scoring);</item>
+/// <item><see cref="Prefill"/>: the same, also filling a <see cref="KvCache"/>;</item>
+/// <item><see cref="DecodeStep"/>: one new token per row through the cache (generation, env steps).</item>
+/// </list>
+/// All three return final-norm hidden states; <see cref="Logits"/> applies the LM head.
+/// </summary>
+public sealed class CausalTransformer : nn.Module
+{
+    public TransformerConfig Config { get; }
+    public Device Device { get; }
+    private readonly RotaryEmbedding _rope;
+
+    public Embedding embed;
+    public ModuleList<TransformerBlock> blocks;
+    public nn.Module<Tensor, Tensor> norm;
+    public Linear? lm_head; // null when tied to the embedding
+
+    public CausalTransformer(TransformerConfig config, Device? device = null) : base(nameof(CausalTransformer))
+    {
+        config.Validate();
+        Config = config;
+        Device = device ?? CPU;
+        embed = nn.Embedding(config.VocabSize, config.DModel);
+        blocks = new ModuleList<TransformerBlock>();
+        for (int i = 0; i < config.NLayers; i++) blocks.Add(new TransformerBlock(config));
+        norm = Norms.Create(config);
+        if (!config.TiedEmbeddings) lm_head = nn.Linear(config.DModel, config.VocabSize, hasBias: false);
+        RegisterComponents();
+        InitWeights();
+        _rope = new RotaryEmbedding(config.HeadDim, config.MaxSeqLen, config.RopeTheta, Device);
+        this.to(Device);
+    }
+
+    // GPT-2 style: N(0, 0.02) everywhere, residual output projections scaled by 1/sqrt(2·layers), zero biases.
+    private void InitWeights()
+    {
+        using var _ = no_grad();
+        double residualStd = 0.02 / Math.Sqrt(2.0 * Config.NLayers);
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith(".bias")) nn.init.zeros_(p);
+            else if (name.Contains("norm")) continue;
+            else if (name.EndsWith("o_proj.weight") || name.EndsWith("down_proj.weight")) nn.init.normal_(p, 0, residualStd);
+            else nn.init.normal_(p, 0, 0.02);
+        }
+    }
+
+    public KvCache NewCache(int batchSize, int capacity) =>
+        new(Config, batchSize, capacity, Device, embed.weight!.dtype);
+
+    /// <summary>Hidden states (B, T, D) for right-padded tokens (B, T); lengths null means every row is full.</summary>
+    public Tensor Forward(Tensor tokens, ReadOnlySpan<long> lengths = default) => Sequence(tokens, lengths, null);
+
+    /// <summary>Like <see cref="Forward"/>, and stores every position's keys and values in the cache.</summary>
+    public Tensor Prefill(Tensor tokens, ReadOnlySpan<long> lengths, KvCache cache)
+    {
+        if (cache.BatchSize != tokens.shape[0])
+            throw new ArgumentException($"cache holds {cache.BatchSize} rows but the batch has {tokens.shape[0]}");
+        if (tokens.shape[1] > cache.Capacity)
+            throw new ArgumentException($"prompt of {tokens.shape[1]} tokens does not fit a cache of {cache.Capacity}");
+        var hidden = Sequence(tokens, lengths, cache);
+        if (lengths.IsEmpty)
+        {
+            Span<long> full = stackalloc long[(int)tokens.shape[0]];
+            full.Fill(tokens.shape[1]);
+            cache.SetLengths(full);
+        }
+        else cache.SetLengths(lengths);
+        return hidden;
+    }
+
+    /// <summary>Feed one token per row (tokens: (B) int64) at each row's next position; returns hidden (B, D).</summary>
+    public Tensor DecodeStep(Tensor tokens, KvCache cache)
+    {
+        if (tokens.shape.Length != 1 || tokens.shape[0] != cache.BatchSize)
+            throw new ArgumentException($"expected tokens of shape ({cache.BatchSize}), got ({string.Join(", ", tokens.shape)})");
+        cache.EnsureRoomForOneMore();
+        using var scope = NewDisposeScope();
+        long span = cache.MaxLength + 1;
+        var keyMask = cache.StepKeyMask();
+        var x = embed.forward(tokens.view(-1, 1));
+        for (int i = 0; i < blocks.Count; i++)
+            x = blocks[i].Step(x, _rope, cache.Positions, cache.Keys[i], cache.Values[i], keyMask, span);
+        var hidden = norm.forward(x).squeeze(1);
+        cache.Advance();
+        return hidden.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Next-token logits from hidden states (..., D) → (..., V).</summary>
+    public Tensor Logits(Tensor hidden) =>
+        lm_head is null ? nn.functional.linear(hidden, embed.weight!) : lm_head.forward(hidden);
+
+    /// <summary>Hidden state at each row's last real token: hidden (B, T, D), lengths → (B, D).</summary>
+    public static Tensor LastPositions(Tensor hidden, ReadOnlySpan<long> lengths)
+    {
+        var index = new long[lengths.Length];
+        for (int b = 0; b < index.Length; b++) index[b] = lengths[b] - 1;
+        using var idx = tensor(index, ScalarType.Int64, hidden.device);
+        using var rows = arange(index.Length, ScalarType.Int64, hidden.device);
+        return hidden.index([rows, idx]);
+    }
+
+    private Tensor Sequence(Tensor tokens, ReadOnlySpan<long> lengths, KvCache? cache)
+    {
+        if (tokens.shape.Length != 2) throw new ArgumentException($"tokens must be (B, T), got rank {tokens.shape.Length}");
+        long b = tokens.shape[0], t = tokens.shape[1];
+        if (t > Config.MaxSeqLen) throw new ArgumentException($"sequence of {t} tokens exceeds max_seq_len {Config.MaxSeqLen}");
+        if (!lengths.IsEmpty && lengths.Length != b) throw new ArgumentException($"expected {b} lengths, got {lengths.Length}");
+        using var scope = NewDisposeScope();
+        var mask = PaddingMask(lengths, t);
+        var x = embed.forward(tokens);
+        for (int i = 0; i < blocks.Count; i++)
+            x = blocks[i].Sequence(x, _rope, mask, cache?.Keys[i], cache?.Values[i]);
+        return norm.forward(x).MoveToOuterDisposeScope();
+    }
+
+    // Causal mask that also hides each row's right padding from every query; null when no row is padded.
+    private Tensor? PaddingMask(ReadOnlySpan<long> lengths, long t)
+    {
+        if (lengths.IsEmpty) return null;
+        bool padded = false;
+        foreach (var len in lengths)
+        {
+            if (len < 1 || len > t) throw new ArgumentOutOfRangeException(nameof(lengths), len, $"each length must be in 1..{t}");
+            padded |= len < t;
+        }
+        if (!padded) return null;
+        var causal = ones(t, t, ScalarType.Bool, Device).tril();                        // (T, T)
+        var valid = arange(t, ScalarType.Int64, Device).unsqueeze(0)
+            .lt(tensor(lengths.ToArray(), ScalarType.Int64, Device).unsqueeze(1));      // (B, T)
+        return causal.unsqueeze(0).logical_and(valid.unsqueeze(1)).unsqueeze(1);       // (B, 1, T, T)
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _rope.Dispose();
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,92 @@
+using static TorchSharp.torch;
+
+namespace RlhfGym.Models.Transformer;
+
+/// <summary>
+/// Preallocated key/value cache for a batch whose rows may hold different numbers of tokens.
+/// Row b's tokens occupy slots 0..Lengths[b]-1 of every layer; a decode step writes slot Lengths[b] of each row
+/// (its own position) and attends over slots 0..Lengths[b]. Nothing is reallocated while decoding.
+/// </summary>
+public sealed class KvCache : IDisposable
+{
+    public int BatchSize { get; }
+    public int Capacity { get; }
+    internal Tensor[] Keys { get; }    // per layer (B, H_kv, Capacity, D_head)
+    internal Tensor[] Values { get; }
+    private readonly long[] _lengths;  // host copy: tokens held per row
+    private readonly Tensor _slots;    // arange(Capacity) on the device, for key masks
+    internal Tensor Positions { get; private set; } // (B) int64 on the device: next write slot per row
+
+    internal KvCache(TransformerConfig config, int batchSize, int capacity, Device device, ScalarType dtype)
+    {
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be > 0");
+        if (capacity <= 0 || capacity > config.MaxSeqLen)
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"cache capacity must be in 1..max_seq_len ({config.MaxSeqLen})");
+        BatchSize = batchSize;
+        Capacity = capacity;
+        Keys = new Tensor[config.NLayers];
+        Values = new Tensor[config.NLayers];
+        for (int i = 0; i < config.NLayers; i++)
+        {
+            Keys[i] = zeros([batchSize, config.NKvHeads, capacity, config.HeadDim], dtype, device);
+            Values[i] = zeros([batchSize, config.NKvHeads, capacity, config.HeadDim], dtype, device);
+        }
+        _lengths = new long[batchSize];
+        _slots = arange(capacity, ScalarType.Int64, device);
+        Positions = zeros(batchSize, ScalarType.Int64, device);
+    }
+
+    /// <summary>Tokens held by each row (host copy; no device sync).</summary>
+    public ReadOnlySpan<long> Lengths => _lengths;
+
+    /// <summary>The longest row: attention over the cache reads slots 0..MaxLength-1.</summary>
+    public long MaxLength { get; private set; }
+
+    /// <summary>Set every row's length after a prefill of right-padded prompts.</summary>
+    internal void SetLengths(ReadOnlySpan<long> lengths)
+    {
+        if (lengths.Length != BatchSize)
+            throw new ArgumentException($"expected {BatchSize} lengths, got {lengths.Length}", nameof(lengths));
+        long max = 0;
+        for (int b = 0; b < BatchSize; b++)
+        {
+            if (lengths[b] < 1 || lengths[b] > Capacity)
+                throw new ArgumentOutOfRangeException(nameof(lengths), lengths[b], $"row {b}: length must be in 1..{Capacity}");
+            _lengths[b] = lengths[b];
+            max = Math.Max(max, lengths[b]);
+        }
+        MaxLength = max;
+        Positions.Dispose();
+        Positions = tensor(_lengths, ScalarType.Int64, _slots.device);
+    }
+
+    /// <summary>Check there is room for one more token in every row (called before a decode step).</summary>
+    internal void EnsureRoomForOneMore()
+    {
+        if (MaxLength >= Capacity)
+            throw new InvalidOperationException($"KV cache is full: a row holds {MaxLength} tokens and the capacity is {Capacity}");
+    }
+
+    /// <summary>Key mask (B, 1, 1, MaxLength+1) for a decode step: slot j is visible to row b iff j ≤ Lengths[b].</summary>
+    internal Tensor StepKeyMask()
+    {
+        var slots = _slots.narrow(0, 0, MaxLength + 1).unsqueeze(0);      // (1, S)
+        return slots.le(Positions.unsqueeze(1)).unsqueeze(1).unsqueeze(1); // (B, 1, 1, S)
+    }
+
+    /// <summary>After a decode step every row holds one more token.</summary>
+    internal void Advance()
+    {
+        for (int b = 0; b < BatchSize; b++) _lengths[b]++;
+        MaxLength++;
+        Positions.add_(1);
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in Keys) t.Dispose();
+        foreach (var t in Values) t.Dispose();
+        _slots.Dispose();
+        Positions.Dispose();
+    }
+}

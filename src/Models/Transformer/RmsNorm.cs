@@ -1,0 +1,27 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Models.Transformer;
+
+/// <summary>Root-mean-square norm (TorchSharp has none): x / sqrt(mean(x²) + eps) · weight, computed in fp32.</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    private readonly double _eps;
+    public Parameter weight;
+
+    public RmsNorm(long dim, double eps) : base(nameof(RmsNorm))
+    {
+        _eps = eps;
+        weight = new Parameter(ones(dim));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var x32 = x.to_type(ScalarType.Float32);
+        var normed = x32 * rsqrt(x32.pow(2).mean([-1L], keepdim: true) + _eps);
+        return (normed.to_type(x.dtype) * weight).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,42 @@
+using static TorchSharp.torch;
+
+namespace RlhfGym.Models.Tests;
+
+public class SamplerTests
+{
+    private static long[] Draw(long seed, double temperature, int topK, double topP)
+    {
+        random.manual_seed(5);
+        var logits = randn(16, 40);
+        using var sampler = new Sampler(seed, temperature, topK, topP);
+        return Enumerable.Range(0, 5).SelectMany(_ => sampler.Sample(logits).data<long>().ToArray()).ToArray();
+    }
+
+    [Fact]
+    public void Same_seed_gives_the_same_samples()
+    {
+        Assert.Equal(Draw(42, 1.0, 0, 1.0), Draw(42, 1.0, 0, 1.0));
+        Assert.Equal(Draw(42, 0.7, 5, 0.9), Draw(42, 0.7, 5, 0.9));
+        Assert.NotEqual(Draw(42, 1.0, 0, 1.0), Draw(43, 1.0, 0, 1.0));
+    }
+
+    [Fact]
+    public void Top_k_and_top_p_only_keep_the_most_likely_tokens()
+    {
+        var logits = tensor(new float[] { 5f, 4f, 3f, -2f, -3f, -4f }).unsqueeze(0).expand(200, 6).contiguous();
+        using var topK = new Sampler(1, 1.0, topK: 2);
+        Assert.All(topK.Sample(logits).data<long>().ToArray(), t => Assert.InRange(t, 0, 1));
+        using var topP = new Sampler(1, 1.0, topP: 0.5); // token 0 alone holds ~0.66 of the mass
+        Assert.All(topP.Sample(logits).data<long>().ToArray(), t => Assert.Equal(0, t));
+        using var greedy = new Sampler(1, 0.0);
+        Assert.All(greedy.Sample(logits).data<long>().ToArray(), t => Assert.Equal(0, t));
+    }
+
+    [Fact]
+    public void Out_of_range_options_are_rejected()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Sampler(1, temperature: -1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Sampler(1, topP: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Sampler(1, topK: -2));
+    }
+}

@@ -1,0 +1,91 @@
+using RlhfGym.Models.Transformer;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Models.Tests;
+
+public class TransformerTests
+{
+    public static TheoryData<int, MlpKind, NormKind, bool, bool> Variants => new()
+    {
+        { 4, MlpKind.SwiGlu, NormKind.RmsNorm, true, false },
+        { 2, MlpKind.SwiGlu, NormKind.RmsNorm, false, false },  // grouped-query attention, untied head
+        { 1, MlpKind.Gelu, NormKind.LayerNorm, true, true },    // multi-query, GPT-2 style
+    };
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Incremental_decode_matches_full_forward_for_rows_of_unequal_length(int kv, MlpKind mlp, NormKind norm, bool tied, bool bias)
+    {
+        using var model = TinyModels.Create(TinyModels.Config(kv, mlp, norm, tied, bias));
+        using var _ = no_grad();
+        long[] promptLengths = [3, 7, 5];
+        const int newTokens = 10, width = 7;
+        random.manual_seed(7);
+        var all = randint(0, 50, [3, width + newTokens], ScalarType.Int64); // row b: prompt then continuation
+        // Right-pad prompts to the longest one; the continuation of row b starts at its own length.
+        var prompts = all.narrow(1, 0, width).clone();
+        using var cache = model.NewCache(3, 32);
+        var prefill = model.Logits(model.Prefill(prompts, promptLengths, cache));
+        var stepped = new List<Tensor>();
+        for (int s = 0; s < newTokens; s++)
+        {
+            var next = stack(Enumerable.Range(0, 3).Select(b => all[b, promptLengths[b] + s]).ToArray());
+            stepped.Add(model.Logits(model.DecodeStep(next, cache)));
+        }
+        for (int b = 0; b < 3; b++)
+        {
+            long total = promptLengths[b] + newTokens;
+            var full = model.Logits(model.Forward(all[b].narrow(0, 0, total).unsqueeze(0)))[0];
+            // Prefill positions of the real prompt.
+            double prefillDiff = (prefill[b].narrow(0, 0, promptLengths[b]) - full.narrow(0, 0, promptLengths[b])).abs().max().item<float>();
+            Assert.True(prefillDiff <= 1e-4, $"row {b}: prefill max abs diff {prefillDiff}");
+            for (int s = 0; s < newTokens; s++)
+            {
+                double diff = (stepped[s][b] - full[promptLengths[b] + s]).abs().max().item<float>();
+                Assert.True(diff <= 1e-4, $"row {b} step {s}: max abs diff {diff}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Padded_batch_forward_matches_each_row_alone()
+    {
+        using var model = TinyModels.Create(TinyModels.Config());
+        using var _ = no_grad();
+        random.manual_seed(3);
+        var tokens = randint(0, 50, [2, 9], ScalarType.Int64);
+        long[] lengths = [4, 9];
+        var batch = model.Logits(model.Forward(tokens, lengths));
+        var alone = model.Logits(model.Forward(tokens[0].narrow(0, 0, 4).unsqueeze(0)))[0];
+        Assert.True((batch[0].narrow(0, 0, 4) - alone).abs().max().item<float>() <= 1e-5);
+    }
+
+    [Fact]
+    public void Decode_past_cache_capacity_is_a_clear_error()
+    {
+        using var model = TinyModels.Create(TinyModels.Config());
+        using var _ = no_grad();
+        using var cache = model.NewCache(1, 4);
+        model.Prefill(tensor(new long[] { 1, 2, 3, 4 }).unsqueeze(0), [4], cache);
+        var ex = Assert.Throws<InvalidOperationException>(() => model.DecodeStep(tensor(new long[] { 5 }), cache));
+        Assert.Contains("KV cache is full", ex.Message);
+    }
+
+    [Fact]
+    public void Config_validation_names_the_field()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => (TinyModels.Config() with { NKvHeads = 3 }).Validate());
+        Assert.Contains("n_kv_heads", ex.Message);
+    }
+
+    [Fact]
+    public void Scalar_head_has_the_documented_init_scale()
+    {
+        random.manual_seed(0);
+        using var head = new ScalarHead(255);
+        double std = head.score.weight!.std().item<float>();
+        Assert.InRange(std, 0.5 / 256, 1.5 / 256);
+        using var hidden = randn(2, 5, 255);
+        Assert.Equal([2L, 5L], head.forward(hidden).shape);
+    }
+}
