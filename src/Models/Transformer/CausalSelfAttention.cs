@@ -26,11 +26,11 @@ public sealed class CausalSelfAttention : nn.Module
     /// that is true where a query may see a key. With a cache layer, the keys and values of all T positions are also
     /// stored in slots 0..T-1 (a prefill).
     /// </summary>
-    public Tensor Sequence(Tensor x, RotaryEmbedding rope, Tensor? mask, Tensor? cacheK = null, Tensor? cacheV = null)
+    public Tensor Sequence(Tensor x, RotaryAngles rope, Tensor? mask, Tensor? cacheK = null, Tensor? cacheV = null)
     {
         long b = x.shape[0], t = x.shape[1];
-        var q = rope.ApplyFromStart(Heads(q_proj.forward(x), b, t, _nHeads));
-        var k = rope.ApplyFromStart(Heads(k_proj.forward(x), b, t, _nKvHeads));
+        var q = rope.Apply(Heads(q_proj.forward(x), b, t, _nHeads));
+        var k = rope.Apply(Heads(k_proj.forward(x), b, t, _nKvHeads));
         var v = Heads(v_proj.forward(x), b, t, _nKvHeads);
         if (cacheK is not null && cacheV is not null)
         {
@@ -45,11 +45,11 @@ public sealed class CausalSelfAttention : nn.Module
     /// One decode step: x (B, 1, D), row b at position positions[b]. Writes the new key/value into the cache at that
     /// slot and attends over slots 0..span-1 under keyMask (B, 1, 1, span).
     /// </summary>
-    public Tensor Step(Tensor x, RotaryEmbedding rope, Tensor positions, Tensor cacheK, Tensor cacheV, Tensor keyMask, long span)
+    public Tensor Step(Tensor x, RotaryAngles rope, Tensor positions, Tensor cacheK, Tensor cacheV, Tensor keyMask, long span)
     {
         long b = x.shape[0];
-        var q = rope.ApplyAt(Heads(q_proj.forward(x), b, 1, _nHeads), positions);
-        var k = rope.ApplyAt(Heads(k_proj.forward(x), b, 1, _nKvHeads), positions);
+        var q = rope.Apply(Heads(q_proj.forward(x), b, 1, _nHeads));
+        var k = rope.Apply(Heads(k_proj.forward(x), b, 1, _nKvHeads));
         var v = Heads(v_proj.forward(x), b, 1, _nKvHeads);
         var slot = positions.view(b, 1, 1, 1).expand(b, _nKvHeads, 1, _headDim);
         cacheK.scatter_(2, slot, k);

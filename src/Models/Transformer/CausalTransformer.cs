@@ -87,9 +87,10 @@ public sealed class CausalTransformer : nn.Module
         using var scope = NewDisposeScope();
         long span = cache.MaxLength + 1;
         var keyMask = cache.StepKeyMask();
+        var angles = _rope.At(cache.Positions);
         var x = embed.forward(tokens.view(-1, 1));
         for (int i = 0; i < blocks.Count; i++)
-            x = blocks[i].Step(x, _rope, cache.Positions, cache.Keys[i], cache.Values[i], keyMask, span);
+            x = blocks[i].Step(x, angles, cache.Positions, cache.Keys[i], cache.Values[i], keyMask, span);
         var hidden = norm.forward(x).squeeze(1);
         cache.Advance();
         return hidden.MoveToOuterDisposeScope();
@@ -117,9 +118,10 @@ public sealed class CausalTransformer : nn.Module
         if (!lengths.IsEmpty && lengths.Length != b) throw new ArgumentException($"expected {b} lengths, got {lengths.Length}");
         using var scope = NewDisposeScope();
         var mask = PaddingMask(lengths, t);
+        var angles = _rope.FromStart(t);
         var x = embed.forward(tokens);
         for (int i = 0; i < blocks.Count; i++)
-            x = blocks[i].Sequence(x, _rope, mask, cache?.Keys[i], cache?.Values[i]);
+            x = blocks[i].Sequence(x, angles, mask, cache?.Keys[i], cache?.Values[i]);
         return norm.forward(x).MoveToOuterDisposeScope();
     }
 

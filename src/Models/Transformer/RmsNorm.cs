@@ -20,8 +20,9 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var x32 = x.to_type(ScalarType.Float32);
-        var normed = x32 * rsqrt(x32.pow(2).mean([-1L], keepdim: true) + _eps);
-        return (normed.to_type(x.dtype) * weight).MoveToOuterDisposeScope();
+        bool fp32 = x.dtype == ScalarType.Float32;
+        var x32 = fp32 ? x : x.to_type(ScalarType.Float32);
+        var normed = x32 * x32.square().mean([-1L], keepdim: true).add_(_eps).rsqrt_();
+        return (fp32 ? normed.mul_(weight) : normed.to_type(x.dtype) * weight).MoveToOuterDisposeScope();
     }
 }

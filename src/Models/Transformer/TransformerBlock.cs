@@ -18,13 +18,13 @@ public sealed class TransformerBlock : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Sequence(Tensor x, RotaryEmbedding rope, Tensor? mask, Tensor? cacheK, Tensor? cacheV)
+    public Tensor Sequence(Tensor x, RotaryAngles rope, Tensor? mask, Tensor? cacheK, Tensor? cacheV)
     {
         x = x + attn.Sequence(attn_norm.forward(x), rope, mask, cacheK, cacheV);
         return x + mlp.forward(mlp_norm.forward(x));
     }
 
-    public Tensor Step(Tensor x, RotaryEmbedding rope, Tensor positions, Tensor cacheK, Tensor cacheV, Tensor keyMask, long span)
+    public Tensor Step(Tensor x, RotaryAngles rope, Tensor positions, Tensor cacheK, Tensor cacheV, Tensor keyMask, long span)
     {
         x = x + attn.Step(attn_norm.forward(x), rope, positions, cacheK, cacheV, keyMask, span);
         return x + mlp.forward(mlp_norm.forward(x));

@@ -1,0 +1,73 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using RlhfGym.Models;
+using RlhfGym.Models.Benchmarks;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Cli.Commands;
+
+/// <summary>`rlhfgym bench ...`: speed measured as ratios within one run (machines are shared and noisy).</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "measure speed; figures are ratios taken within one run");
+        bench.Subcommands.Add(Model());
+        return bench;
+    }
+
+    private static Command Model()
+    {
+        var device = CommonOptions.Device();
+        var batch = new Option<int>("--batch") { Description = "batch rows for forward, decode and train", DefaultValueFactory = _ => 32 };
+        var seqLen = new Option<int>("--seq-len") { Description = "sequence length for forward and train", DefaultValueFactory = _ => 128 };
+        var genBatch = new Option<int>("--generation-batch") { Description = "rows for incremental-vs-recompute generation", DefaultValueFactory = _ => 8 };
+        var newTokens = new Option<int>("--new-tokens") { Description = "tokens generated in the incremental-vs-recompute comparison", DefaultValueFactory = _ => 128 };
+        var repeats = new Option<int>("--repeats") { Description = "timed repeats (median reported)", DefaultValueFactory = _ => 3 };
+        var command = new Command("model", "transformer throughput (d_model 256, 4 layers, 4 heads, vocab 8k) and KV-cache speedup")
+        {
+            device, batch, seqLen, genBatch, newTokens, repeats,
+        };
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var options = new ModelBenchmarkOptions
+            {
+                Batch = Positive(parse.GetValue(batch), "--batch"),
+                SeqLen = Positive(parse.GetValue(seqLen), "--seq-len"),
+                GenerationBatch = Positive(parse.GetValue(genBatch), "--generation-batch"),
+                NewTokens = Positive(parse.GetValue(newTokens), "--new-tokens"),
+                Repeats = Positive(parse.GetValue(repeats), "--repeats"),
+                PromptLength = Math.Min(16, parse.GetValue(seqLen)),
+            };
+            if (options.SeqLen < 2 || options.SeqLen + 33 > options.Config.MaxSeqLen)
+                throw new ArgumentException($"--seq-len must be in 2..{options.Config.MaxSeqLen - 33}, got {options.SeqLen}");
+            if (options.PromptLength + options.NewTokens > options.Config.MaxSeqLen)
+                throw new ArgumentException($"--new-tokens must be at most {options.Config.MaxSeqLen - options.PromptLength}, got {options.NewTokens}");
+            var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
+            var r = ModelBenchmark.Run(options, dev, step => progress($"bench model: {step}"));
+            var c = options.Config;
+            return new JsonObject
+            {
+                ["bench"] = "model",
+                ["device"] = dev.ToString(),
+                ["threads"] = get_num_threads(),
+                ["config"] = $"d{c.DModel} L{c.NLayers} H{c.NHeads} V{c.VocabSize}",
+                ["batch"] = options.Batch,
+                ["seq_len"] = options.SeqLen,
+                ["forward_tokens_per_s"] = Math.Round(r.ForwardTokensPerSecond, 1),
+                ["decode_ms_per_step"] = Math.Round(r.DecodeMsPerStep, 3),
+                ["train_step_s"] = Math.Round(r.TrainStepSeconds, 4),
+                ["generation_batch"] = options.GenerationBatch,
+                ["new_tokens"] = options.NewTokens,
+                ["generate_incremental_s"] = Math.Round(r.GenerateIncrementalSeconds, 4),
+                ["generate_recompute_s"] = Math.Round(r.GenerateRecomputeSeconds, 4),
+                ["incremental_speedup"] = Math.Round(r.IncrementalSpeedup, 2),
+                ["greedy_agreement"] = Math.Round(r.GreedyAgreement, 4),
+            };
+        });
+        return command;
+    }
+
+    internal static int Positive(int value, string name) =>
+        value > 0 ? value : throw new ArgumentException($"{name} must be > 0, got {value}");
+}

@@ -1,0 +1,17 @@
+using System.CommandLine;
+using RlhfGym.Cli.Commands;
+
+namespace RlhfGym.Cli;
+
+/// <summary>The `rlhfgym` verb tree.</summary>
+public static class RootCommandFactory
+{
+    public static RootCommand Create(IServiceProvider services)
+    {
+        var root = new RootCommand("RlhfGym: text generation as a gym environment with bandit, token and segment rewards.");
+        root.Options.Add(CommonOptions.Json);
+        root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        return root;
+    }
+}

@@ -1,0 +1,37 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace RlhfGym.Cli;
+
+/// <summary>
+/// Runs a verb body with the CLI's output contract: progress goes to stderr; the result is printed as readable
+/// lines and, with --json, as one JSON object on the last line of stdout. Errors print "error: ..." on stderr
+/// (and {"error": ...} as the JSON line) and exit 1; RLHFGYM_TRACE=1 adds the stack trace.
+/// </summary>
+public static class VerbRunner
+{
+    public static void Set(Command command, Func<ParseResult, Action<string>, JsonObject> body) =>
+        command.SetAction(parse => Run(parse, body));
+
+    public static int Run(ParseResult parse, Func<ParseResult, Action<string>, JsonObject> body)
+    {
+        bool json = parse.GetValue(CommonOptions.Json);
+        void Progress(string line) => Console.Error.WriteLine(line);
+        try
+        {
+            var result = body(parse, Progress);
+            foreach (var (key, value) in result)
+                Console.WriteLine($"{key,-28} {value?.ToJsonString() ?? "null"}");
+            if (json) Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+            return 0;
+        }
+        catch (Exception e) // every failure becomes one readable line (and a JSON line), never a stack dump
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            if (Environment.GetEnvironmentVariable("RLHFGYM_TRACE") == "1") Console.Error.WriteLine(e);
+            if (json) Console.WriteLine(new JsonObject { ["error"] = e.Message, ["kind"] = e.GetType().Name }.ToJsonString());
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,21 @@
+using System.Diagnostics;
+
+namespace RlhfGym.Models.Benchmarks;
+
+/// <summary>Timing helpers for bench verbs: warm up once, then report the median of repeated runs.</summary>
+public static class Stopwatches
+{
+    public static double MedianSeconds(int repeats, Action action, int warmup = 1)
+    {
+        for (int i = 0; i < warmup; i++) action();
+        var times = new double[repeats];
+        for (int i = 0; i < repeats; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            action();
+            times[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        Array.Sort(times);
+        return times[repeats / 2];
+    }
+}

@@ -1,0 +1,29 @@
+using System.Reflection;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Models;
+
+/// <summary>What this build runs on: package and libtorch versions, backend, threads, CUDA.</summary>
+public static class RuntimeInfo
+{
+    private static string? Metadata(string key) =>
+        typeof(RuntimeInfo).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == key)?.Value;
+
+    public static string PackageVersion =>
+        typeof(RuntimeInfo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    /// <summary>cpu, cuda or external (the MSBuild property TorchBackend this build was made with).</summary>
+    public static string Backend => Metadata("TorchBackend") ?? "unknown";
+
+    public static string TorchSharpVersion => Metadata("TorchSharpVersion") ?? "unknown";
+
+    /// <summary>The libtorch version TorchSharp reports (e.g. 2.10.0).</summary>
+    public static string LibTorchVersion
+    {
+        get
+        {
+            var v = __version__;
+            return v.EndsWith(".0") && v.Count(c => c == '.') == 3 ? v[..^2] : v;
+        }
+    }
+}

@@ -1,0 +1,42 @@
+namespace RlhfGym.Cli.Tests;
+
+public class InfoAndContractTests
+{
+    [Fact]
+    public void Info_json_reports_device_and_torch_on_the_last_line()
+    {
+        var r = CliRunner.Run("info", "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        var json = r.LastJson();
+        Assert.Equal("cpu", (string?)json["device"]);
+        Assert.StartsWith("2.", (string?)json["torch"]);
+        Assert.Equal("cpu", (string?)json["backend"]);
+        Assert.Equal(2.0, (double)json["probe_sum"]!);
+    }
+
+    [Fact]
+    public void Unavailable_device_is_a_clear_error_with_a_json_line()
+    {
+        var r = CliRunner.Run("info", "--device", "cuda", "--json");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("--device cuda", (string?)r.LastJson()["error"]);
+        var bad = CliRunner.Run("info", "--device", "tpu", "--json");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("auto, cpu or cuda", (string?)bad.LastJson()["error"]);
+    }
+
+    [Fact]
+    public void Bench_model_reports_the_incremental_speedup()
+    {
+        // A small run: this checks the verb works end to end, not how fast it is (speed is never a test).
+        var r = CliRunner.Run("bench", "model", "--batch", "2", "--seq-len", "8", "--generation-batch", "1",
+            "--new-tokens", "4", "--repeats", "1", "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        var json = r.LastJson();
+        Assert.True((double)json["incremental_speedup"]! > 0);
+        Assert.Equal(1.0, (double)json["greedy_agreement"]!);
+        var bad = CliRunner.Run("bench", "model", "--batch", "0", "--json");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("--batch", (string?)bad.LastJson()["error"]);
+    }
+}
