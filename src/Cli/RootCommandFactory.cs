@@ -12,6 +12,8 @@ public static class RootCommandFactory
         root.Options.Add(CommonOptions.Json);
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(WorldCommand.Create());
+        root.Subcommands.Add(SftCommand.Create());
         return root;
     }
 }

@@ -1,0 +1,185 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using RlhfGym.Env.Common;
+using RlhfGym.Models.Checkpoints;
+using RlhfGym.Models.Tokenization;
+
+namespace RlhfGym.Env.PhraseWorld;
+
+/// <summary>
+/// A world directory: world.json (seed, rules, phrases and values), tokenizer.json, prompts.jsonl, sft.jsonl and
+/// pairs.jsonl. Writing is deterministic (same seed → byte-identical files); loading checks every file's presence
+/// and version and names the file, line and field of any problem.
+/// </summary>
+public static class WorldStore
+{
+    public const string WorldFile = "world.json", TokenizerFile = "tokenizer.json", PromptsFile = "prompts.jsonl",
+        SftFile = "sft.jsonl", PairsFile = "pairs.jsonl";
+    public const string Format = "rlhfgym.phraseworld";
+
+    /// <summary>Build the world and its datasets from a seed and write them to a directory.</summary>
+    public static World Build(string directory, long seed, DatasetSizes? sizes = null)
+    {
+        sizes ??= new DatasetSizes();
+        var world = WorldBuilder.Build(seed);
+        var behaviour = new BehaviourPolicy(world);
+        var judge = new GoldJudge(world);
+        var labeller = new PreferenceLabeller(world, sizes.PairTemperature);
+        var rng = new SeededRandom(seed * 7919 + 17);
+
+        var sft = new List<SftExample>();
+        var pairs = new List<PreferencePair>();
+        foreach (var prompt in world.Prompts.Where(p => p.Split != "test"))
+        {
+            bool train = prompt.Split == "train";
+            int nSft = train ? sizes.SftPerTrainPrompt : sizes.SftPerValidationPrompt;
+            for (int k = 0; k < nSft; k++)
+            {
+                var response = behaviour.Sample(prompt, rng);
+                sft.Add(new SftExample(prompt.Id, prompt.Split, response, judge.Judge(prompt, response).Score));
+            }
+            int nPairs = train ? sizes.PairsPerTrainPrompt : sizes.PairsPerValidationPrompt;
+            for (int k = 0; k < nPairs; k++)
+            {
+                var a = behaviour.Sample(prompt, rng);
+                var b = behaviour.Sample(prompt, rng);
+                if (a.AsSpan().SequenceEqual(b)) { k--; continue; }
+                pairs.Add(labeller.Label(prompt, a, b, rng));
+            }
+        }
+        Save(directory, world);
+        WriteSft(Path.Combine(directory, SftFile), world, sft);
+        WritePairs(Path.Combine(directory, PairsFile), world, pairs);
+        return world;
+    }
+
+    public static void Save(string directory, World world)
+    {
+        Directory.CreateDirectory(directory);
+        world.Tokenizer.Save(Path.Combine(directory, TokenizerFile));
+        var rules = JsonSerializer.SerializeToNode(world.Rules)!;
+        var json = new JsonObject
+        {
+            ["format"] = Format,
+            ["version"] = World.FormatVersion,
+            ["seed"] = world.Seed,
+            ["rules"] = rules,
+            ["topics"] = new JsonArray(world.Topics.Select(t => (JsonNode)t).ToArray()),
+            ["phrases"] = new JsonArray(world.Phrases.Select(p => (JsonNode)new JsonObject
+            {
+                ["id"] = p.Id,
+                ["kind"] = p.Kind.ToString(),
+                ["topic"] = p.Topic,
+                ["value"] = p.Value,
+                ["text"] = p.Text,
+            }).ToArray()),
+        };
+        AtomicFile.WriteAllText(Path.Combine(directory, WorldFile), json.ToJsonString(new JsonSerializerOptions(Jsonl.Options) { WriteIndented = true }) + "\n");
+        Jsonl.Write(Path.Combine(directory, PromptsFile), world.Prompts.Select(p => new JsonObject
+        {
+            ["version"] = World.FormatVersion,
+            ["id"] = p.Id,
+            ["split"] = p.Split,
+            ["topic"] = p.Topic,
+            ["style"] = p.Style,
+            ["ideal"] = p.Ideal,
+            ["text"] = p.Text,
+        }));
+    }
+
+    public static void WriteSft(string path, World world, IEnumerable<SftExample> examples) =>
+        Jsonl.Write(path, examples.Select(e => new JsonObject
+        {
+            ["version"] = World.FormatVersion,
+            ["prompt_id"] = e.PromptId,
+            ["split"] = e.Split,
+            ["response"] = world.Tokenizer.Decode(e.Response),
+            ["gold"] = Math.Round(e.Gold, 6),
+        }));
+
+    public static void WritePairs(string path, World world, IEnumerable<PreferencePair> pairs) =>
+        Jsonl.Write(path, pairs.Select(p => new JsonObject
+        {
+            ["version"] = World.FormatVersion,
+            ["prompt_id"] = p.PromptId,
+            ["split"] = p.Split,
+            ["chosen"] = world.Tokenizer.Decode(p.Chosen),
+            ["rejected"] = world.Tokenizer.Decode(p.Rejected),
+            ["chosen_gold"] = Math.Round(p.ChosenGold, 6),
+            ["rejected_gold"] = Math.Round(p.RejectedGold, 6),
+        }));
+
+    /// <summary>Load a world directory (world.json, tokenizer.json, prompts.jsonl), validating each file.</summary>
+    public static World Load(string directory)
+    {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: world directory not found (build one with 'rlhfgym world build --out {directory}')");
+        string worldPath = Path.Combine(directory, WorldFile);
+        if (!File.Exists(worldPath)) throw new FileNotFoundException($"{worldPath}: file not found (not a world directory?)", worldPath);
+        JsonObject json;
+        try
+        {
+            json = JsonNode.Parse(File.ReadAllText(worldPath)) as JsonObject ?? throw new InvalidDataException($"{worldPath}: not a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{worldPath}: not valid JSON: {e.Message}", e);
+        }
+        var root = new JsonLine(worldPath, 1, json);
+        if (root.String("format") != Format) throw new InvalidDataException($"{worldPath}: field 'format' must be \"{Format}\", got \"{root.String("format")}\"");
+        if (root.Int("version") != World.FormatVersion)
+            throw new InvalidDataException($"{worldPath}: field 'version' is {root.Int("version")}, this build reads version {World.FormatVersion}");
+        var tokenizer = WordTokenizer.Load(Path.Combine(directory, TokenizerFile));
+        JudgeRules rules;
+        try
+        {
+            rules = root.Node("rules").Deserialize<JudgeRules>() ?? throw root.Error("field 'rules' is null");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{worldPath}: field 'rules': {e.Message}", e);
+        }
+        var topics = root.Array("topics").Select(n => n?.GetValue<string>() ?? throw root.Error("field 'topics' holds a null")).ToList();
+        var phrases = new List<Phrase>();
+        foreach (var node in root.Array("phrases"))
+        {
+            var p = new JsonLine(worldPath, 1, node as JsonObject ?? throw root.Error("field 'phrases' holds a non-object"));
+            string text = p.String("text");
+            var tokens = tokenizer.Encode(text);
+            if (tokens.Length < 2 || tokens.Contains(tokenizer.UnkId))
+                throw new InvalidDataException($"{worldPath}: phrase {phrases.Count} '{text}' is shorter than 2 words or not in {TokenizerFile}");
+            if (!Enum.TryParse<PhraseKind>(p.String("kind"), out var kind)) throw new InvalidDataException($"{worldPath}: phrase {phrases.Count}: unknown kind '{p.String("kind")}'");
+            int topic = p.Int("topic");
+            if (topic < -1 || topic >= topics.Count) throw new InvalidDataException($"{worldPath}: phrase {phrases.Count}: topic {topic} out of range");
+            phrases.Add(new Phrase(phrases.Count, text, tokens, kind, topic, p.Double("value")));
+        }
+        var prompts = Jsonl.Read(Path.Combine(directory, PromptsFile), World.FormatVersion, l =>
+        {
+            int topic = l.Int("topic");
+            if (topic < 0 || topic >= topics.Count) throw l.Error($"field 'topic' must be in 0..{topics.Count - 1}");
+            string split = l.String("split");
+            if (split is not ("train" or "validation" or "test")) throw l.Error($"field 'split' must be train, validation or test, got '{split}'");
+            string text = l.String("text");
+            return new WorldPrompt(l.String("id"), split, topic, l.String("style"), l.Int("ideal"), text, tokenizer.Encode(text));
+        });
+        return new World(root.Long("seed"), rules, topics, phrases, prompts, tokenizer);
+    }
+
+    public static List<SftExample> LoadSft(string directory, World world) =>
+        Jsonl.Read(Path.Combine(directory, SftFile), World.FormatVersion, l =>
+        {
+            string promptId = l.String("prompt_id");
+            world.Prompt(promptId);
+            return new SftExample(promptId, l.String("split"), world.Tokenizer.Encode(l.String("response")), l.Double("gold"));
+        });
+
+    public static List<PreferencePair> LoadPairs(string directory, World world) => LoadPairsFile(Path.Combine(directory, PairsFile), world);
+
+    public static List<PreferencePair> LoadPairsFile(string path, World world) =>
+        Jsonl.Read(path, World.FormatVersion, l =>
+        {
+            string promptId = l.String("prompt_id");
+            world.Prompt(promptId);
+            return new PreferencePair(promptId, l.String("split"), world.Tokenizer.Encode(l.String("chosen")),
+                world.Tokenizer.Encode(l.String("rejected")), l.Double("chosen_gold"), l.Double("rejected_gold"));
+        });
+}
