@@ -1,4 +1,4 @@
-namespace RlhfGym.Models.Tests;
+namespace RlhfGym.Tests;
 
 /// <summary>A fresh directory under the system temp folder, deleted on dispose.</summary>
 internal sealed class TempDir : IDisposable
