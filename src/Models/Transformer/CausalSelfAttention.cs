@@ -42,18 +42,18 @@ public sealed class CausalSelfAttention : nn.Module
     }
 
     /// <summary>
-    /// One decode step: x (B, 1, D), row b at position positions[b]. Writes the new key/value into the cache at that
-    /// slot and attends over slots 0..span-1 under keyMask (B, 1, 1, span).
+    /// One decode step: x (B, 1, D), rope already gathered for each row's position. Writes the new key/value into the
+    /// cache at writeIndex (each row's position, expanded to (B, H_kv, 1, D_head)) and attends over slots 0..span-1
+    /// under keyMask (B, 1, 1, span).
     /// </summary>
-    public Tensor Step(Tensor x, RotaryAngles rope, Tensor positions, Tensor cacheK, Tensor cacheV, Tensor keyMask, long span)
+    public Tensor Step(Tensor x, RotaryAngles rope, Tensor writeIndex, Tensor cacheK, Tensor cacheV, Tensor keyMask, long span)
     {
         long b = x.shape[0];
         var q = rope.Apply(Heads(q_proj.forward(x), b, 1, _nHeads));
         var k = rope.Apply(Heads(k_proj.forward(x), b, 1, _nKvHeads));
         var v = Heads(v_proj.forward(x), b, 1, _nKvHeads);
-        var slot = positions.view(b, 1, 1, 1).expand(b, _nKvHeads, 1, _headDim);
-        cacheK.scatter_(2, slot, k);
-        cacheV.scatter_(2, slot, v);
+        cacheK.scatter_(2, writeIndex, k);
+        cacheV.scatter_(2, writeIndex, v);
         var keys = ExpandKv(cacheK.narrow(2, 0, span));
         var values = ExpandKv(cacheV.narrow(2, 0, span));
         var y = nn.functional.scaled_dot_product_attention(q, keys, values, keyMask, 0.0, false);

@@ -90,7 +90,7 @@ public sealed class CausalTransformer : nn.Module
         var angles = _rope.At(cache.Positions);
         var x = embed.forward(tokens.view(-1, 1));
         for (int i = 0; i < blocks.Count; i++)
-            x = blocks[i].Step(x, angles, cache.Positions, cache.Keys[i], cache.Values[i], keyMask, span);
+            x = blocks[i].Step(x, angles, cache.WriteIndex, cache.Keys[i], cache.Values[i], keyMask, span);
         var hidden = norm.forward(x).squeeze(1);
         cache.Advance();
         return hidden.MoveToOuterDisposeScope();

@@ -5,7 +5,8 @@ namespace RlhfGym.Models.Transformer;
 /// <summary>
 /// Preallocated key/value cache for a batch whose rows may hold different numbers of tokens.
 /// Row b's tokens occupy slots 0..Lengths[b]-1 of every layer; a decode step writes slot Lengths[b] of each row
-/// (its own position) and attends over slots 0..Lengths[b]. Nothing is reallocated while decoding.
+/// (its own position) and attends over slots 0..Lengths[b]. Nothing is reallocated while decoding: the positions, the
+/// scatter index derived from them and the slot-visibility mask are device tensors updated in place.
 /// </summary>
 public sealed class KvCache : IDisposable
 {
@@ -14,8 +15,13 @@ public sealed class KvCache : IDisposable
     internal Tensor[] Keys { get; }    // per layer (B, H_kv, Capacity, D_head)
     internal Tensor[] Values { get; }
     private readonly long[] _lengths;  // host copy: tokens held per row
-    private readonly Tensor _slots;    // arange(Capacity) on the device, for key masks
-    internal Tensor Positions { get; private set; } // (B) int64 on the device: next write slot per row
+    private readonly Tensor _slots;    // arange(Capacity) on the device
+    private readonly Tensor _visible;  // (B, Capacity) bool: slot j holds a real token of row b
+    private readonly Tensor _true;     // (B, 1) bool of true, the source for marking one slot per row visible
+    private readonly Tensor _rowIndex; // Positions viewed as (B, 1)
+    internal Tensor Positions { get; }  // (B) int64 on the device: next write slot per row
+    /// <summary>Positions expanded to (B, H_kv, 1, D_head): the scatter index a decode step writes keys/values at.</summary>
+    internal Tensor WriteIndex { get; }
 
     internal KvCache(TransformerConfig config, int batchSize, int capacity, Device device, ScalarType dtype)
     {
@@ -33,7 +39,11 @@ public sealed class KvCache : IDisposable
         }
         _lengths = new long[batchSize];
         _slots = arange(capacity, ScalarType.Int64, device);
+        _visible = zeros([batchSize, capacity], ScalarType.Bool, device);
+        _true = ones([batchSize, 1], ScalarType.Bool, device);
         Positions = zeros(batchSize, ScalarType.Int64, device);
+        _rowIndex = Positions.view(batchSize, 1);
+        WriteIndex = Positions.view(batchSize, 1, 1, 1).expand(batchSize, config.NKvHeads, 1, config.HeadDim);
     }
 
     /// <summary>Tokens held by each row (host copy; no device sync).</summary>
@@ -56,8 +66,10 @@ public sealed class KvCache : IDisposable
             max = Math.Max(max, lengths[b]);
         }
         MaxLength = max;
-        Positions.Dispose();
-        Positions = tensor(_lengths, ScalarType.Int64, _slots.device);
+        using var host = tensor(_lengths, ScalarType.Int64);
+        Positions.copy_(host);
+        using var visible = _slots.unsqueeze(0).lt(_rowIndex);
+        _visible.copy_(visible);
     }
 
     /// <summary>Check there is room for one more token in every row (called before a decode step).</summary>
@@ -67,11 +79,12 @@ public sealed class KvCache : IDisposable
             throw new InvalidOperationException($"KV cache is full: a row holds {MaxLength} tokens and the capacity is {Capacity}");
     }
 
-    /// <summary>Key mask (B, 1, 1, MaxLength+1) for a decode step: slot j is visible to row b iff j ≤ Lengths[b].</summary>
+    /// <summary>Key mask (B, 1, 1, MaxLength+1) for a decode step: slot j is visible to row b iff j ≤ Lengths[b].
+    /// Marks each row's new slot visible in place and returns a view.</summary>
     internal Tensor StepKeyMask()
     {
-        var slots = _slots.narrow(0, 0, MaxLength + 1).unsqueeze(0);      // (1, S)
-        return slots.le(Positions.unsqueeze(1)).unsqueeze(1).unsqueeze(1); // (B, 1, 1, S)
+        _visible.scatter_(1, _rowIndex, _true);
+        return _visible.narrow(1, 0, MaxLength + 1).unsqueeze(1).unsqueeze(1);
     }
 
     /// <summary>After a decode step every row holds one more token.</summary>
@@ -87,6 +100,10 @@ public sealed class KvCache : IDisposable
         foreach (var t in Keys) t.Dispose();
         foreach (var t in Values) t.Dispose();
         _slots.Dispose();
+        _visible.Dispose();
+        _true.Dispose();
+        WriteIndex.Dispose();
+        _rowIndex.Dispose();
         Positions.Dispose();
     }
 }

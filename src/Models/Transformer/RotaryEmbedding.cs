@@ -45,6 +45,7 @@ public readonly record struct RotaryAngles(Tensor Cos, Tensor SinSigned)
     public Tensor Apply(Tensor x)
     {
         var rolled = x.roll(x.shape[^1] / 2, -1);
-        return (x * Cos.to_type(x.dtype)).addcmul_(rolled, SinSigned.to_type(x.dtype), 1);
+        bool same = x.dtype == Cos.dtype; // tables are fp32; convert only for bf16/fp16 activations
+        return (x * (same ? Cos : Cos.to_type(x.dtype))).addcmul_(rolled, same ? SinSigned : SinSigned.to_type(x.dtype), 1);
     }
 }
