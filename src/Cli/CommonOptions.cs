@@ -23,4 +23,8 @@ public static class CommonOptions
         Description = "random seed",
         DefaultValueFactory = _ => defaultSeed,
     };
+
+    /// <summary>An option value that must be > 0, or an error naming the option.</summary>
+    public static int Positive(int value, string name) =>
+        value > 0 ? value : throw new ArgumentException($"{name} must be > 0, got {value}");
 }

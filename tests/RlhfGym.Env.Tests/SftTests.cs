@@ -12,7 +12,7 @@ public class SftTests
     {
         using var worldDir = new TempDir();
         using var modelDir = new TempDir();
-        var world = WorldStore.Build(worldDir.Path, 2, TestWorlds.Small with { SftPerTrainPrompt = 6 });
+        var world = WorldStore.Build(worldDir.Path, 2, TestWorlds.Small with { SftPerTrainPrompt = 6 }).World;
         var examples = WorldStore.LoadSft(worldDir.Path, world);
         var validation = examples.Where(e => e.Split == "validation").Select(e => (world.Prompt(e.PromptId).Tokens, e.Response)).ToList();
 

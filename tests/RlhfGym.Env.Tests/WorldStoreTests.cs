@@ -29,7 +29,7 @@ public class WorldStoreTests
     public void A_built_world_loads_back_with_the_same_content()
     {
         using var dir = new TempDir();
-        var built = WorldStore.Build(dir.Path, 9, TestWorlds.Small);
+        var built = WorldStore.Build(dir.Path, 9, TestWorlds.Small).World;
         var loaded = WorldStore.Load(dir.Path);
         Assert.Equal(built.Seed, loaded.Seed);
         Assert.Equal(built.Phrases.Select(p => (p.Text, p.Value, p.Kind)), loaded.Phrases.Select(p => (p.Text, p.Value, p.Kind)));
@@ -83,7 +83,7 @@ public class WorldStoreTests
     public void Corrupt_dataset_line_is_named()
     {
         using var dir = new TempDir();
-        var world = WorldStore.Build(dir.Path, 3, TestWorlds.Small);
+        var world = WorldStore.Build(dir.Path, 3, TestWorlds.Small).World;
         File.AppendAllText(dir.File(WorldStore.SftFile), "{\"version\":1,\"prompt_id\":\"p0-0-0\",\"split\":\"train\",\"response\":\"x\"}\n");
         var ex = Assert.Throws<InvalidDataException>(() => WorldStore.LoadSft(dir.Path, world));
         Assert.Contains("'gold'", ex.Message);

@@ -32,11 +32,11 @@ public static class BenchCommand
         {
             var options = new ModelBenchmarkOptions
             {
-                Batch = Positive(parse.GetValue(batch), "--batch"),
-                SeqLen = Positive(parse.GetValue(seqLen), "--seq-len"),
-                GenerationBatch = Positive(parse.GetValue(genBatch), "--generation-batch"),
-                NewTokens = Positive(parse.GetValue(newTokens), "--new-tokens"),
-                Repeats = Positive(parse.GetValue(repeats), "--repeats"),
+                Batch = CommonOptions.Positive(parse.GetValue(batch), "--batch"),
+                SeqLen = CommonOptions.Positive(parse.GetValue(seqLen), "--seq-len"),
+                GenerationBatch = CommonOptions.Positive(parse.GetValue(genBatch), "--generation-batch"),
+                NewTokens = CommonOptions.Positive(parse.GetValue(newTokens), "--new-tokens"),
+                Repeats = CommonOptions.Positive(parse.GetValue(repeats), "--repeats"),
                 PromptLength = Math.Min(16, parse.GetValue(seqLen)),
             };
             if (options.SeqLen < 2 || options.SeqLen + 33 > options.Config.MaxSeqLen)
@@ -67,7 +67,4 @@ public static class BenchCommand
         });
         return command;
     }
-
-    internal static int Positive(int value, string name) =>
-        value > 0 ? value : throw new ArgumentException($"{name} must be > 0, got {value}");
 }

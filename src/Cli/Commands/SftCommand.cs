@@ -25,7 +25,7 @@ public static class SftCommand
         VerbRunner.Set(command, (parse, progress) =>
         {
             var options = new SftOptions { Epochs = parse.GetValue(epochs), LearningRate = parse.GetValue(lr), Seed = parse.GetValue(seed) };
-            int perPrompt = BenchCommand.Positive(parse.GetValue(samples), "--eval-samples-per-prompt");
+            int perPrompt = CommonOptions.Positive(parse.GetValue(samples), "--eval-samples-per-prompt");
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             var (model, result) = PhraseWorldSft.Train(parse.GetValue(world)!, parse.GetValue(outDir)!, options, dev, progress);
             using (model)

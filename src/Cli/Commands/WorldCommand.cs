@@ -28,10 +28,8 @@ public static class WorldCommand
         {
             string dir = parse.GetValue(outDir)!;
             progress($"world build: seed {parse.GetValue(seed)} → {dir}");
-            var w = WorldStore.Build(dir, parse.GetValue(seed));
+            var (w, sft, pairs) = WorldStore.Build(dir, parse.GetValue(seed));
             var judge = new GoldJudge(w);
-            var sft = WorldStore.LoadSft(dir, w);
-            var pairs = WorldStore.LoadPairs(dir, w);
             var testPrompts = w.Split("test").ToList();
             double best = testPrompts.Average(judge.BestScore);
             double behaviour = sft.Average(e => e.Gold);
@@ -72,14 +70,14 @@ public static class WorldCommand
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             var w = WorldStore.Load(parse.GetValue(worldDir)!);
             using var model = PhraseWorldSft.Load(parse.GetValue(modelDir)!, w, dev);
-            int n = BenchCommand.Positive(parse.GetValue(perPrompt), "--samples-per-prompt");
+            int n = CommonOptions.Positive(parse.GetValue(perPrompt), "--samples-per-prompt");
             var behaviour = new BehaviourPolicy(w);
             var rng = new SeededRandom(parse.GetValue(seed));
             var data = w.Split("validation").SelectMany(p => Enumerable.Range(0, n).Select(_ => (p, behaviour.Sample(p, rng)))).ToList();
             progress($"world segmentation: {data.Count} responses, {SegmentationDiagnostics.DefaultThresholds.Length} thresholds");
             var sweep = SegmentationDiagnostics.Sweep(model, w, data, SegmentationDiagnostics.DefaultThresholds);
             var best = sweep.MaxBy(p => p.F1)!; // the first (lowest) threshold reaching the best F1
-            var paper = SegmentationDiagnostics.Sweep(model, w, data, [2.0])[0];
+            var paper = sweep.Single(p => p.CEnt == 2.0); // the sweep includes the paper's Llama threshold
             return new JsonObject
             {
                 ["responses"] = data.Count,
@@ -120,7 +118,7 @@ public static class WorldCommand
             var w = WorldStore.Load(parse.GetValue(worldDir)!);
             string which = parse.GetValue(split)!;
             if (which is not ("train" or "validation" or "test")) throw new ArgumentException($"--split must be train, validation or test, got '{which}'");
-            int n = BenchCommand.Positive(parse.GetValue(perPrompt), "--samples-per-prompt");
+            int n = CommonOptions.Positive(parse.GetValue(perPrompt), "--samples-per-prompt");
             var prompts = w.Split(which).SelectMany(p => Enumerable.Repeat(p, n)).ToList();
             long s = parse.GetValue(seed);
             using var model = PhraseWorldSft.Load(parse.GetValue(modelDir)!, w, dev);

@@ -17,8 +17,8 @@ public static class WorldStore
         SftFile = "sft.jsonl", PairsFile = "pairs.jsonl";
     public const string Format = "rlhfgym.phraseworld";
 
-    /// <summary>Build the world and its datasets from a seed and write them to a directory.</summary>
-    public static World Build(string directory, long seed, DatasetSizes? sizes = null)
+    /// <summary>Build the world and its datasets from a seed, write them to a directory, and return them.</summary>
+    public static (World World, List<SftExample> Sft, List<PreferencePair> Pairs) Build(string directory, long seed, DatasetSizes? sizes = null)
     {
         sizes ??= new DatasetSizes();
         var world = WorldBuilder.Build(seed);
@@ -50,7 +50,7 @@ public static class WorldStore
         Save(directory, world);
         WriteSft(Path.Combine(directory, SftFile), world, sft);
         WritePairs(Path.Combine(directory, PairsFile), world, pairs);
-        return world;
+        return (world, sft, pairs);
     }
 
     public static void Save(string directory, World world)
@@ -114,16 +114,7 @@ public static class WorldStore
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: world directory not found (build one with 'rlhfgym world build --out {directory}')");
         string worldPath = Path.Combine(directory, WorldFile);
-        if (!File.Exists(worldPath)) throw new FileNotFoundException($"{worldPath}: file not found (not a world directory?)", worldPath);
-        JsonObject json;
-        try
-        {
-            json = JsonNode.Parse(File.ReadAllText(worldPath)) as JsonObject ?? throw new InvalidDataException($"{worldPath}: not a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{worldPath}: not valid JSON: {e.Message}", e);
-        }
+        var json = JsonFile.ReadObject(worldPath);
         var root = new JsonLine(worldPath, 1, json);
         if (root.String("format") != Format) throw new InvalidDataException($"{worldPath}: field 'format' must be \"{Format}\", got \"{root.String("format")}\"");
         if (root.Int("version") != World.FormatVersion)

@@ -73,16 +73,7 @@ public sealed class WordTokenizer : ITokenizer
 
     public static WordTokenizer Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: tokenizer file not found", path);
-        JsonObject json;
-        try
-        {
-            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e);
-        }
+        var json = JsonFile.ReadObject(path);
         string type = json["type"]?.GetValue<string>() ?? "";
         if (type != "word") throw new InvalidDataException($"{path}: field 'type' must be \"word\", got \"{type}\"");
         int version = json["version"]?.GetValue<int>() ?? -1;
