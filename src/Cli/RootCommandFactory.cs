@@ -14,6 +14,7 @@ public static class RootCommandFactory
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(WorldCommand.Create());
         root.Subcommands.Add(SftCommand.Create());
+        root.Subcommands.Add(NormalizerCommand.Create());
         return root;
     }
 }
