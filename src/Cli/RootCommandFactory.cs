@@ -15,6 +15,7 @@ public static class RootCommandFactory
         root.Subcommands.Add(WorldCommand.Create());
         root.Subcommands.Add(SftCommand.Create());
         root.Subcommands.Add(NormalizerCommand.Create());
+        root.Subcommands.Add(RmCommand.Create());
         return root;
     }
 }

@@ -14,8 +14,8 @@ public sealed record DatasetSizes
 {
     public int SftPerTrainPrompt { get; init; } = 400;
     public int SftPerValidationPrompt { get; init; } = 20;
-    public int PairsPerTrainPrompt { get; init; } = 40;
-    public int PairsPerValidationPrompt { get; init; } = 12;
+    public int PairsPerTrainPrompt { get; init; } = 120;
+    public int PairsPerValidationPrompt { get; init; } = 40;
     /// <summary>Bradley–Terry temperature of the labeller: P(a ≻ b) = σ((gold_a − gold_b) / T). Lower is less noisy.</summary>
     public double PairTemperature { get; init; } = 0.5;
 }

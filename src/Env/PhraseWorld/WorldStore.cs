@@ -25,7 +25,9 @@ public static class WorldStore
         var behaviour = new BehaviourPolicy(world);
         var judge = new GoldJudge(world);
         var labeller = new PreferenceLabeller(world, sizes.PairTemperature);
-        var rng = new SeededRandom(seed * 7919 + 17);
+        // Separate streams, so changing how many pairs are drawn leaves the SFT data as it was (and vice versa).
+        var sftRng = new SeededRandom(seed * 7919 + 17);
+        var pairRng = new SeededRandom(seed * 7919 + 29);
 
         var sft = new List<SftExample>();
         var pairs = new List<PreferencePair>();
@@ -35,16 +37,16 @@ public static class WorldStore
             int nSft = train ? sizes.SftPerTrainPrompt : sizes.SftPerValidationPrompt;
             for (int k = 0; k < nSft; k++)
             {
-                var response = behaviour.Sample(prompt, rng);
+                var response = behaviour.Sample(prompt, sftRng);
                 sft.Add(new SftExample(prompt.Id, prompt.Split, response, judge.Judge(prompt, response).Score));
             }
             int nPairs = train ? sizes.PairsPerTrainPrompt : sizes.PairsPerValidationPrompt;
             for (int k = 0; k < nPairs; k++)
             {
-                var a = behaviour.Sample(prompt, rng);
-                var b = behaviour.Sample(prompt, rng);
+                var a = behaviour.Sample(prompt, pairRng);
+                var b = behaviour.Sample(prompt, pairRng);
                 if (a.AsSpan().SequenceEqual(b)) { k--; continue; }
-                pairs.Add(labeller.Label(prompt, a, b, rng));
+                pairs.Add(labeller.Label(prompt, a, b, pairRng));
             }
         }
         Save(directory, world);

@@ -81,21 +81,14 @@ public static class ModelCheckpoint
         var head = withHead ? new ScalarHead(config.DModel, device) : null;
         try
         {
+            var targets = model.state_dict();
+            if (head is not null) foreach (var kv in head.state_dict()) targets[kv.Key] = kv.Value;
+            CheckNamesAndShapes(path, SafeTensors.ReadHeader(path).Entries, targets.ToDictionary(kv => kv.Key, kv => kv.Value.shape));
             var loaded = SafeTensors.Load(path);
             try
             {
-                var targets = model.state_dict();
-                if (head is not null) foreach (var kv in head.state_dict()) targets[kv.Key] = kv.Value;
-                foreach (var name in loaded.Keys)
-                    if (!targets.ContainsKey(name)) throw new CheckpointFormatException(path, name, "not a tensor of this model (unexpected name)");
                 using var _ = no_grad();
-                foreach (var (name, target) in targets)
-                {
-                    if (!loaded.TryGetValue(name, out var source)) throw new CheckpointFormatException(path, name, "missing from the file");
-                    if (!source.shape.SequenceEqual(target.shape))
-                        throw new CheckpointFormatException(path, name, $"shape [{string.Join(", ", source.shape)}] does not match the config's [{string.Join(", ", target.shape)}]");
-                    target.copy_(source);
-                }
+                foreach (var (name, target) in targets) target.copy_(loaded[name]);
             }
             finally
             {
@@ -108,6 +101,30 @@ public static class ModelCheckpoint
             model.Dispose();
             head?.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Check a model directory's weights fit its config without reading the tensor data.</summary>
+    public static void CheckWeights(string directory, TransformerConfig config, bool withHead)
+    {
+        string path = Path.Combine(directory, WeightsFile);
+        var entries = SafeTensors.ReadHeader(path).Entries;
+        using var model = new CausalTransformer(config);
+        var expected = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
+        if (withHead) expected["score.weight"] = [1, config.DModel];
+        CheckNamesAndShapes(path, entries, expected);
+    }
+
+    private static void CheckNamesAndShapes(string path, IReadOnlyList<SafeTensorEntry> entries, Dictionary<string, long[]> expected)
+    {
+        var found = entries.ToDictionary(e => e.Name);
+        foreach (var name in found.Keys)
+            if (!expected.ContainsKey(name)) throw new CheckpointFormatException(path, name, "not a tensor of this model (unexpected name)");
+        foreach (var (name, shape) in expected)
+        {
+            if (!found.TryGetValue(name, out var entry)) throw new CheckpointFormatException(path, name, "missing from the file");
+            if (!entry.Shape.SequenceEqual(shape))
+                throw new CheckpointFormatException(path, name, $"shape [{string.Join(", ", entry.Shape)}] does not match the config's [{string.Join(", ", shape)}]");
         }
     }
 }

@@ -1,0 +1,234 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using RlhfGym.Env.Common;
+using RlhfGym.Env.Normalization;
+using RlhfGym.Env.PhraseWorld;
+using RlhfGym.Env.Rewards;
+using RlhfGym.Models;
+using RlhfGym.Models.Checkpoints;
+using RlhfGym.Models.Tokenization;
+using RlhfGym.Models.Transformer;
+
+namespace RlhfGym.Env.Bundles;
+
+/// <summary>A prompt of a bundle's prompt set.</summary>
+public sealed record BundlePrompt(string Id, string Split, string Text, int[] Tokens);
+
+/// <summary>
+/// An env bundle: a directory holding everything one environment needs.
+/// <code>
+/// env.json            format, version, name, tokenizer, EOS ids, reward mode and c_ent, default options, RM figures
+/// tokenizer.json      the tokenizer
+/// prompts.jsonl       the prompt set with splits
+/// normalizers.json    fitted normalizers, one per kind (location, global, last, none)
+/// reference/          the frozen reference LM (config.json + model.safetensors)
+/// reward/             the reward model (config.json + model.safetensors with score.weight)
+/// world.json          optional: a gold judge (PhraseWorld), for evaluation only
+/// </code>
+/// <see cref="Load"/> validates all of it and names the file and field of any problem; weights are read only when a
+/// model is loaded, but their headers, names and shapes are checked up front.
+/// </summary>
+public sealed class EnvBundle
+{
+    public const string Format = "rlhfgym.envbundle";
+    public const int FormatVersion = 1;
+    public const string EnvFile = "env.json", NormalizersFile = "normalizers.json", PromptsFile = "prompts.jsonl",
+        TokenizerFile = "tokenizer.json", ReferenceDir = "reference", RewardDir = "reward", WorldFile = "world.json";
+
+    public string Directory { get; }
+    public string Name { get; }
+    public EnvOptions Defaults { get; }
+    public WordTokenizer Tokenizer { get; }
+    public IReadOnlyList<int> EosIds { get; }
+    public IReadOnlyList<BundlePrompt> Prompts { get; }
+    public IReadOnlyDictionary<NormalizerKind, RewardNormalizer> Normalizers { get; }
+    public TransformerConfig ReferenceConfig { get; }
+    public TransformerConfig RewardConfig { get; }
+    /// <summary>The gold judge's world when the bundle has one (PhraseWorld); never part of the reward.</summary>
+    public World? World { get; }
+    public JsonObject Info { get; }
+
+    private EnvBundle(string directory, string name, EnvOptions defaults, WordTokenizer tokenizer, IReadOnlyList<int> eosIds,
+        IReadOnlyList<BundlePrompt> prompts, IReadOnlyDictionary<NormalizerKind, RewardNormalizer> normalizers,
+        TransformerConfig referenceConfig, TransformerConfig rewardConfig, World? world, JsonObject info)
+    {
+        Directory = directory;
+        Name = name;
+        Defaults = defaults;
+        Tokenizer = tokenizer;
+        EosIds = eosIds;
+        Prompts = prompts;
+        Normalizers = normalizers;
+        ReferenceConfig = referenceConfig;
+        RewardConfig = rewardConfig;
+        World = world;
+        Info = info;
+    }
+
+    public CausalTransformer LoadReference(TorchSharp.torch.Device device)
+    {
+        var (model, _) = ModelCheckpoint.Load(Path.Combine(Directory, ReferenceDir), device);
+        model.eval();
+        return model;
+    }
+
+    public RewardModel LoadRewardModel(TorchSharp.torch.Device device)
+    {
+        var rm = RewardModel.Load(Path.Combine(Directory, RewardDir), device);
+        rm.Train(false);
+        return rm;
+    }
+
+    /// <summary>Write a bundle (env.json last, so a directory without it is never mistaken for a complete bundle).</summary>
+    public static void Write(string directory, string name, EnvOptions defaults, WordTokenizer tokenizer, IReadOnlyList<BundlePrompt> prompts,
+        IReadOnlyDictionary<NormalizerKind, RewardNormalizer> normalizers, CausalTransformer reference, RewardModel reward,
+        World? world, JsonObject rmReport)
+    {
+        defaults.Validate();
+        System.IO.Directory.CreateDirectory(directory);
+        string envPath = Path.Combine(directory, EnvFile);
+        if (File.Exists(envPath)) File.Delete(envPath); // the bundle is incomplete until env.json is back
+        ModelCheckpoint.Save(Path.Combine(directory, ReferenceDir), reference, metadata: new Dictionary<string, string> { ["kind"] = "reference" });
+        reward.Save(Path.Combine(directory, RewardDir), new Dictionary<string, string> { ["kind"] = "reward", ["mode"] = defaults.Reading.Name });
+        tokenizer.Save(Path.Combine(directory, TokenizerFile));
+        if (world is not null) WorldStore.Save(directory, world); // world.json + the same tokenizer.json and prompts.jsonl
+        else
+            Jsonl.Write(Path.Combine(directory, PromptsFile), prompts.Select(p => new JsonObject
+            {
+                ["version"] = FormatVersion, ["id"] = p.Id, ["split"] = p.Split, ["text"] = p.Text,
+            }));
+        var norms = new JsonObject { ["version"] = FormatVersion };
+        foreach (var (kind, n) in normalizers) norms[RewardNormalizer.KindName(kind)] = n.ToJson();
+        AtomicFile.WriteAllText(Path.Combine(directory, NormalizersFile), norms.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        var env = new JsonObject
+        {
+            ["format"] = Format,
+            ["version"] = FormatVersion,
+            ["name"] = name,
+            ["rlhfgym_version"] = RuntimeInfo.PackageVersion,
+            ["torchsharp_version"] = RuntimeInfo.TorchSharpVersion,
+            ["tokenizer"] = new JsonObject
+            {
+                ["file"] = TokenizerFile,
+                ["type"] = "word",
+                ["vocab_size"] = tokenizer.VocabSize,
+                ["eos_ids"] = new JsonArray(tokenizer.EosId),
+                ["pad_id"] = tokenizer.PadId,
+            },
+            ["reference"] = ReferenceDir,
+            ["reward_model"] = RewardDir,
+            ["prompts"] = PromptsFile,
+            ["normalizers"] = NormalizersFile,
+            ["gold_judge"] = world is null ? null : WorldFile,
+            ["reward"] = new JsonObject
+            {
+                ["mode"] = defaults.Reading.Name,
+                ["c_ent"] = defaults.Reading.Mode == RewardMode.Segment ? defaults.Reading.CEnt : null,
+            },
+            ["options"] = new JsonObject
+            {
+                ["normalizer"] = RewardNormalizer.KindName(defaults.Normalizer),
+                ["interpolation"] = EnvOptions.Name(defaults.Interpolation),
+                ["delivery"] = EnvOptions.Name(defaults.Delivery),
+                ["max_new_tokens"] = defaults.MaxNewTokens,
+                ["missing_eos"] = EnvOptions.Name(defaults.MissingEos),
+                ["missing_eos_penalty"] = defaults.MissingEosPenalty,
+            },
+            ["rm"] = rmReport,
+        };
+        AtomicFile.WriteAllText(envPath, env.ToJsonString(new JsonSerializerOptions(Jsonl.Options) { WriteIndented = true }) + "\n");
+    }
+
+    public static EnvBundle Load(string directory)
+    {
+        if (!System.IO.Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: env bundle directory not found");
+        string envPath = Path.Combine(directory, EnvFile);
+        if (!File.Exists(envPath)) throw new FileNotFoundException($"{envPath}: file not found (not a complete env bundle)", envPath);
+        var json = JsonFile.ReadObject(envPath);
+        var env = new JsonLine(envPath, 1, json);
+        InvalidDataException Bad(string field, string expected) => new($"{envPath}: field '{field}' must be {expected}");
+        JsonLine Section(string field) => new($"{envPath} ({field})", 1, json[field] as JsonObject ?? throw Bad(field, "an object"));
+
+        if (env.String("format") != Format) throw Bad("format", $"\"{Format}\"");
+        if (env.Int("version") != FormatVersion) throw new InvalidDataException($"{envPath}: field 'version' is {env.Int("version")}, this build reads version {FormatVersion}");
+        string name = env.String("name");
+
+        var tok = Section("tokenizer");
+        if (tok.String("type") != "word") throw Bad("tokenizer.type", "\"word\" (other tokenizers come with Hugging Face support)");
+        var tokenizer = WordTokenizer.Load(Path.Combine(directory, tok.String("file")));
+        if (tok.Int("vocab_size") != tokenizer.VocabSize) throw Bad("tokenizer.vocab_size", $"{tokenizer.VocabSize} (the tokenizer file's size)");
+        var eosIds = tok.Array("eos_ids").Select(n => n is JsonValue v && v.TryGetValue<int>(out var id) ? id : throw Bad("tokenizer.eos_ids", "an array of integers")).ToList();
+        if (eosIds.Count == 0 || eosIds.Any(id => id < 0 || id >= tokenizer.VocabSize)) throw Bad("tokenizer.eos_ids", $"non-empty, each in 0..{tokenizer.VocabSize - 1}");
+        int padId = tok.Int("pad_id");
+        if (padId < 0 || padId >= tokenizer.VocabSize) throw Bad("tokenizer.pad_id", $"in 0..{tokenizer.VocabSize - 1}");
+
+        var reward = Section("reward");
+        var options = Section("options");
+        EnvOptions defaults;
+        try
+        {
+            string mode = reward.String("mode");
+            double cEnt = mode == "segment" ? reward.Double("c_ent") : RewardReading.PaperCEnt;
+            defaults = new EnvOptions
+            {
+                Reading = RewardReading.Parse(mode, cEnt),
+                Normalizer = RewardNormalizer.ParseKind(options.String("normalizer")),
+                Interpolation = EnvOptions.Parse<Interpolation>(options.String("interpolation"), "options.interpolation"),
+                Delivery = EnvOptions.Parse<RewardDelivery>(options.String("delivery"), "options.delivery"),
+                MaxNewTokens = options.Int("max_new_tokens"),
+                MissingEos = EnvOptions.Parse<MissingEosRule>(options.String("missing_eos"), "options.missing_eos"),
+                MissingEosPenalty = options.Double("missing_eos_penalty"),
+            };
+            defaults.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{envPath}: {e.Message}", e);
+        }
+
+        string normPath = Path.Combine(directory, env.String("normalizers"));
+        var normJson = JsonFile.ReadObject(normPath);
+        var normalizers = new Dictionary<NormalizerKind, RewardNormalizer>();
+        foreach (var kind in Enum.GetValues<NormalizerKind>())
+        {
+            string key = RewardNormalizer.KindName(kind);
+            var obj = normJson[key] as JsonObject ?? throw new InvalidDataException($"{normPath}: missing normalizer '{key}' (a missing normalizer must not silently disable normalization)");
+            normalizers[kind] = RewardNormalizer.FromJson(obj, $"{normPath} ({key})");
+        }
+
+        var referenceConfig = CheckModel(directory, env.String("reference"), tokenizer, withHead: false);
+        var rewardConfig = CheckModel(directory, env.String("reward_model"), tokenizer, withHead: true);
+
+        World? world = null;
+        IReadOnlyList<BundlePrompt> prompts;
+        if (json["gold_judge"] is not null)
+        {
+            if (env.String("gold_judge") != WorldFile) throw Bad("gold_judge", $"null or \"{WorldFile}\"");
+            world = WorldStore.Load(directory);
+            prompts = world.Prompts.Select(p => new BundlePrompt(p.Id, p.Split, p.Text, p.Tokens)).ToList();
+        }
+        else
+        {
+            prompts = Jsonl.Read(Path.Combine(directory, env.String("prompts")), FormatVersion, l =>
+            {
+                string text = l.String("text");
+                return new BundlePrompt(l.String("id"), l.String("split"), text, tokenizer.Encode(text));
+            });
+        }
+        if (prompts.Count == 0) throw new InvalidDataException($"{Path.Combine(directory, env.String("prompts"))}: no prompts");
+        return new EnvBundle(directory, name, defaults, tokenizer, eosIds, prompts, normalizers, referenceConfig, rewardConfig, world,
+            json["rm"] as JsonObject ?? new JsonObject());
+    }
+
+    // Config valid, vocabulary matches, weights' header lists exactly the expected tensor names with the right shapes.
+    private static TransformerConfig CheckModel(string directory, string sub, WordTokenizer tokenizer, bool withHead)
+    {
+        string dir = Path.Combine(directory, sub);
+        var config = ModelCheckpoint.ReadConfig(dir);
+        string configPath = Path.Combine(dir, ModelCheckpoint.ConfigFile);
+        if (config.VocabSize != tokenizer.VocabSize)
+            throw new InvalidDataException($"{configPath}: field 'vocab_size' is {config.VocabSize} but the bundle's tokenizer has {tokenizer.VocabSize} tokens");
+        ModelCheckpoint.CheckWeights(dir, config, withHead);
+        return config;
+    }
+}

@@ -1,0 +1,48 @@
+using RlhfGym.Env.Normalization;
+using RlhfGym.Env.Rewards;
+
+namespace RlhfGym.Env.Bundles;
+
+/// <summary>How a segment's normalized reward is spread over its tokens (method.md §4).</summary>
+public enum Interpolation { Even, Repeat, None }
+
+/// <summary>When rewards reach the agent (design.md, "Reward delivery").</summary>
+public enum RewardDelivery { Episode, Online }
+
+/// <summary>What happens to a response that hits the token budget without EOS.</summary>
+public enum MissingEosRule
+{
+    /// <summary>The released code's rule: the last token is scored as if it were EOS (the response counts as finished).</summary>
+    Overwrite,
+    /// <summary>Scored as it is (its last token ends the last segment) and the penalty is subtracted from its last reward.</summary>
+    Penalty,
+}
+
+/// <summary>Every option of one environment. A bundle stores defaults; each can be overridden when an env is made.</summary>
+public sealed record EnvOptions
+{
+    public RewardReading Reading { get; init; } = RewardReading.Segment();
+    public NormalizerKind Normalizer { get; init; } = NormalizerKind.Location;
+    public Interpolation Interpolation { get; init; } = Interpolation.Even;
+    public RewardDelivery Delivery { get; init; } = RewardDelivery.Episode;
+    public int MaxNewTokens { get; init; } = 64;
+    public MissingEosRule MissingEos { get; init; } = MissingEosRule.Overwrite;
+    public double MissingEosPenalty { get; init; }
+
+    public void Validate()
+    {
+        if (MaxNewTokens <= 0) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "max_new_tokens must be > 0");
+        if (!double.IsFinite(MissingEosPenalty) || MissingEosPenalty < 0)
+            throw new ArgumentOutOfRangeException(nameof(MissingEosPenalty), MissingEosPenalty, "missing_eos_penalty must be a finite number >= 0");
+        if (Reading.Mode == RewardMode.Segment && !(double.IsFinite(Reading.CEnt) && Reading.CEnt >= 0))
+            throw new ArgumentOutOfRangeException(nameof(Reading), Reading.CEnt, "c_ent must be a finite number >= 0");
+    }
+
+    public static string Name<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
+
+    /// <summary>Parse an option value case-insensitively, naming the option and the allowed values on failure.</summary>
+    public static T Parse<T>(string value, string option) where T : struct, Enum =>
+        Enum.TryParse<T>(value, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !int.TryParse(value, out _)
+            ? parsed
+            : throw new ArgumentException($"{option} must be one of {string.Join(", ", Enum.GetValues<T>().Select(Name))}; got '{value}'");
+}
