@@ -95,7 +95,10 @@ public sealed class EnvBundle
         else
             Jsonl.Write(Path.Combine(directory, PromptsFile), prompts.Select(p => new JsonObject
             {
-                ["version"] = FormatVersion, ["id"] = p.Id, ["split"] = p.Split, ["text"] = p.Text,
+                ["version"] = FormatVersion,
+                ["id"] = p.Id,
+                ["split"] = p.Split,
+                ["text"] = p.Text,
             }));
         var norms = new JsonObject { ["version"] = FormatVersion };
         foreach (var (kind, n) in normalizers) norms[RewardNormalizer.KindName(kind)] = n.ToJson();
