@@ -1,0 +1,99 @@
+using System.Text.Json.Nodes;
+using RlhfGym.Env.Bundles;
+using RlhfGym.Env.Normalization;
+using RlhfGym.Env.PhraseWorld;
+using RlhfGym.Env.Rewards;
+using RlhfGym.Env.Training;
+using RlhfGym.Models.Checkpoints;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Env.Tests;
+
+public class EnvBundleTests
+{
+    /// <summary>The whole pipeline at toy size: world → SFT (1 epoch) → segment RM (1 epoch) → bundle.</summary>
+    private static (TempDir Dir, string Bundle, PhraseWorldRewardModel.Outcome Outcome) Build()
+    {
+        var dir = new TempDir();
+        string world = Path.Combine(dir.Path, "world"), sft = Path.Combine(dir.Path, "sft"), bundle = Path.Combine(dir.Path, "bundle");
+        WorldStore.Build(world, 3, TestWorlds.Small with { SftPerTrainPrompt = 4, PairsPerTrainPrompt = 4, PairsPerValidationPrompt = 2 });
+        PhraseWorldSft.Train(world, sft, new SftOptions { Epochs = 1 }, CPU).Model.Dispose();
+        var outcome = PhraseWorldRewardModel.TrainBundle(world, sft, RewardReading.Segment(), new RewardTrainingOptions { Epochs = 1 },
+            bundle, "Test-Segment-v0", CPU);
+        return (dir, bundle, outcome);
+    }
+
+    [Fact]
+    public void A_trained_bundle_loads_with_every_option_and_normalizer()
+    {
+        var (dir, bundle, outcome) = Build();
+        using (dir)
+        {
+            Assert.NotNull(outcome.Report["pairwise_accuracy"]);
+            Assert.NotNull(outcome.Report["segment_gold_correlation"]);
+            var b = EnvBundle.Load(bundle);
+            Assert.Equal("Test-Segment-v0", b.Name);
+            Assert.Equal(RewardMode.Segment, b.Defaults.Reading.Mode);
+            Assert.Equal(2.0, b.Defaults.Reading.CEnt);
+            Assert.Equal(4, b.Normalizers.Count);
+            Assert.Equal(NormalizerKind.Location, b.Normalizers[NormalizerKind.Location].Kind);
+            Assert.NotNull(b.World);
+            Assert.Equal([b.Tokenizer.EosId], b.EosIds);
+            using var reference = b.LoadReference(CPU);
+            using var rm = b.LoadRewardModel(CPU);
+            Assert.Equal(b.Tokenizer.VocabSize, rm.Transformer.Config.VocabSize);
+            // The bundled reward model is the trained one: it reproduces the reported pairwise accuracy.
+            var world = b.World!;
+            var pairs = WorldStore.LoadPairs(bundle.Replace("bundle", "world"), world).Where(p => p.Split == "validation").ToList();
+            var planned = PhraseWorldRewardModel.Plan(world, pairs, b.Defaults.Reading, reference);
+            Assert.Equal((double)outcome.Report["pairwise_accuracy"]!, RewardModelTrainer.PairwiseAccuracy(rm, planned, world.Tokenizer.PadId), 3);
+        }
+    }
+
+    [Fact]
+    public void Broken_bundles_name_the_file_and_field()
+    {
+        var (dir, bundle, _) = Build();
+        using (dir)
+        {
+            string env = Path.Combine(bundle, EnvBundle.EnvFile), norms = Path.Combine(bundle, EnvBundle.NormalizersFile);
+            string envText = File.ReadAllText(env), normText = File.ReadAllText(norms);
+
+            File.WriteAllText(env, envText.Replace("\"interpolation\": \"even\"", "\"interpolation\": \"cubic\""));
+            var ex = Assert.Throws<InvalidDataException>(() => EnvBundle.Load(bundle));
+            Assert.Contains(EnvBundle.EnvFile, ex.Message);
+            Assert.Contains("options.interpolation", ex.Message);
+
+            File.WriteAllText(env, envText.Replace("\"mode\": \"segment\"", "\"mode\": \"dense\""));
+            Assert.Contains("bandit, token or segment", Assert.Throws<InvalidDataException>(() => EnvBundle.Load(bundle)).Message);
+
+            File.WriteAllText(env, envText.Replace("\"version\": 1,", "\"version\": 2,"));
+            Assert.Contains("version", Assert.Throws<InvalidDataException>(() => EnvBundle.Load(bundle)).Message);
+            File.WriteAllText(env, envText);
+
+            var n = JsonNode.Parse(normText)!.AsObject();
+            n.Remove("last");
+            File.WriteAllText(norms, n.ToJsonString());
+            ex = Assert.Throws<InvalidDataException>(() => EnvBundle.Load(bundle));
+            Assert.Contains(EnvBundle.NormalizersFile, ex.Message);
+            Assert.Contains("'last'", ex.Message);
+            File.WriteAllText(norms, normText);
+
+            string rewardConfig = Path.Combine(bundle, EnvBundle.RewardDir, ModelCheckpoint.ConfigFile);
+            string rc = File.ReadAllText(rewardConfig);
+            File.WriteAllText(rewardConfig, System.Text.RegularExpressions.Regex.Replace(rc, "\"vocab_size\": \\d+", "\"vocab_size\": 9"));
+            ex = Assert.Throws<InvalidDataException>(() => EnvBundle.Load(bundle));
+            Assert.Contains(rewardConfig, ex.Message);
+            Assert.Contains("vocab_size", ex.Message);
+            File.WriteAllText(rewardConfig, rc);
+
+            // A reward directory without the scalar head (e.g. the reference copied over it).
+            File.Copy(Path.Combine(bundle, EnvBundle.ReferenceDir, ModelCheckpoint.WeightsFile), Path.Combine(bundle, EnvBundle.RewardDir, ModelCheckpoint.WeightsFile), true);
+            var ce = Assert.Throws<CheckpointFormatException>(() => EnvBundle.Load(bundle));
+            Assert.Equal("score.weight", ce.TensorName);
+
+            File.Delete(env);
+            Assert.Contains("not a complete env bundle", Assert.Throws<FileNotFoundException>(() => EnvBundle.Load(bundle)).Message);
+        }
+    }
+}
