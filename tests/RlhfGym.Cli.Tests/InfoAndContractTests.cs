@@ -39,4 +39,12 @@ public class InfoAndContractTests
         Assert.Equal(1, bad.ExitCode);
         Assert.Contains("--batch", (string?)bad.LastJson()["error"]);
     }
+
+    [Fact]
+    public void Bench_rm_reports_the_segmentation_cost_ratio()
+    {
+        var r = CliRunner.Run("bench", "rm", "--pairs", "8", "--repeats", "1", "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        Assert.True((double)r.LastJson()["segmentation_vs_rm_forward"]! > 0);
+    }
 }

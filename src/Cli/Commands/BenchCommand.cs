@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
 using RlhfGym.Models.Benchmarks;
 using static TorchSharp.torch;
@@ -13,6 +14,7 @@ public static class BenchCommand
     {
         var bench = new Command("bench", "measure speed; figures are ratios taken within one run");
         bench.Subcommands.Add(Model());
+        bench.Subcommands.Add(RewardModel());
         return bench;
     }
 
@@ -63,6 +65,32 @@ public static class BenchCommand
                 ["generate_recompute_s"] = Math.Round(r.GenerateRecomputeSeconds, 4),
                 ["incremental_speedup"] = Math.Round(r.IncrementalSpeedup, 2),
                 ["greedy_agreement"] = Math.Round(r.GreedyAgreement, 4),
+            };
+        });
+        return command;
+    }
+
+    private static Command RewardModel()
+    {
+        var device = CommonOptions.Device();
+        var pairs = new Option<int>("--pairs") { Description = "preference pairs (two responses each)", DefaultValueFactory = _ => 1024 };
+        var repeats = new Option<int>("--repeats") { Description = "timed repeats (median reported)", DefaultValueFactory = _ => 3 };
+        var command = new Command("rm", "reward-model training tokens/s and the segmentation pass's cost relative to the RM forward") { device, pairs, repeats };
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
+            var r = RewardModelBenchmark.Run(CommonOptions.Positive(parse.GetValue(pairs), "--pairs"),
+                CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), dev, progress: progress);
+            return new JsonObject
+            {
+                ["bench"] = "rm",
+                ["device"] = dev.ToString(),
+                ["threads"] = get_num_threads(),
+                ["pairs"] = r.Pairs,
+                ["rm_train_tokens_per_s"] = Math.Round(r.TrainTokensPerSecond, 0),
+                ["rm_forward_s"] = Math.Round(r.RmForwardSeconds, 4),
+                ["segmentation_s"] = Math.Round(r.SegmentationSeconds, 4),
+                ["segmentation_vs_rm_forward"] = Math.Round(r.SegmentationVsRmForward, 3),
             };
         });
         return command;
