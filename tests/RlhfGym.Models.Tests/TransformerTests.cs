@@ -88,4 +88,26 @@ public class TransformerTests
         using var hidden = randn(2, 5, 255);
         Assert.Equal([2L, 5L], head.forward(hidden).shape);
     }
+
+    [Fact]
+    public void Prefilling_some_rows_again_leaves_the_others_untouched()
+    {
+        using var model = TinyModels.Create(TinyModels.Config(nKvHeads: 2));
+        using var _ = no_grad();
+        random.manual_seed(8);
+        var seq = randint(0, 50, [3, 20], ScalarType.Int64);
+        using var cache = model.NewCache(3, 40);
+        model.Prefill(seq.narrow(1, 0, 4), [4, 4, 4], cache);
+        for (int s = 4; s < 8; s++) model.DecodeStep(seq.select(1, s), cache);
+        // Row 1 starts a new episode: prompt = seq[1, 10..13) (3 tokens); rows 0 and 2 carry on.
+        var newPrompt = seq[1].narrow(0, 10, 3).unsqueeze(0);
+        model.PrefillRows(newPrompt, [3], cache, [1]);
+        Assert.Equal([8L, 3L, 8L], cache.Lengths.ToArray());
+        var next = stack([seq[0, 8], seq[1, 13], seq[2, 8]]);
+        var logits = model.Logits(model.DecodeStep(next, cache));
+        var full0 = model.Logits(model.Forward(seq[0].narrow(0, 0, 9).unsqueeze(0)))[0, 8];
+        var full1 = model.Logits(model.Forward(seq[1].narrow(0, 10, 4).unsqueeze(0)))[0, 3];
+        Assert.True((logits[0] - full0).abs().max().item<float>() <= 1e-4);
+        Assert.True((logits[1] - full1).abs().max().item<float>() <= 1e-4);
+    }
 }

@@ -28,12 +28,20 @@ public sealed record EnvOptions
     public int MaxNewTokens { get; init; } = 64;
     public MissingEosRule MissingEos { get; init; } = MissingEosRule.Overwrite;
     public double MissingEosPenalty { get; init; }
+    /// <summary>Read a dense reward model segment by segment but pay the mean of the normalized segment rewards once,
+    /// at the end (the paper's "segment as bandit" cross ablation). Reading a bandit RM densely ("bandit as segment")
+    /// is just a dense <see cref="Reading"/> on a bandit bundle.</summary>
+    public bool DenseAsBandit { get; init; }
+    /// <summary>Which prompt split Reset draws from.</summary>
+    public string PromptSplit { get; init; } = "train";
 
     public void Validate()
     {
         if (MaxNewTokens <= 0) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "max_new_tokens must be > 0");
         if (!double.IsFinite(MissingEosPenalty) || MissingEosPenalty < 0)
             throw new ArgumentOutOfRangeException(nameof(MissingEosPenalty), MissingEosPenalty, "missing_eos_penalty must be a finite number >= 0");
+        if (PromptSplit is not ("train" or "validation" or "test"))
+            throw new ArgumentException($"prompt split must be train, validation or test; got '{PromptSplit}'");
         if (Reading.Mode == RewardMode.Segment && !(double.IsFinite(Reading.CEnt) && Reading.CEnt >= 0))
             throw new ArgumentOutOfRangeException(nameof(Reading), Reading.CEnt, "c_ent must be a finite number >= 0");
     }

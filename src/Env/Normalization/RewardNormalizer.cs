@@ -39,9 +39,11 @@ public sealed record RewardNormalizer
     public double Normalize(double reward, int k, int count)
     {
         if (count < 1 || k < 1 || k > count) throw new ArgumentOutOfRangeException(nameof(k), k, $"segment index must be in 1..{count}");
-        double p = k / (double)count;
-        return (reward - MeanAt(p)) / StdAt(p);
+        return NormalizeAt(reward, k / (double)count);
     }
+
+    /// <summary>r̃ at location p directly (the env's online delivery uses a location known before the end).</summary>
+    public double NormalizeAt(double reward, double p) => (reward - MeanAt(p)) / StdAt(p);
 
     public static RewardNormalizer Identity => new() { Kind = NormalizerKind.None, Mean = new(0, 0), Std = new(0, 1) };
 

@@ -78,6 +78,18 @@ public sealed class CausalTransformer : nn.Module
         return hidden;
     }
 
+    /// <summary>
+    /// Prefill only some rows of a cache (new prompts for rows whose episodes ended); the other rows keep their state.
+    /// tokens (k, T) right-padded with lengths for the k rows; returns their hidden states (k, T, D).
+    /// </summary>
+    public Tensor PrefillRows(Tensor tokens, ReadOnlySpan<long> lengths, KvCache cache, ReadOnlySpan<long> rows)
+    {
+        using var fresh = NewCache((int)tokens.shape[0], cache.Capacity);
+        var hidden = Prefill(tokens, lengths, fresh);
+        cache.CopyRowsFrom(fresh, rows);
+        return hidden;
+    }
+
     /// <summary>Feed one token per row (tokens: (B) int64) at each row's next position; returns hidden (B, D).</summary>
     public Tensor DecodeStep(Tensor tokens, KvCache cache)
     {

@@ -72,6 +72,30 @@ public sealed class KvCache : IDisposable
         _visible.copy_(visible);
     }
 
+    /// <summary>
+    /// Replace some rows with the rows of another cache of the same shape (e.g. a fresh prefill of new prompts for the
+    /// rows of a batch whose episodes ended), leaving the other rows untouched.
+    /// </summary>
+    internal void CopyRowsFrom(KvCache source, ReadOnlySpan<long> rows)
+    {
+        if (source.BatchSize != rows.Length || source.Capacity != Capacity || source.Keys.Length != Keys.Length)
+            throw new ArgumentException($"source cache must hold {rows.Length} rows of capacity {Capacity}");
+        using var index = tensor(rows.ToArray(), ScalarType.Int64, _slots.device);
+        for (int i = 0; i < Keys.Length; i++)
+        {
+            Keys[i].index_copy_(0, index, source.Keys[i]);
+            Values[i].index_copy_(0, index, source.Values[i]);
+        }
+        Positions.index_copy_(0, index, source.Positions);
+        _visible.index_copy_(0, index, source._visible);
+        for (int r = 0; r < rows.Length; r++)
+        {
+            if (rows[r] < 0 || rows[r] >= BatchSize) throw new ArgumentOutOfRangeException(nameof(rows), rows[r], $"row must be in 0..{BatchSize - 1}");
+            _lengths[rows[r]] = source._lengths[r];
+        }
+        MaxLength = _lengths.Max();
+    }
+
     /// <summary>Check there is room for one more token in every row (called before a decode step).</summary>
     internal void EnsureRoomForOneMore()
     {

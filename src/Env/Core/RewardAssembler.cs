@@ -1,0 +1,113 @@
+using RlhfGym.Env.Bundles;
+using RlhfGym.Env.Normalization;
+using RlhfGym.Env.Rewards;
+using RlhfGym.Env.Segmentation;
+
+namespace RlhfGym.Env.Core;
+
+/// <summary>
+/// Turns one finished response's per-position numbers (reference entropies and log-probs, reward-model values) into
+/// rewards, under every option. The env's steps and the score endpoint both call this, so they cannot disagree on the
+/// rule — only on the numbers fed in (incremental vs full forward).
+/// <list type="number">
+/// <item>Missing EOS: <see cref="MissingEosRule.Overwrite"/> scores the last token as EOS (the caller feeds EOS to the
+/// RM there); <see cref="MissingEosRule.Penalty"/> scores the tokens as they are and subtracts the penalty once, on
+/// the last token.</item>
+/// <item>Plan the segments (method.md §1) and read r_k at each segment's read position.</item>
+/// <item>Normalize: r̃_k = (r_k − μ(k/K)) / σ(k/K).</item>
+/// <item>Spread: even (r̃_k / L_k on each token), repeat (r̃_k on each token) or none (r̃_k on the last token);
+/// bandit pays r̃ at its read position (the EOS). Clip each token to ±10. Dense-as-bandit pays the mean r̃_k once, at
+/// the end.</item>
+/// <item>Online delivery (an extension beyond the paper): a segment's reward is emitted at the step it becomes
+/// known, normalized at location p = (end + 1) / max_new_tokens instead of k/K, which needs the final K.</item>
+/// </list>
+/// </summary>
+public static class RewardAssembler
+{
+    public const float TokenRewardClip = 10f;
+
+    /// <summary>The token the reward model must see at the last position of a response cut by the budget.</summary>
+    public static bool OverwritesLastToken(EnvOptions o, bool endedWithEos) => !endedWithEos && o.MissingEos == MissingEosRule.Overwrite;
+
+    public static EpisodeRewards Assemble(EnvOptions o, RewardNormalizer normalizer, int[] response, float[] entropies,
+        float[] refLogProbs, float[] values, int eosId, bool truncated)
+    {
+        int t = response.Length;
+        bool endedWithEos = response[^1] == eosId;
+        bool overwrite = OverwritesLastToken(o, endedWithEos);
+        int[] planned = response;
+        if (overwrite)
+        {
+            planned = (int[])response.Clone();
+            planned[^1] = eosId;
+        }
+        var plan = ResponseSegments.Plan(o.Reading, planned, eosId, entropies);
+        int count = plan.Count;
+        var raw = new double[count];
+        var normalized = new double[count];
+        for (int k = 0; k < count; k++)
+        {
+            raw[k] = values[plan.ReadPosition(k)];
+            normalized[k] = normalizer.Normalize(raw[k], k + 1, count);
+        }
+
+        var perToken = new float[t];
+        var online = new float[t];
+        if (o.DenseAsBandit && o.Reading.Mode != RewardMode.Bandit)
+        {
+            double mean = count == 0 ? 0 : normalized.Average();
+            perToken[t - 1] = Clip(mean);
+            online[t - 1] = perToken[t - 1];
+        }
+        else
+        {
+            for (int k = 0; k < count; k++)
+            {
+                var seg = plan.Segments[k];
+                if (o.Reading.Mode == RewardMode.Bandit) perToken[plan.ReadPosition(k)] = Clip(normalized[k]);
+                else Spread(perToken, seg, normalized[k], o.Interpolation);
+                int emitAt = OnlineStep(o, plan, k, entropies, t);
+                double p = o.Reading.Mode == RewardMode.Bandit ? 1.0 : Math.Min(1.0, (seg.End + 1) / (double)o.MaxNewTokens);
+                online[emitAt] += Clip(normalizer.NormalizeAt(raw[k], p));
+            }
+        }
+        if (!endedWithEos && o.MissingEos == MissingEosRule.Penalty)
+        {
+            perToken[t - 1] -= (float)o.MissingEosPenalty;
+            online[t - 1] -= (float)o.MissingEosPenalty;
+        }
+        return new EpisodeRewards(response, perToken, online, plan.Segments, raw, normalized, entropies, refLogProbs,
+            Terminated: endedWithEos, Truncated: truncated);
+    }
+
+    // Even: r̃/L on each token; repeat: r̃ on each token; none: r̃ on the last token. Clipped per token.
+    private static void Spread(float[] perToken, Segment seg, double reward, Interpolation interpolation)
+    {
+        switch (interpolation)
+        {
+            case Interpolation.Even:
+                for (int j = seg.Start; j <= seg.End; j++) perToken[j] = Clip(reward / seg.Length);
+                break;
+            case Interpolation.Repeat:
+                for (int j = seg.Start; j <= seg.End; j++) perToken[j] = Clip(reward);
+                break;
+            default:
+                perToken[seg.End] = Clip(reward);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The step at which segment k is known: its end, when the rule cut there (token mode, or entropy above c_ent);
+    /// otherwise — the last segment, closed by the end of the response — the final step.
+    /// </summary>
+    public static int OnlineStep(EnvOptions o, ResponseSegments plan, int k, float[] entropies, int length)
+    {
+        if (o.Reading.Mode == RewardMode.Bandit) return length - 1;
+        int end = plan.Segments[k].End;
+        bool cutByRule = o.Reading.Mode == RewardMode.Token || entropies[end] > o.Reading.CEnt;
+        return cutByRule ? end : length - 1;
+    }
+
+    private static float Clip(double v) => (float)Math.Clamp(v, -TokenRewardClip, TokenRewardClip);
+}
