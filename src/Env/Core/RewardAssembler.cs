@@ -66,9 +66,7 @@ public static class RewardAssembler
                 var seg = plan.Segments[k];
                 if (o.Reading.Mode == RewardMode.Bandit) perToken[plan.ReadPosition(k)] = Clip(normalized[k]);
                 else Spread(perToken, seg, normalized[k], o.Interpolation);
-                int emitAt = OnlineStep(o, plan, k, entropies, t);
-                double p = o.Reading.Mode == RewardMode.Bandit ? 1.0 : Math.Min(1.0, (seg.End + 1) / (double)o.MaxNewTokens);
-                online[emitAt] += Clip(normalizer.NormalizeAt(raw[k], p));
+                online[OnlineStep(o, plan, k, entropies, t)] += OnlineReward(o, normalizer, raw[k], seg.End);
             }
         }
         if (!endedWithEos && o.MissingEos == MissingEosRule.Penalty)
@@ -97,6 +95,23 @@ public static class RewardAssembler
         }
     }
 
+    /// <summary>Online delivery's reward for a segment read at <paramref name="end"/>: normalized at p = (end + 1) /
+    /// max_new_tokens (bandit: p = 1), clipped.</summary>
+    public static float OnlineReward(EnvOptions o, RewardNormalizer normalizer, double raw, int end)
+    {
+        double p = o.Reading.Mode == RewardMode.Bandit ? 1.0 : Math.Min(1.0, (end + 1) / (double)o.MaxNewTokens);
+        return Clip(normalizer.NormalizeAt(raw, p));
+    }
+
+    /// <summary>Whether a dense reading cuts after content token j by its rule alone (not by the end of the response).</summary>
+    public static bool CutByRule(EnvOptions o, float entropy) =>
+        o.Reading.Mode == RewardMode.Token || (o.Reading.Mode == RewardMode.Segment && entropy > o.Reading.CEnt);
+
+    /// <summary>Whether the episode's last segment becomes known only at its final step (the end closed it).</summary>
+    public static bool LastSegmentClosesAtEnd(EnvOptions o, EpisodeRewards e) =>
+        e.Segments.Count > 0 && (o.Reading.Mode == RewardMode.Bandit || o.DenseAsBandit || !CutByRule(o, e.Entropies[e.Segments[^1].End])
+            || e.Segments[^1].End == e.Response.Length - 1);
+
     /// <summary>
     /// The step at which segment k is known: its end, when the rule cut there (token mode, or entropy above c_ent);
     /// otherwise — the last segment, closed by the end of the response — the final step.
@@ -105,8 +120,7 @@ public static class RewardAssembler
     {
         if (o.Reading.Mode == RewardMode.Bandit) return length - 1;
         int end = plan.Segments[k].End;
-        bool cutByRule = o.Reading.Mode == RewardMode.Token || entropies[end] > o.Reading.CEnt;
-        return cutByRule ? end : length - 1;
+        return CutByRule(o, entropies[end]) ? end : length - 1;
     }
 
     private static float Clip(double v) => (float)Math.Clamp(v, -TokenRewardClip, TokenRewardClip);

@@ -1,0 +1,343 @@
+using System.Runtime.InteropServices;
+using RlhfGym.Env.Bundles;
+using RlhfGym.Env.Common;
+using RlhfGym.Env.Normalization;
+using RlhfGym.Env.PhraseWorld;
+using RlhfGym.Env.Rewards;
+using RlhfGym.Env.Training;
+using RlhfGym.Models;
+using RlhfGym.Models.Transformer;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Env.Core;
+
+/// <summary>
+/// The text-generation vector env over an env bundle. Each sub-env's episode is one response to one prompt; an action
+/// is the next token. Every step advances the frozen reference LM and the reward model by one token through their KV
+/// caches (never recomputing a prefix), reads the reference's next-token entropy and log π_ref(token), and the RM's
+/// value at that token; rewards follow the env's options (<see cref="RewardAssembler"/>).
+/// </summary>
+public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
+{
+    public EnvSpec Spec { get; }
+    public EnvBundle Bundle { get; }
+    public Device Device { get; }
+
+    private readonly EnvOptions _o;
+    private readonly RewardNormalizer _normalizer;
+    private readonly CausalTransformer _ref;
+    private readonly RewardModel _rm;
+    private readonly GoldJudge? _judge;
+    private readonly IReadOnlyList<BundlePrompt> _pool;
+    private readonly int _b, _budget, _capacity, _eos, _vocab;
+    private readonly KvCache _refCache, _rmCache;
+    private readonly Tensor _refLogp;          // (B, V): log π_ref of the next token of each row
+    private readonly Tensor _feedCpu, _rmFeedCpu; // (B) int64 host-side buffers for this step's tokens
+    private readonly long[] _feed, _rmFeed;
+    private readonly float[] _stats;           // (3B): log π_ref(action), entropy, RM value
+    private readonly StepResult _result;
+
+    // Per sub-env episode state (host).
+    private readonly BundlePrompt?[] _prompt;
+    private readonly int[][] _response;
+    private readonly float[][] _entropy, _logProb, _value;
+    private readonly int[] _length;
+    private readonly bool[] _finished, _resetNext;
+    private SeededRandom? _rng;
+
+    public TextVectorEnv(EnvBundle bundle, int numEnvs, EnvOptions? options = null, AutoresetMode autoreset = AutoresetMode.NextStep,
+        Device? device = null, string? id = null)
+    {
+        if (numEnvs <= 0) throw new ArgumentOutOfRangeException(nameof(numEnvs), numEnvs, "number of envs must be > 0");
+        _o = options ?? bundle.Defaults;
+        _o.Validate();
+        Bundle = bundle;
+        Device = device ?? CPU;
+        _normalizer = bundle.Normalizers[_o.Normalizer];
+        _pool = bundle.Prompts.Where(p => p.Split == _o.PromptSplit).ToList();
+        if (_pool.Count == 0) throw new ArgumentException($"the bundle has no '{_o.PromptSplit}' prompts");
+        _b = numEnvs;
+        _budget = _o.MaxNewTokens;
+        _eos = bundle.Tokenizer.EosId;
+        _vocab = bundle.Tokenizer.VocabSize;
+        _capacity = _pool.Max(p => p.Tokens.Length) + _budget + 1;
+        if (_capacity > bundle.ReferenceConfig.MaxSeqLen || _capacity > bundle.RewardConfig.MaxSeqLen)
+            throw new ArgumentException($"prompts of up to {_capacity - _budget - 1} tokens plus max_new_tokens {_budget} exceed the models' max_seq_len");
+        Spec = new EnvSpec(id ?? bundle.Name, numEnvs, _vocab, bundle.EosIds, bundle.Tokenizer.PadId, _budget, autoreset, _o);
+        _ref = bundle.LoadReference(Device);
+        _rm = bundle.LoadRewardModel(Device);
+        _judge = bundle.World is { } w ? new GoldJudge(w) : null;
+        _refCache = _ref.NewCache(_b, _capacity);
+        _rmCache = _rm.Transformer.NewCache(_b, _capacity);
+        _refLogp = zeros(_b, _vocab, ScalarType.Float32, Device);
+        _feedCpu = zeros(_b, ScalarType.Int64);
+        _rmFeedCpu = zeros(_b, ScalarType.Int64);
+        _feed = new long[_b];
+        _rmFeed = new long[_b];
+        _stats = new float[3 * _b];
+        _result = new StepResult(_b);
+        _prompt = new BundlePrompt?[_b];
+        _response = Enumerable.Range(0, _b).Select(_ => new int[_budget]).ToArray();
+        _entropy = Enumerable.Range(0, _b).Select(_ => new float[_budget]).ToArray();
+        _logProb = Enumerable.Range(0, _b).Select(_ => new float[_budget]).ToArray();
+        _value = Enumerable.Range(0, _b).Select(_ => new float[_budget]).ToArray();
+        _length = new int[_b];
+        _finished = new bool[_b];
+        _resetNext = new bool[_b];
+    }
+
+    public EnvOptions Options => _o;
+
+    public ResetResult Reset(long? seed = null, ResetOptions? options = null)
+    {
+        var mask = options?.Mask;
+        if (mask is not null && mask.Length != _b) throw new ArgumentException($"reset mask has {mask.Length} entries, the env has {_b} sub-envs");
+        if (seed is { } s) _rng = new SeededRandom(s);
+        _rng ??= new SeededRandom(Environment.TickCount64);
+        bool all = mask is null || (mask.All(m => m) && _prompt.All(p => p is not null));
+        if (mask is not null && !all && _prompt.Any(p => p is null)) throw new InvalidOperationException("the first Reset must reset every sub-env (no mask)");
+        var rows = Enumerable.Range(0, _b).Where(b => mask is null || mask[b]).ToArray();
+        foreach (int b in rows) StartEpisode(b, _rng.Pick(_pool));
+        Prefill(rows, all);
+        return new ResetResult(_prompt.Select(p => p!.Tokens).ToArray(), _prompt.Select(p => p!.Id).ToArray(), _prompt.Select(p => p!.Text).ToArray());
+    }
+
+    public StepResult Step(ReadOnlySpan<int> actions)
+    {
+        if (_rng is null) throw new InvalidOperationException("call Reset before Step");
+        if (actions.Length != _b) throw new ArgumentException($"expected {_b} actions (one per sub-env), got {actions.Length}");
+        // Validate everything before changing anything: a rejected call leaves the env as it was.
+        bool anyRunning = false;
+        for (int b = 0; b < _b; b++)
+        {
+            int a = actions[b];
+            if (_resetNext[b]) continue; // next-step autoreset: this sub-env's action is ignored
+            if (_finished[b])
+            {
+                if (a != EnvSpec.NoAction)
+                    throw new InvalidOperationException($"sub-env {b} has finished its episode and autoreset is disabled: pass {EnvSpec.NoAction} as its action, or Reset it");
+                continue;
+            }
+            if (a < 0 || a >= _vocab) throw new ArgumentOutOfRangeException(nameof(actions), a, $"action of sub-env {b} must be a token id in 0..{_vocab - 1}");
+            anyRunning = true;
+        }
+        if (!anyRunning && !_resetNext.Any(r => r)) throw new InvalidOperationException("every sub-env has finished and autoreset is disabled: call Reset");
+
+        for (int b = 0; b < _b; b++)
+        {
+            bool running = !_finished[b] && !_resetNext[b];
+            _feed[b] = running ? actions[b] : _eos;
+            bool lastToken = running && _length[b] + 1 == _budget && actions[b] != _eos;
+            _rmFeed[b] = lastToken && RewardAssembler.OverwritesLastToken(_o, false) ? _eos : _feed[b];
+        }
+        Advance();
+        ClearResult();
+        for (int b = 0; b < _b; b++)
+            if (!_finished[b] && !_resetNext[b]) Record(b, actions[b]);
+
+        var resetRows = Enumerable.Range(0, _b).Where(b => _resetNext[b] && _result.Episodes[b] is null).ToArray();
+        if (resetRows.Length > 0)
+        {
+            foreach (int b in resetRows)
+            {
+                StartEpisode(b, _rng.Pick(_pool));
+                _result.ResetPrompts[b] = _prompt[b]!.Tokens;
+                _result.ResetPromptIds[b] = _prompt[b]!.Id;
+            }
+            Prefill(resetRows, all: false);
+        }
+        for (int b = 0; b < _b; b++)
+            if (_result.Episodes[b] is not null && Spec.Autoreset == AutoresetMode.NextStep) _resetNext[b] = true;
+        KeepFinishedRowsBounded();
+        return _result;
+    }
+
+    // One decode step of both models for every row; host copies of the three per-row numbers in one transfer.
+    private void Advance()
+    {
+        MemoryMarshal.AsBytes(_feed.AsSpan()).CopyTo(_feedCpu.bytes);
+        MemoryMarshal.AsBytes(_rmFeed.AsSpan()).CopyTo(_rmFeedCpu.bytes);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var tokens = _feedCpu.to(Device);
+        var rmTokens = _rmFeedCpu.to(Device);
+        var logProb = _refLogp.gather(1, tokens.unsqueeze(1)).squeeze(1);
+        var logits = _ref.Logits(_ref.DecodeStep(tokens, _refCache));
+        var logp = nn.functional.log_softmax(logits.to_type(ScalarType.Float32), -1);
+        var entropy = -(logp.exp() * logp).sum(-1);
+        var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache)).to_type(ScalarType.Float32);
+        _refLogp.copy_(logp);
+        var stats = stack([logProb, entropy, value]).cpu();
+        MemoryMarshal.Cast<byte, float>(stats.bytes).CopyTo(_stats);
+    }
+
+    private void Record(int b, int action)
+    {
+        int j = _length[b];
+        float logProb = _stats[b], entropy = _stats[_b + b], value = _stats[2 * _b + b];
+        _response[b][j] = action;
+        _logProb[b][j] = logProb;
+        _entropy[b][j] = entropy;
+        _value[b][j] = value;
+        _length[b] = j + 1;
+        _result.RefLogProb[b] = logProb;
+        _result.RefEntropy[b] = entropy;
+        bool terminated = action == _eos, truncated = !terminated && j + 1 == _budget;
+        if (!terminated && !truncated)
+        {
+            // A dense segment closes here when the rule cuts after this token (Online delivery pays it now).
+            if (RewardAssembler.CutByRule(_o, entropy) && !_o.DenseAsBandit)
+            {
+                _result.SegmentEnded[b] = true;
+                _result.RawRead[b] = value;
+                if (_o.Delivery == RewardDelivery.Online) _result.Rewards[b] = RewardAssembler.OnlineReward(_o, _normalizer, value, j);
+            }
+            return;
+        }
+        var episode = Finish(b, truncated);
+        _result.Terminated[b] = terminated;
+        _result.Truncated[b] = truncated;
+        _result.Episodes[b] = episode;
+        _result.Rewards[b] = _o.Delivery == RewardDelivery.Episode ? (float)episode.Total : episode.Online[^1];
+        if (RewardAssembler.LastSegmentClosesAtEnd(_o, episode))
+        {
+            _result.SegmentEnded[b] = true;
+            _result.RawRead[b] = (float)episode.RawSegmentRewards[^1];
+        }
+        _finished[b] = true;
+    }
+
+    private EpisodeRewards Finish(int b, bool truncated)
+    {
+        int t = _length[b];
+        var response = _response[b][..t];
+        var episode = RewardAssembler.Assemble(_o, _normalizer, response, _entropy[b][..t], _logProb[b][..t], _value[b][..t], _eos, truncated);
+        if (_judge is not null && Bundle.World is { } world)
+            episode = episode with { Gold = _judge.Judge(world.Prompt(_prompt[b]!.Id), response).Score };
+        return episode;
+    }
+
+    private void StartEpisode(int b, BundlePrompt prompt)
+    {
+        _prompt[b] = prompt;
+        _length[b] = 0;
+        _finished[b] = false;
+        _resetNext[b] = false;
+    }
+
+    // Prefill both caches for the given rows (all rows at once on a full reset) and set their first-token log-probs.
+    private void Prefill(int[] rows, bool all)
+    {
+        if (rows.Length == 0) return;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var prompts = rows.Select(b => (_prompt[b]!.Tokens, Array.Empty<int>())).ToList();
+        using var batch = new SequenceBatch(prompts, Bundle.Tokenizer.PadId, Device);
+        var longRows = rows.Select(r => (long)r).ToArray();
+        Tensor refHidden;
+        if (all)
+        {
+            refHidden = _ref.Prefill(batch.Tokens, batch.Lengths, _refCache);
+            _rm.Transformer.Prefill(batch.Tokens, batch.Lengths, _rmCache);
+        }
+        else
+        {
+            refHidden = _ref.PrefillRows(batch.Tokens, batch.Lengths, _refCache, longRows);
+            _rm.Transformer.PrefillRows(batch.Tokens, batch.Lengths, _rmCache, longRows);
+        }
+        var logits = _ref.Logits(CausalTransformer.LastPositions(refHidden, batch.Lengths));
+        var logp = nn.functional.log_softmax(logits.to_type(ScalarType.Float32), -1);
+        if (all) _refLogp.copy_(logp);
+        else _refLogp.index_copy_(0, tensor(longRows, ScalarType.Int64, Device), logp);
+    }
+
+    // Finished rows under disabled autoreset are still fed a token each step (the batch moves together); put their
+    // caches back to the prompt before they could outgrow the capacity.
+    private void KeepFinishedRowsBounded()
+    {
+        if (_refCache.MaxLength < _capacity - 1) return;
+        var rows = Enumerable.Range(0, _b).Where(b => _finished[b] && !_resetNext[b]).ToArray();
+        if (rows.Length > 0) Prefill(rows, all: false);
+    }
+
+    private void ClearResult()
+    {
+        Array.Clear(_result.Rewards);
+        Array.Clear(_result.Terminated);
+        Array.Clear(_result.Truncated);
+        Array.Clear(_result.RefEntropy);
+        Array.Clear(_result.RefLogProb);
+        Array.Clear(_result.SegmentEnded);
+        Array.Fill(_result.RawRead, float.NaN);
+        Array.Clear(_result.Episodes);
+        Array.Clear(_result.ResetPrompts);
+        Array.Clear(_result.ResetPromptIds);
+    }
+
+    public IReadOnlyList<EpisodeRewards> Score(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses)
+    {
+        if (prompts.Count != responses.Count) throw new ArgumentException($"{prompts.Count} prompts but {responses.Count} responses");
+        for (int i = 0; i < responses.Count; i++)
+        {
+            if (prompts[i].Length == 0) throw new ArgumentException($"prompt {i} is empty");
+            if (responses[i].Length == 0) throw new ArgumentException($"response {i} is empty");
+            if (responses[i].Length > _budget) throw new ArgumentException($"response {i} has {responses[i].Length} tokens, more than max_new_tokens {_budget}");
+            foreach (var tok in prompts[i].Concat(responses[i]))
+                if (tok < 0 || tok >= _vocab) throw new ArgumentOutOfRangeException(nameof(responses), tok, $"pair {i}: token id must be in 0..{_vocab - 1}");
+        }
+        var result = new List<EpisodeRewards>(responses.Count);
+        const int chunk = 64;
+        for (int start = 0; start < responses.Count; start += chunk)
+        {
+            int n = Math.Min(chunk, responses.Count - start);
+            var rows = Enumerable.Range(start, n).Select(i => (prompts[i], responses[i])).ToList();
+            // The reward model sees EOS in place of the last token of a response cut by the budget (overwrite rule).
+            var rmRows = rows.Select(r => (r.Item1, RewardAssembler.OverwritesLastToken(_o, r.Item2[^1] == _eos) ? WithEos(r.Item2) : r.Item2)).ToList();
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            using var batch = new SequenceBatch(rows, Bundle.Tokenizer.PadId, Device);
+            using var rmBatch = new SequenceBatch(rmRows, Bundle.Tokenizer.PadId, Device);
+            var logp = nn.functional.log_softmax(_ref.Logits(_ref.Forward(batch.Tokens, batch.Lengths)).to_type(ScalarType.Float32), -1);
+            var entropy = (-(logp.exp() * logp).sum(-1)).cpu().data<float>().ToArray();
+            // log π_ref(y_j) is read at the position before y_j.
+            var chosen = logp.narrow(1, 0, batch.Width - 1).gather(2, batch.Tokens.narrow(1, 1, batch.Width - 1).unsqueeze(2)).squeeze(2).cpu().data<float>().ToArray();
+            var values = _rm.Values(rmBatch).to_type(ScalarType.Float32).cpu().data<float>().ToArray();
+            for (int r = 0; r < n; r++)
+            {
+                var (prompt, response) = rows[r];
+                int p = prompt.Length, t = response.Length, w = batch.Width;
+                var ent = new float[t];
+                var lp = new float[t];
+                var val = new float[t];
+                for (int j = 0; j < t; j++)
+                {
+                    ent[j] = entropy[r * w + p + j];
+                    lp[j] = chosen[r * (w - 1) + p + j - 1];
+                    val[j] = values[r * w + p + j];
+                }
+                bool truncated = response[^1] != _eos;
+                var episode = RewardAssembler.Assemble(_o, _normalizer, response, ent, lp, val, _eos, truncated);
+                result.Add(episode);
+            }
+        }
+        return result;
+    }
+
+    private int[] WithEos(int[] response)
+    {
+        var copy = (int[])response.Clone();
+        copy[^1] = _eos;
+        return copy;
+    }
+
+    public void Dispose()
+    {
+        _refCache.Dispose();
+        _rmCache.Dispose();
+        _refLogp.Dispose();
+        _feedCpu.Dispose();
+        _rmFeedCpu.Dispose();
+        _ref.Dispose();
+        _rm.Dispose();
+    }
+}
