@@ -16,6 +16,7 @@ public static class RootCommandFactory
         root.Subcommands.Add(SftCommand.Create());
         root.Subcommands.Add(NormalizerCommand.Create());
         root.Subcommands.Add(RmCommand.Create());
+        root.Subcommands.Add(EnvCommand.Create());
         return root;
     }
 }

@@ -23,7 +23,7 @@ public static class VerbRunner
             var result = body(parse, Progress);
             foreach (var (key, value) in result)
                 Console.WriteLine($"{key,-28} {value?.ToJsonString() ?? "null"}");
-            if (json) Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+            if (json) Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
             return 0;
         }
         catch (Exception e) // every failure becomes one readable line (and a JSON line), never a stack dump

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using RlhfGym.Env.Core;
+using RlhfGym.Env.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
 using RlhfGym.Models.Benchmarks;
@@ -15,6 +17,7 @@ public static class BenchCommand
         var bench = new Command("bench", "measure speed; figures are ratios taken within one run");
         bench.Subcommands.Add(Model());
         bench.Subcommands.Add(RewardModel());
+        bench.Subcommands.Add(Env());
         return bench;
     }
 
@@ -91,6 +94,50 @@ public static class BenchCommand
                 ["rm_forward_s"] = Math.Round(r.RmForwardSeconds, 4),
                 ["segmentation_s"] = Math.Round(r.SegmentationSeconds, 4),
                 ["segmentation_vs_rm_forward"] = Math.Round(r.SegmentationVsRmForward, 3),
+            };
+        });
+        return command;
+    }
+
+    private static Command Env()
+    {
+        var device = CommonOptions.Device();
+        var batch = new Option<int>("--batch") { Description = "sub-envs stepped together", DefaultValueFactory = _ => 64 };
+        var steps = new Option<int>("--steps") { Description = "tokens per episode", DefaultValueFactory = _ => 128 };
+        var repeats = new Option<int>("--repeats") { Description = "paired repeats (medians reported)", DefaultValueFactory = _ => 7 };
+        var dModel = new Option<int?>("--d-model") { Description = "model width of the benchmark's reference LM and RM (default: PhraseWorld's 64)" };
+        var layers = new Option<int?>("--layers") { Description = "layers of both models (default: PhraseWorld's 2)" };
+        var command = new Command("env", "env step cost vs the raw incremental forward, vs prefix recomputation, and vs the score endpoint")
+        {
+            device, batch, steps, repeats, dModel, layers,
+        };
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
+            int t = CommonOptions.Positive(parse.GetValue(steps), "--steps");
+            if (t > 480) throw new ArgumentException($"--steps must be at most 480, got {t}");
+            var shape = PhraseWorldModels.Config(1);
+            if (parse.GetValue(dModel) is { } d) shape = shape with { DModel = CommonOptions.Positive(d, "--d-model"), DFf = 4 * d };
+            if (parse.GetValue(layers) is { } l) shape = shape with { NLayers = CommonOptions.Positive(l, "--layers") };
+            shape.Validate("--d-model/--layers");
+            var r = EnvBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
+                CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), dev, progress: progress, shape: shape);
+            return new JsonObject
+            {
+                ["bench"] = "env",
+                ["device"] = dev.ToString(),
+                ["threads"] = get_num_threads(),
+                ["batch"] = r.Batch,
+                ["steps"] = r.Steps,
+                ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads} V{r.VocabSize}",
+                ["env_s"] = Math.Round(r.EnvSeconds, 4),
+                ["raw_forward_s"] = Math.Round(r.RawSeconds, 4),
+                ["recompute_s"] = Math.Round(r.RecomputeSeconds, 4),
+                ["score_s"] = Math.Round(r.ScoreSeconds, 4),
+                ["step_overhead_ratio"] = Math.Round(r.StepOverheadRatio, 3),
+                ["incremental_vs_recompute"] = Math.Round(r.IncrementalVsRecompute, 2),
+                ["score_vs_step"] = Math.Round(r.ScoreVsStep, 2),
+                ["env_tokens_per_s"] = Math.Round(r.TokensPerSecond, 0),
             };
         });
         return command;

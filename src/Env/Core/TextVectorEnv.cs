@@ -31,7 +31,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     private readonly IReadOnlyList<BundlePrompt> _pool;
     private readonly int _b, _budget, _capacity, _eos, _vocab;
     private readonly KvCache _refCache, _rmCache;
-    private readonly Tensor _refLogp;          // (B, V): log π_ref of the next token of each row
+    private Tensor _refLogp;                   // (B, V): log π_ref of the next token of each row
     private readonly Tensor _feedCpu, _rmFeedCpu; // (B) int64 host-side buffers for this step's tokens
     private readonly long[] _feed, _rmFeed;
     private readonly float[] _stats;           // (3B): log π_ref(action), entropy, RM value
@@ -121,7 +121,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             if (a < 0 || a >= _vocab) throw new ArgumentOutOfRangeException(nameof(actions), a, $"action of sub-env {b} must be a token id in 0..{_vocab - 1}");
             anyRunning = true;
         }
-        if (!anyRunning && !_resetNext.Any(r => r)) throw new InvalidOperationException("every sub-env has finished and autoreset is disabled: call Reset");
+        if (!anyRunning && Array.IndexOf(_resetNext, true) < 0) throw new InvalidOperationException("every sub-env has finished and autoreset is disabled: call Reset");
 
         for (int b = 0; b < _b; b++)
         {
@@ -135,9 +135,9 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         for (int b = 0; b < _b; b++)
             if (!_finished[b] && !_resetNext[b]) Record(b, actions[b]);
 
-        var resetRows = Enumerable.Range(0, _b).Where(b => _resetNext[b] && _result.Episodes[b] is null).ToArray();
-        if (resetRows.Length > 0)
+        if (Array.IndexOf(_resetNext, true) >= 0)
         {
+            var resetRows = Enumerable.Range(0, _b).Where(b => _resetNext[b]).ToArray();
             foreach (int b in resetRows)
             {
                 StartEpisode(b, _rng.Pick(_pool));
@@ -152,23 +152,34 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         return _result;
     }
 
-    // One decode step of both models for every row; host copies of the three per-row numbers in one transfer.
+    // One decode step of both models for every row, then the three per-row numbers to the host. Kept to the few tensor
+    // ops the env needs beyond the bare forward: gather, log-softmax, and exp · log p summed for the entropy.
     private void Advance()
     {
         MemoryMarshal.AsBytes(_feed.AsSpan()).CopyTo(_feedCpu.bytes);
         MemoryMarshal.AsBytes(_rmFeed.AsSpan()).CopyTo(_rmFeedCpu.bytes);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var tokens = _feedCpu.to(Device);
-        var rmTokens = _rmFeedCpu.to(Device);
-        var logProb = _refLogp.gather(1, tokens.unsqueeze(1)).squeeze(1);
+        bool onCpu = Device.type == TorchSharp.DeviceType.CPU;
+        var tokens = onCpu ? _feedCpu : _feedCpu.to(Device);
+        var rmTokens = onCpu ? _rmFeedCpu : _rmFeedCpu.to(Device);
+        var logProb = _refLogp.gather(1, tokens.unsqueeze(1)); // (B, 1), contiguous: read as B floats
         var logits = _ref.Logits(_ref.DecodeStep(tokens, _refCache));
-        var logp = nn.functional.log_softmax(logits.to_type(ScalarType.Float32), -1);
-        var entropy = -(logp.exp() * logp).sum(-1);
-        var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache)).to_type(ScalarType.Float32);
-        _refLogp.copy_(logp);
-        var stats = stack([logProb, entropy, value]).cpu();
-        MemoryMarshal.Cast<byte, float>(stats.bytes).CopyTo(_stats);
+        var logp = nn.functional.log_softmax(logits.dtype == ScalarType.Float32 ? logits : logits.to_type(ScalarType.Float32), -1);
+        var negEntropy = logp.exp().mul_(logp).sum(-1); // Σ p·log p per row
+        var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache));
+        if (value.dtype != ScalarType.Float32) value = value.to_type(ScalarType.Float32);
+        // The next step reads log π_ref of its tokens from this distribution: keep it, drop the old one.
+        _refLogp.Dispose();
+        _refLogp = logp.MoveToOuterDisposeScope();
+        if (onCpu)
+        {
+            MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(0, _b));
+            MemoryMarshal.Cast<byte, float>(negEntropy.bytes).CopyTo(_stats.AsSpan(_b, _b));
+            MemoryMarshal.Cast<byte, float>(value.bytes).CopyTo(_stats.AsSpan(2 * _b, _b));
+        }
+        else MemoryMarshal.Cast<byte, float>(stack([logProb.view(-1), negEntropy, value]).cpu().bytes).CopyTo(_stats);
+        for (int b = 0; b < _b; b++) _stats[_b + b] = -_stats[_b + b];
     }
 
     private void Record(int b, int action)
@@ -297,11 +308,16 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             using var _ = no_grad();
             using var batch = new SequenceBatch(rows, Bundle.Tokenizer.PadId, Device);
             using var rmBatch = new SequenceBatch(rmRows, Bundle.Tokenizer.PadId, Device);
-            var logp = nn.functional.log_softmax(_ref.Logits(_ref.Forward(batch.Tokens, batch.Lengths)).to_type(ScalarType.Float32), -1);
-            var entropy = (-(logp.exp() * logp).sum(-1)).cpu().data<float>().ToArray();
+            var logits = _ref.Logits(_ref.Forward(batch.Tokens, batch.Lengths));
+            var logp = nn.functional.log_softmax(logits.dtype == ScalarType.Float32 ? logits : logits.to_type(ScalarType.Float32), -1);
+            long rowsTimesWidth = logp.shape[0] * logp.shape[1];
+            var negEntropy = logp.exp().view(rowsTimesWidth, 1, -1).bmm(logp.view(rowsTimesWidth, -1, 1)).view(logp.shape[0], logp.shape[1]);
             // log π_ref(y_j) is read at the position before y_j.
-            var chosen = logp.narrow(1, 0, batch.Width - 1).gather(2, batch.Tokens.narrow(1, 1, batch.Width - 1).unsqueeze(2)).squeeze(2).cpu().data<float>().ToArray();
-            var values = _rm.Values(rmBatch).to_type(ScalarType.Float32).cpu().data<float>().ToArray();
+            var chosenT = logp.narrow(1, 0, batch.Width - 1).gather(2, batch.Tokens.narrow(1, 1, batch.Width - 1).unsqueeze(2)).squeeze(2);
+            var valuesT = _rm.Values(rmBatch);
+            var entropy = HostFloats(negEntropy);
+            var chosen = HostFloats(chosenT);
+            var values = HostFloats(valuesT);
             for (int r = 0; r < n; r++)
             {
                 var (prompt, response) = rows[r];
@@ -311,7 +327,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
                 var val = new float[t];
                 for (int j = 0; j < t; j++)
                 {
-                    ent[j] = entropy[r * w + p + j];
+                    ent[j] = -entropy[r * w + p + j];
                     lp[j] = chosen[r * (w - 1) + p + j - 1];
                     val[j] = values[r * w + p + j];
                 }
@@ -322,6 +338,9 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         }
         return result;
     }
+
+    private static float[] HostFloats(Tensor t) =>
+        MemoryMarshal.Cast<byte, float>(t.to_type(ScalarType.Float32).cpu().contiguous().bytes).ToArray();
 
     private int[] WithEos(int[] response)
     {

@@ -18,4 +18,14 @@ public static class Stopwatches
         Array.Sort(times);
         return times[repeats / 2];
     }
+
+    /// <summary>Median of the seconds each run reports for its own timed part (set-up excluded).</summary>
+    public static double MedianSeconds(int repeats, Func<double> timedRun, int warmup = 1)
+    {
+        for (int i = 0; i < warmup; i++) timedRun();
+        var times = new double[repeats];
+        for (int i = 0; i < repeats; i++) times[i] = timedRun();
+        Array.Sort(times);
+        return times[repeats / 2];
+    }
 }
