@@ -17,6 +17,8 @@ public static class RootCommandFactory
         root.Subcommands.Add(NormalizerCommand.Create());
         root.Subcommands.Add(RmCommand.Create());
         root.Subcommands.Add(EnvCommand.Create());
+        root.Subcommands.Add(TrainCommand.Train());
+        root.Subcommands.Add(TrainCommand.Eval());
         return root;
     }
 }

@@ -110,4 +110,18 @@ public class TransformerTests
         Assert.True((logits[0] - full0).abs().max().item<float>() <= 1e-4);
         Assert.True((logits[1] - full1).abs().max().item<float>() <= 1e-4);
     }
+
+    [Fact]
+    public void A_cache_made_inside_a_dispose_scope_outlives_it()
+    {
+        using var model = TinyModels.Create(TinyModels.Config());
+        using var _ = no_grad();
+        KvCache cache;
+        using (NewDisposeScope()) cache = model.NewCache(1, 8);
+        using (cache)
+        {
+            model.Prefill(tensor(new long[] { 1, 2 }).unsqueeze(0), [2], cache);
+            Assert.Equal(50, model.Logits(model.DecodeStep(tensor(new long[] { 3 }), cache)).shape[1]);
+        }
+    }
 }

@@ -97,7 +97,15 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         bool all = mask is null || (mask.All(m => m) && _prompt.All(p => p is not null));
         if (mask is not null && !all && _prompt.Any(p => p is null)) throw new InvalidOperationException("the first Reset must reset every sub-env (no mask)");
         var rows = Enumerable.Range(0, _b).Where(b => mask is null || mask[b]).ToArray();
-        foreach (int b in rows) StartEpisode(b, _rng.Pick(_pool));
+        int group = options?.GroupSize ?? 1;
+        if (group < 1 || rows.Length % group != 0)
+            throw new ArgumentException($"group size {group} must be >= 1 and divide the {rows.Length} sub-envs being reset");
+        BundlePrompt? shared = null;
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if (i % group == 0) shared = _rng.Pick(_pool);
+            StartEpisode(rows[i], shared!);
+        }
         Prefill(rows, all);
         return new ResetResult(_prompt.Select(p => p!.Tokens).ToArray(), _prompt.Select(p => p!.Id).ToArray(), _prompt.Select(p => p!.Text).ToArray());
     }

@@ -36,6 +36,10 @@ public sealed record ResetOptions
 {
     /// <summary>Reset only the sub-envs marked true (the others keep running); null resets all.</summary>
     public bool[]? Mask { get; init; }
+
+    /// <summary>Consecutive blocks of this many sub-envs get the same prompt (k samples per prompt, e.g. for RLOO).
+    /// The number of sub-envs (or of masked ones) must be a multiple of it.</summary>
+    public int GroupSize { get; init; } = 1;
 }
 
 /// <summary>

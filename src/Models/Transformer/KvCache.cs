@@ -44,6 +44,9 @@ public sealed class KvCache : IDisposable
         Positions = zeros(batchSize, ScalarType.Int64, device);
         _rowIndex = Positions.view(batchSize, 1);
         WriteIndex = Positions.view(batchSize, 1, 1, 1).expand(batchSize, config.NKvHeads, 1, config.HeadDim);
+        // The cache outlives whatever dispose scope it was created in; it disposes its own tensors.
+        foreach (var t in Keys.Concat(Values).Append(_slots).Append(_visible).Append(_true).Append(Positions).Append(_rowIndex).Append(WriteIndex))
+            t.DetachFromDisposeScope();
     }
 
     /// <summary>Tokens held by each row (host copy; no device sync).</summary>

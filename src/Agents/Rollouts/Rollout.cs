@@ -1,0 +1,23 @@
+namespace RlhfGym.Agents.Rollouts;
+
+/// <summary>One finished episode as the learner sees it. Arrays are per response token.</summary>
+public sealed record EpisodeSample(
+    int[] Prompt,
+    int[] Response,
+    /// <summary>Task reward per token from the env (Episode delivery's vector, or what each step paid).</summary>
+    float[] TaskRewards,
+    /// <summary>log π_ref per token, as the env reported it.</summary>
+    float[] RefLogProbs,
+    bool Terminated,
+    double? Gold,
+    /// <summary>Sub-envs sharing a prompt (RLOO groups) share this id.</summary>
+    int Group);
+
+/// <summary>The episodes of one rollout, plus how long it took.</summary>
+public sealed record Rollout(IReadOnlyList<EpisodeSample> Episodes, double Seconds, long EnvSteps, double EnvSeconds)
+{
+    public double MeanLength => Episodes.Average(e => e.Response.Length);
+    public double EosRate => Episodes.Average(e => e.Terminated ? 1.0 : 0.0);
+    public double MeanTaskReturn => Episodes.Average(e => e.TaskRewards.Sum(v => (double)v));
+    public double? MeanGold => Episodes.All(e => e.Gold.HasValue) ? Episodes.Average(e => e.Gold!.Value) : null;
+}

@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using RlhfGym.Agents.Policies;
+using RlhfGym.Env.Core;
+using RlhfGym.Models;
+
+namespace RlhfGym.Agents.Rollouts;
+
+/// <summary>
+/// Collects one episode per sub-env: Reset (optionally k sub-envs per prompt), then step until every sub-env has
+/// finished its first episode. The policy samples through its KV cache; a sub-env whose episode is over gets a filler
+/// (NoAction, or EOS for a sub-env the env has autoreset) until the slowest one finishes. Works on any
+/// <see cref="IVectorEnv"/>, local or remote.
+/// </summary>
+public static class RolloutCollector
+{
+    public static Rollout Collect(IVectorEnv env, PolicyModel policy, Sampler sampler, long seed, int groupSize)
+    {
+        var spec = env.Spec;
+        int n = spec.NumEnvs, eos = spec.EosIds[0];
+        var clock = Stopwatch.StartNew();
+        double envSeconds = 0;
+        var envClock = Stopwatch.StartNew();
+        var reset = env.Reset(seed, new ResetOptions { GroupSize = groupSize });
+        envSeconds += envClock.Elapsed.TotalSeconds;
+        policy.Begin(reset.Prompts, spec.MaxNewTokens, spec.PadId);
+
+        var tokens = Enumerable.Range(0, n).Select(_ => new List<int>()).ToArray();
+        var paid = Enumerable.Range(0, n).Select(_ => new List<float>()).ToArray();
+        var refLogProbs = Enumerable.Range(0, n).Select(_ => new List<float>()).ToArray();
+        var episodes = new EpisodeSample?[n];
+        var autoreset = new bool[n]; // the env restarted this sub-env after its first episode
+        var actions = new int[n];
+        long steps = 0;
+        while (episodes.Any(e => e is null))
+        {
+            var sampled = policy.Sample(sampler);
+            for (int b = 0; b < n; b++)
+                actions[b] = episodes[b] is null ? sampled[b]
+                    : spec.Autoreset == AutoresetMode.Disabled ? EnvSpec.NoAction
+                    : autoreset[b] ? eos : EnvSpec.NoAction; // the reset step ignores its action; later ones end fast
+            envClock.Restart();
+            var r = env.Step(actions);
+            envSeconds += envClock.Elapsed.TotalSeconds;
+            steps++;
+            for (int b = 0; b < n; b++)
+            {
+                if (episodes[b] is not null)
+                {
+                    if (r.ResetPrompts[b] is not null) autoreset[b] = true;
+                    continue;
+                }
+                tokens[b].Add(actions[b]);
+                paid[b].Add(r.Rewards[b]);
+                refLogProbs[b].Add(r.RefLogProb[b]);
+                if (!r.Terminated[b] && !r.Truncated[b]) continue;
+                var info = r.Episodes[b];
+                var rewards = info?.PerToken ?? paid[b].ToArray(); // the per-token vector when the env sends one
+                if (spec.Options.Delivery == Env.Bundles.RewardDelivery.Online) rewards = paid[b].ToArray();
+                episodes[b] = new EpisodeSample(reset.Prompts[b], tokens[b].ToArray(), (float[])rewards.Clone(), refLogProbs[b].ToArray(),
+                    r.Terminated[b], info?.Gold, b / Math.Max(1, groupSize));
+            }
+            // Keep the policy's cache in step with the batch: fillers for finished rows.
+            for (int b = 0; b < n; b++) if (episodes[b] is not null && actions[b] == EnvSpec.NoAction) actions[b] = eos;
+            if (episodes.Any(e => e is null)) policy.Advance(actions);
+        }
+        return new Rollout(episodes!, clock.Elapsed.TotalSeconds, steps, envSeconds);
+    }
+}

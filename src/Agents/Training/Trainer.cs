@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using RlhfGym.Agents.Algorithms;
+using RlhfGym.Agents.Policies;
+using RlhfGym.Agents.Rollouts;
+using RlhfGym.Env.Core;
+using RlhfGym.Env.PhraseWorld;
+using RlhfGym.Env.Rewards;
+using RlhfGym.Models;
+using RlhfGym.Models.Checkpoints;
+using RlhfGym.Models.Transformer;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Agents.Training;
+
+/// <summary>What a run ended with.</summary>
+public sealed record TrainingSummary(JsonObject Figures, string RunDir);
+
+/// <summary>
+/// One trainer loop for every algorithm: iterations of collect (one episode per sub-env) → update → evaluate →
+/// checkpoint. It sees only <see cref="IVectorEnv"/>, so the same loop trains in-process or against a remote env.
+/// Every iteration's randomness is derived from (seed, iteration), so a run resumed from a checkpoint continues
+/// exactly as the uninterrupted run would have.
+/// </summary>
+public sealed class Trainer
+{
+    public const string RunFile = "run.json", FinalPolicyDir = "policy", SummaryFile = "summary.json";
+
+    private readonly IVectorEnv _env;
+    private readonly string _initDir;
+    private readonly World? _world;
+    private readonly Device _device;
+    private readonly Action<string> _progress;
+
+    /// <param name="initDir">The SFT model the policy and critic start from (for a bundle: its reference/).</param>
+    /// <param name="world">The gold judge's world for evaluation (null: no gold evaluation).</param>
+    public Trainer(IVectorEnv env, string initDir, World? world, Device device, Action<string>? progress = null)
+    {
+        _env = env;
+        _initDir = initDir;
+        _world = world;
+        _device = device;
+        _progress = progress ?? (_ => { });
+    }
+
+    /// <param name="stopAfter">Stop after this iteration (to simulate an interruption in tests); null runs to the end.</param>
+    public TrainingSummary Run(string runDir, TrainerOptions o, bool resume, int? stopAfter = null)
+    {
+        o.Validate();
+        var clock = Stopwatch.StartNew();
+        Directory.CreateDirectory(runDir);
+        var runJson = RunDescription(o);
+        var found = RunCheckpoint.Find(runDir);
+        if (resume)
+        {
+            if (!File.Exists(Path.Combine(runDir, RunFile))) throw new DirectoryNotFoundException($"{runDir}: no run to resume ({RunFile} missing)");
+            var previous = JsonFile.ReadObject(Path.Combine(runDir, RunFile));
+            foreach (var key in new[] { "algorithm", "seed", "iterations", "env" })
+                if (previous[key]?.ToJsonString() != runJson[key]?.ToJsonString())
+                    throw new InvalidOperationException($"{Path.Combine(runDir, RunFile)}: '{key}' is {previous[key]?.ToJsonString()}, this run asks for {runJson[key]?.ToJsonString()}");
+        }
+        else
+        {
+            if (found is not null) throw new InvalidOperationException($"{runDir} already holds a run with a checkpoint: pass --resume to continue it, or choose another --out");
+            AtomicFile.WriteAllText(Path.Combine(runDir, RunFile), runJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
+
+        using var policy = new PolicyModel(LoadInit(), o.Temperature, _env.Spec.NumEnvs);
+        using var algorithm = CreateAlgorithm(o, policy);
+        var kl = new KlController(o.KlCoef, o.KlTarget);
+        int start = 1;
+        if (resume && found is { } ck)
+        {
+            var (weights, _) = ModelCheckpoint.Load(Path.Combine(ck.Path, RunCheckpoint.PolicyDir), _device);
+            using (weights) CopyInto(policy.Model, weights);
+            algorithm.LoadState(ck.Path);
+            kl.Restore(ck.KlCoef);
+            start = ck.Iteration + 1;
+            _progress($"resuming {runDir} after iteration {ck.Iteration}");
+        }
+        var metrics = new MetricsLog(runDir, start - 1);
+        long envSteps = 0;
+        for (int iteration = start; iteration <= o.Iterations; iteration++)
+        {
+            using var sampler = new Sampler(o.Seed * 31 + iteration, o.Temperature, device: _device);
+            var rollout = RolloutCollector.Collect(_env, policy, sampler, o.Seed * 7919 + iteration, algorithm.GroupSize);
+            envSteps += rollout.EnvSteps;
+            var update = Stopwatch.StartNew();
+            var stats = algorithm.Update(rollout, kl.Coef, iteration, o.Iterations);
+            double updateSeconds = update.Elapsed.TotalSeconds;
+            kl.Update(stats.Kl, rollout.Episodes.Count);
+            var row = IterationMetrics(iteration, rollout, stats, kl.Coef, updateSeconds);
+            if (_world is not null && (iteration % o.EvalEvery == 0 || iteration == o.Iterations))
+                foreach (var (k, v) in Evaluate(policy.Model, o.EvalSamplesPerPrompt, o.Seed)) row[k] = v?.DeepClone();
+            metrics.Write(row);
+            _progress($"[{o.Algorithm} {iteration}/{o.Iterations}] reward {row["task_reward"]} kl {row["kl"]} len {row["response_length"]} gold {row["gold_score"]}");
+            if (iteration % o.CheckpointEvery == 0 || iteration == o.Iterations) RunCheckpoint.Save(runDir, iteration, kl.Coef, policy.Model, algorithm);
+            if (stopAfter is { } stop && iteration >= stop && iteration < o.Iterations)
+                return new TrainingSummary(new JsonObject { ["stopped_after"] = iteration }, runDir);
+        }
+
+        ModelCheckpoint.Save(Path.Combine(runDir, FinalPolicyDir), policy.Model, metadata: new Dictionary<string, string> { ["kind"] = "policy" });
+        var summary = new JsonObject
+        {
+            ["run"] = Path.GetFullPath(runDir),
+            ["algorithm"] = o.Algorithm,
+            ["env"] = _env.Spec.Id,
+            ["seed"] = o.Seed,
+            ["iterations"] = o.Iterations,
+            ["kl"] = MetricsLog.Read(runDir).LastOrDefault()?["kl"]?.DeepClone(),
+            ["kl_coef"] = kl.Coef,
+        };
+        if (_world is not null) foreach (var (k, v) in Evaluate(policy.Model, o.EvalSamplesPerPrompt * 2, o.Seed + 1)) summary[k] = v?.DeepClone();
+        summary["wall_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1);
+        AtomicFile.WriteAllText(Path.Combine(runDir, SummaryFile), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return new TrainingSummary(summary, runDir);
+    }
+
+    private JsonObject RunDescription(TrainerOptions o) => new()
+    {
+        ["version"] = 1,
+        ["algorithm"] = o.Algorithm,
+        ["seed"] = o.Seed,
+        ["iterations"] = o.Iterations,
+        ["env"] = _env.Spec.Id,
+        ["num_envs"] = _env.Spec.NumEnvs,
+        ["init"] = Path.GetFullPath(_initDir),
+        ["options"] = JsonSerializer.SerializeToNode(o, new JsonSerializerOptions { IncludeFields = true }),
+    };
+
+    private CausalTransformer LoadInit()
+    {
+        var (model, _) = ModelCheckpoint.Load(_initDir, _device);
+        if (model.Config.VocabSize != _env.Spec.VocabSize)
+        {
+            model.Dispose();
+            throw new InvalidDataException($"{Path.Combine(_initDir, ModelCheckpoint.ConfigFile)}: the policy's vocab_size {model.Config.VocabSize} does not match the env's {_env.Spec.VocabSize} actions");
+        }
+        model.eval();
+        return model;
+    }
+
+    private IAlgorithm CreateAlgorithm(TrainerOptions o, PolicyModel policy)
+    {
+        if (o.Algorithm == "reinforce")
+        {
+            if (o.Reinforce.Baseline == ReinforceBaseline.Rloo && _env.Spec.NumEnvs % o.Reinforce.K != 0)
+                throw new ArgumentException($"RLOO with k = {o.Reinforce.K} needs a number of sub-envs divisible by k, got {_env.Spec.NumEnvs}");
+            return new Reinforce(policy, o.Reinforce, _env.Spec.PadId, o.Seed);
+        }
+        random.manual_seed(o.Seed);
+        var critic = RewardModel.FromSft(_initDir, _device); // critic: the SFT transformer with a fresh scalar head
+        var ppo = o.Ppo with { ValueClip = _env.Spec.Options.Reading.Mode == RewardMode.Bandit ? 0.2 : o.Ppo.ValueClip };
+        return new Ppo(policy, critic, ppo, _env.Spec.PadId, o.Seed);
+    }
+
+    private static void CopyInto(CausalTransformer target, CausalTransformer source)
+    {
+        using var _ = no_grad();
+        var src = source.state_dict();
+        foreach (var (k, v) in target.state_dict()) v.copy_(src[k]);
+    }
+
+    private JsonObject IterationMetrics(int iteration, Rollout rollout, UpdateStats s, double klCoef, double updateSeconds)
+    {
+        double Round(double v) => double.IsFinite(v) ? Math.Round(v, 5) : double.NaN;
+        var row = new JsonObject
+        {
+            ["iteration"] = iteration,
+            ["task_reward"] = Round(rollout.MeanTaskReturn),
+            ["shaped_reward"] = Round(s.ShapedReturn),
+            ["kl"] = Round(s.Kl),
+            ["kl_coef"] = Round(klCoef),
+            ["policy_entropy"] = Round(s.Entropy),
+            ["policy_loss"] = Round(s.PolicyLoss),
+            ["response_length"] = Round(rollout.MeanLength),
+            ["eos_rate"] = Round(rollout.EosRate),
+            ["rollout_tokens_per_s"] = Round(rollout.Episodes.Sum(e => e.Response.Length) / rollout.Seconds),
+            ["env_time_share"] = Round(rollout.EnvSeconds / (rollout.Seconds + updateSeconds)),
+            ["update_seconds"] = Round(updateSeconds),
+        };
+        if (double.IsFinite(s.ValueLoss)) row["value_loss"] = Round(s.ValueLoss);
+        if (double.IsFinite(s.ApproxKl)) row["approx_kl"] = Round(s.ApproxKl);
+        if (double.IsFinite(s.ClipFraction)) row["clip_fraction"] = Round(s.ClipFraction);
+        if (double.IsFinite(s.ExplainedVariance)) row["explained_variance"] = Round(s.ExplainedVariance);
+        if (rollout.MeanGold is { } gold) row["rollout_gold"] = Round(gold);
+        return row;
+    }
+
+    /// <summary>Held-out evaluation against the SFT model under the gold judge (test prompts).</summary>
+    public JsonObject Evaluate(CausalTransformer policy, int samplesPerPrompt, long seed)
+    {
+        var world = _world ?? throw new InvalidOperationException("no gold judge to evaluate with");
+        var (sft, _) = ModelCheckpoint.Load(_initDir, _device);
+        using (sft)
+        {
+            sft.eval();
+            var prompts = world.Split("test").SelectMany(p => Enumerable.Repeat(p, samplesPerPrompt)).ToList();
+            var mine = PhraseWorldSft.Sample(policy, world, prompts, seed * 13 + 5, maxNewTokens: _env.Spec.MaxNewTokens);
+            var theirs = PhraseWorldSft.Sample(sft, world, prompts, seed * 13 + 6, maxNewTokens: _env.Spec.MaxNewTokens);
+            var e = WorldEvaluator.Evaluate(world, prompts, mine, theirs);
+            return new JsonObject
+            {
+                ["gold_score_policy"] = Math.Round(e.MeanGold, 4),
+                ["gold_score_sft"] = Math.Round(e.ReferenceMeanGold, 4),
+                ["gold_score"] = Math.Round(e.MeanGold, 4),
+                ["win_rate_vs_sft"] = Math.Round(e.WinRateVsReference, 4),
+                ["lc_win_rate"] = Math.Round(e.LcWinRateVsReference, 4),
+                ["eval_length"] = Math.Round(e.MeanLength, 3),
+                ["eval_eos_rate"] = Math.Round(e.EosRate, 4),
+                ["eval_repetition_rate"] = Math.Round(e.RepetitionRate, 4),
+            };
+        }
+    }
+}

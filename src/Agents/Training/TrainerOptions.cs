@@ -1,0 +1,31 @@
+using RlhfGym.Agents.Algorithms;
+
+namespace RlhfGym.Agents.Training;
+
+/// <summary>Options of one training run (everything a resumed run must share with the one it continues).</summary>
+public sealed record TrainerOptions
+{
+    /// <summary>ppo or reinforce.</summary>
+    public string Algorithm { get; init; } = "ppo";
+    public int Iterations { get; init; } = 80;
+    public long Seed { get; init; } = 1;
+    /// <summary>Sampling temperature (the paper: 1).</summary>
+    public double Temperature { get; init; } = 1.0;
+    /// <summary>β of the KL shaping; fixed unless <see cref="KlTarget"/> is set.</summary>
+    public double KlCoef { get; init; } = 0.3;
+    public double? KlTarget { get; init; }
+    public int EvalEvery { get; init; } = 20;
+    public int EvalSamplesPerPrompt { get; init; } = 16;
+    public int CheckpointEvery { get; init; } = 10;
+    public PpoOptions Ppo { get; init; } = new();
+    public ReinforceOptions Reinforce { get; init; } = new();
+
+    public void Validate()
+    {
+        if (Algorithm is not ("ppo" or "reinforce")) throw new ArgumentException($"algorithm must be ppo or reinforce; got '{Algorithm}'");
+        if (Iterations <= 0) throw new ArgumentOutOfRangeException(nameof(Iterations), Iterations, "iterations must be > 0");
+        if (!(Temperature > 0)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "temperature must be > 0");
+        if (EvalEvery <= 0 || CheckpointEvery <= 0 || EvalSamplesPerPrompt <= 0)
+            throw new ArgumentOutOfRangeException(nameof(EvalEvery), "eval-every, checkpoint-every and eval samples must be > 0");
+    }
+}

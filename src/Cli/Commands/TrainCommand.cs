@@ -1,0 +1,115 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using RlhfGym.Agents.Algorithms;
+using RlhfGym.Agents.Training;
+using RlhfGym.Env.Bundles;
+using RlhfGym.Env.Core;
+using RlhfGym.Models;
+using RlhfGym.Models.Checkpoints;
+
+namespace RlhfGym.Cli.Commands;
+
+/// <summary>`rlhfgym train` and `rlhfgym eval`: RL against an env, and held-out evaluation of a run's policy.</summary>
+public static class TrainCommand
+{
+    public static Command Train()
+    {
+        var env = new EnvCliOptions();
+        env.NumEnvs.DefaultValueFactory = _ => 64;
+        var agent = new Option<string>("--agent") { Description = "ppo or reinforce", DefaultValueFactory = _ => "ppo" };
+        var defaults = new TrainerOptions();
+        var iterations = new Option<int>("--iterations") { Description = "collect → update rounds", DefaultValueFactory = _ => defaults.Iterations };
+        var outDir = new Option<string>("--out") { Description = "run directory (metrics.jsonl, tensorboard/, checkpoint/, policy/)", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its last checkpoint" };
+        var init = new Option<string?>("--init") { Description = "model the policy and critic start from (default: the bundle's reference = SFT model)" };
+        var klCoef = new Option<double>("--kl-coef") { Description = "β of the KL shaping", DefaultValueFactory = _ => defaults.KlCoef };
+        var klTarget = new Option<double?>("--kl-target") { Description = "adapt β toward this KL per episode (default: fixed β)" };
+        var lr = new Option<double?>("--lr") { Description = "actor learning rate" };
+        var baseline = new Option<string>("--baseline") { Description = "REINFORCE baseline: none, moving-average or rloo", DefaultValueFactory = _ => "rloo" };
+        var k = new Option<int>("--k") { Description = "RLOO samples per prompt", DefaultValueFactory = _ => defaults.Reinforce.K };
+        var temperature = new Option<double>("--temperature") { Description = "sampling temperature", DefaultValueFactory = _ => defaults.Temperature };
+        var evalEvery = new Option<int>("--eval-every") { Description = "iterations between gold evaluations", DefaultValueFactory = _ => defaults.EvalEvery };
+        var preset = new Option<string?>("--preset") { Description = "paper: the paper's PPO settings (method.md §4; tuned for 8B models, slow to move here)" };
+        var seed = CommonOptions.Seed();
+        var device = CommonOptions.Device();
+        var command = new Command("train", "train a policy with PPO or REINFORCE against an env (registry id, bundle)")
+        {
+            agent, iterations, outDir, resume, init, klCoef, klTarget, lr, baseline, k, temperature, evalEvery, preset, seed, device,
+        };
+        env.AddTo(command);
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
+            var o = defaults with
+            {
+                Algorithm = parse.GetValue(agent)!,
+                Iterations = parse.GetValue(iterations),
+                Seed = parse.GetValue(seed),
+                KlCoef = parse.GetValue(klCoef),
+                KlTarget = parse.GetValue(klTarget),
+                Temperature = parse.GetValue(temperature),
+                EvalEvery = CommonOptions.Positive(parse.GetValue(evalEvery), "--eval-every"),
+            };
+            if (parse.GetValue(preset) is { } p)
+                o = p == "paper" ? o with { Ppo = PpoOptions.Paper, KlCoef = 0.01 } : throw new ArgumentException($"--preset must be paper; got '{p}'");
+            o = o with
+            {
+                Reinforce = o.Reinforce with
+                {
+                    Baseline = parse.GetValue(baseline) switch
+                    {
+                        "none" => ReinforceBaseline.None,
+                        "moving-average" => ReinforceBaseline.MovingAverage,
+                        "rloo" => ReinforceBaseline.Rloo,
+                        var b => throw new ArgumentException($"--baseline must be none, moving-average or rloo; got '{b}'"),
+                    },
+                    K = parse.GetValue(k),
+                },
+            };
+            if (parse.GetValue(lr) is { } rate)
+                o = o with { Ppo = o.Ppo with { Actor = o.Ppo.Actor with { LearningRate = rate } }, Reinforce = o.Reinforce with { Actor = o.Reinforce.Actor with { LearningRate = rate } } };
+            o.Validate();
+            using var vectorEnv = env.Make(parse, dev, progress);
+            string initDir = parse.GetValue(init) ?? Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir);
+            var trainer = new Trainer(vectorEnv, initDir, vectorEnv.Bundle.World, dev, progress);
+            return trainer.Run(parse.GetValue(outDir)!, o, parse.GetValue(resume)).Figures;
+        });
+        return command;
+    }
+
+    public static Command Eval()
+    {
+        var env = new EnvCliOptions();
+        var run = new Option<string>("--run") { Description = "run directory (its final policy, else its last checkpoint)", Required = true };
+        var samples = new Option<int>("--samples-per-prompt") { Description = "responses per test prompt", DefaultValueFactory = _ => 32 };
+        var seed = CommonOptions.Seed();
+        var device = CommonOptions.Device();
+        var command = new Command("eval", "gold score, win rate and LC win rate of a run's policy vs the SFT model on held-out prompts") { run, samples, seed, device };
+        env.AddTo(command);
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
+            string runDir = parse.GetValue(run)!;
+            if (!Directory.Exists(runDir)) throw new DirectoryNotFoundException($"{runDir}: run directory not found");
+            string policyDir = Path.Combine(runDir, Trainer.FinalPolicyDir);
+            if (!File.Exists(Path.Combine(policyDir, ModelCheckpoint.ConfigFile)))
+                policyDir = RunCheckpoint.Find(runDir) is { } ck ? Path.Combine(ck.Path, RunCheckpoint.PolicyDir)
+                    : throw new FileNotFoundException($"{runDir}: no final policy and no checkpoint to evaluate");
+            using var vectorEnv = env.Make(parse, dev, progress);
+            if (vectorEnv.Bundle.World is null) throw new InvalidOperationException($"{vectorEnv.Spec.Id} has no gold judge to evaluate with");
+            var trainer = new Trainer(vectorEnv, Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir), vectorEnv.Bundle.World, dev, progress);
+            var (policy, _) = ModelCheckpoint.Load(policyDir, dev);
+            using (policy)
+            {
+                if (policy.Config.VocabSize != vectorEnv.Spec.VocabSize)
+                    throw new InvalidDataException($"{policyDir}: the policy's vocab_size {policy.Config.VocabSize} does not match the env's {vectorEnv.Spec.VocabSize}");
+                policy.eval();
+                var result = trainer.Evaluate(policy, CommonOptions.Positive(parse.GetValue(samples), "--samples-per-prompt"), parse.GetValue(seed));
+                result["run"] = Path.GetFullPath(runDir);
+                result["policy"] = Path.GetFullPath(policyDir);
+                return result;
+            }
+        });
+        return command;
+    }
+}
