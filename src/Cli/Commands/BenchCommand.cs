@@ -18,6 +18,7 @@ public static class BenchCommand
         bench.Subcommands.Add(Model());
         bench.Subcommands.Add(RewardModel());
         bench.Subcommands.Add(Env());
+        bench.Subcommands.Add(Train());
         return bench;
     }
 
@@ -139,6 +140,46 @@ public static class BenchCommand
                 ["score_vs_step"] = Math.Round(r.ScoreVsStep, 2),
                 ["env_tokens_per_s"] = Math.Round(r.TokensPerSecond, 0),
             };
+        });
+        return command;
+    }
+
+    private static Command Train()
+    {
+        var device = CommonOptions.Device();
+        var numEnvs = new Option<int>("--num-envs") { Description = "sub-envs (episodes per rollout)", DefaultValueFactory = _ => 64 };
+        var iterations = new Option<int>("--iterations") { Description = "PPO iterations measured (after one warm-up)", DefaultValueFactory = _ => 4 };
+        var command = new Command("train", "PPO rollout and update tokens/s, and the share of rollout time spent in the env") { device, numEnvs, iterations };
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
+            int n = CommonOptions.Positive(parse.GetValue(numEnvs), "--num-envs"), iters = CommonOptions.Positive(parse.GetValue(iterations), "--iterations");
+            string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-bench-train-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                var bundle = RandomBundle.Write(Path.Combine(dir, "bundle"), maxNewTokens: 64, seed: 1);
+                using var env = new TextVectorEnv(bundle, n, device: dev);
+                var trainer = new Agents.Training.Trainer(env, Path.Combine(bundle.Directory, RlhfGym.Env.Bundles.EnvBundle.ReferenceDir), null, dev, progress);
+                trainer.Run(Path.Combine(dir, "run"), new Agents.Training.TrainerOptions { Iterations = iters + 1, CheckpointEvery = 1000 }, resume: false);
+                var rows = Agents.Training.MetricsLog.Read(Path.Combine(dir, "run")).Skip(1).ToList(); // the first iteration warms up
+                double Mean(string key) => rows.Average(r => (double)r[key]!);
+                double tokens = Mean("response_length") * n;
+                return new JsonObject
+                {
+                    ["bench"] = "train",
+                    ["device"] = dev.ToString(),
+                    ["threads"] = get_num_threads(),
+                    ["num_envs"] = n,
+                    ["iterations"] = rows.Count,
+                    ["rollout_tokens_per_s"] = Math.Round(Mean("rollout_tokens_per_s"), 0),
+                    ["update_tokens_per_s"] = Math.Round(rows.Average(r => tokens / (double)r["update_seconds"]!), 0),
+                    ["env_time_share"] = Math.Round(Mean("env_time_share"), 3),
+                };
+            }
+            finally
+            {
+                try { Directory.Delete(dir, true); } catch (IOException) { }
+            }
         });
         return command;
     }

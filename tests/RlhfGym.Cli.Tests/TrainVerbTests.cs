@@ -1,0 +1,32 @@
+using RlhfGym.Env.Core;
+
+namespace RlhfGym.Cli.Tests;
+
+public class TrainVerbTests
+{
+    [Fact]
+    public void Train_then_eval_report_the_documented_figures()
+    {
+        using var dir = new TempDir();
+        string bundle = Path.Combine(dir.Path, "bundle"), run = Path.Combine(dir.Path, "run");
+        RandomBundle.Write(bundle, maxNewTokens: 8, seed: 5);
+        var r = CliRunner.Run("train", "--agent", "reinforce", "--env", bundle, "--num-envs", "8", "--iterations", "2", "--eval-every", "2", "--out", run, "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        var json = r.LastJson();
+        foreach (var key in new[] { "gold_score_sft", "gold_score_policy", "win_rate_vs_sft", "lc_win_rate", "kl" })
+            Assert.NotNull(json[key]);
+        Assert.True(File.Exists(Path.Combine(run, "metrics.jsonl")));
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(run, "tensorboard"), "events.out.tfevents*", SearchOption.AllDirectories));
+
+        var e = CliRunner.Run("eval", "--run", run, "--env", bundle, "--samples-per-prompt", "2", "--json");
+        Assert.True(e.ExitCode == 0, e.StdErr);
+        Assert.NotNull(e.LastJson()["lc_win_rate"]);
+
+        var missing = CliRunner.Run("eval", "--run", Path.Combine(dir.Path, "nope"), "--env", bundle, "--json");
+        Assert.Contains("run directory not found", (string?)missing.LastJson()["error"]);
+        var again = CliRunner.Run("train", "--env", bundle, "--num-envs", "8", "--iterations", "2", "--out", run, "--json");
+        Assert.Contains("--resume", (string?)again.LastJson()["error"]);
+        var badAgent = CliRunner.Run("train", "--agent", "dqn", "--env", bundle, "--out", Path.Combine(dir.Path, "r2"), "--json");
+        Assert.Contains("ppo or reinforce", (string?)badAgent.LastJson()["error"]);
+    }
+}
