@@ -11,6 +11,7 @@ public static class RootCommandFactory
         var root = new RootCommand("RlhfGym: text generation as a gym environment with bandit, token and segment rewards.");
         root.Options.Add(CommonOptions.Json);
         root.Subcommands.Add(DemoCommand.Create());
+        root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(WorldCommand.Create());

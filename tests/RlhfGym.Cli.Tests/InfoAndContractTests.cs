@@ -47,4 +47,19 @@ public class InfoAndContractTests
         Assert.True(r.ExitCode == 0, r.StdErr);
         Assert.True((double)r.LastJson()["segmentation_vs_rm_forward"]! > 0);
     }
+
+    [Fact]
+    public void Demo_plots_render_to_png()
+    {
+        using var dir = new TempDir();
+        var rows = new Dictionary<string, List<System.Text.Json.Nodes.JsonObject>>
+        {
+            ["segment"] = [new() { ["iteration"] = 1, ["kl"] = 0.5 }, new() { ["iteration"] = 2, ["kl"] = 0.8 }],
+        };
+        string path = dir.File("kl.png");
+        Demo.DemoPlots.MetricOverIterations(path, "kl", "KL", "nats", rows, 0.1, "SFT");
+        var bytes = File.ReadAllBytes(path);
+        Assert.True(bytes.Length > 1000);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], bytes[..4]);
+    }
 }

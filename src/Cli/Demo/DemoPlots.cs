@@ -15,7 +15,7 @@ public static class DemoPlots
         {
             var points = rows.Where(r => r[metric] is not null).ToList();
             if (points.Count == 0) continue;
-            var line = plot.Add.Scatter(points.Select(r => (double)r["iteration"]!).ToArray(), points.Select(r => (double)r[metric]!).ToArray());
+            var line = plot.Add.Scatter(points.Select(r => JsonNumbers.AsDouble(r["iteration"])).ToArray(), points.Select(r => JsonNumbers.AsDouble(r[metric])).ToArray());
             line.LegendText = mode;
         }
         if (baseline is { } b)

@@ -1,0 +1,34 @@
+using System.CommandLine;
+using RlhfGym.Cli.Compare;
+using RlhfGym.Models;
+
+namespace RlhfGym.Cli.Commands;
+
+/// <summary>`rlhfgym compare`: the paper's comparisons as a resumable grid of runs with confidence intervals.</summary>
+public static class CompareCommand
+{
+    public static Command Create()
+    {
+        var preset = new Option<string?>("--preset") { Description = string.Join(" | ", CompareGrid.PresetNames) };
+        var config = new Option<string?>("--config") { Description = "grid file {\"cells\":[…]} (docs/results.md)" };
+        var seeds = new Option<int>("--seeds") { Description = "seeds per cell", DefaultValueFactory = _ => 5 };
+        var iterations = new Option<int>("--iterations") { Description = "training iterations per run", DefaultValueFactory = _ => new RlhfGym.Agents.Training.TrainerOptions().Iterations };
+        var outDir = new Option<string?>("--out") { Description = "output directory (default runs/compare-<preset>)" };
+        var device = CommonOptions.Device();
+        var command = new Command("compare", "run a grid of reward settings × seeds; resumable; mean ± 95% CI tables and a plot") { preset, config, seeds, iterations, outDir, device };
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var cells = (parse.GetValue(preset), parse.GetValue(config)) switch
+            {
+                ({ } p, null) => CompareGrid.Preset(p),
+                (null, { } c) => CompareGrid.Load(c),
+                _ => throw new ArgumentException("give exactly one of --preset or --config"),
+            };
+            string name = parse.GetValue(preset) ?? Path.GetFileNameWithoutExtension(parse.GetValue(config)!);
+            var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
+            return new CompareRunner(dev, progress).Run(parse.GetValue(outDir) ?? Path.Combine("runs", $"compare-{name}"), cells,
+                CommonOptions.Positive(parse.GetValue(seeds), "--seeds"), CommonOptions.Positive(parse.GetValue(iterations), "--iterations"));
+        });
+        return command;
+    }
+}

@@ -1,0 +1,102 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using RlhfGym.Env.Bundles;
+using RlhfGym.Env.Normalization;
+using RlhfGym.Env.Rewards;
+using RlhfGym.Models.Checkpoints;
+
+namespace RlhfGym.Cli.Compare;
+
+/// <summary>
+/// One cell of a comparison: which reward-model bundle, how the env reads and shapes its rewards, which agent.
+/// Null fields keep the bundle's defaults.
+/// </summary>
+public sealed record CompareCell
+{
+    public required string Name { get; init; }
+    /// <summary>Registry id or bundle directory.</summary>
+    public required string Env { get; init; }
+    public string Agent { get; init; } = "ppo";
+    public string? Mode { get; init; }
+    public double? CEnt { get; init; }
+    public string? Normalizer { get; init; }
+    public string? Interpolation { get; init; }
+    public bool DenseAsBandit { get; init; }
+
+    public EnvOptions Apply(EnvOptions o)
+    {
+        if (Mode is { } m) o = o with { Reading = RewardReading.Parse(m, CEnt ?? RewardReading.PaperCEnt) };
+        else if (CEnt is { } c) o = o with { Reading = RewardReading.Parse(o.Reading.Name, c) };
+        if (Normalizer is { } n) o = o with { Normalizer = RewardNormalizer.ParseKind(n) };
+        if (Interpolation is { } i) o = o with { Interpolation = EnvOptions.Parse<Interpolation>(i, "interpolation") };
+        if (DenseAsBandit) o = o with { DenseAsBandit = true };
+        o.Validate();
+        return o;
+    }
+}
+
+/// <summary>The comparisons the paper makes (method.md §5), as named presets, or a grid read from a JSON file.</summary>
+public static class CompareGrid
+{
+    private const string Bandit = "PhraseWorld-Bandit-v0", Token = "PhraseWorld-Token-v0", Segment = "PhraseWorld-Segment-v0";
+
+    public static IReadOnlyList<string> PresetNames => ["paper-main", "paper-normalizer", "paper-interpolation", "paper-cross", "c-ent-sweep"];
+
+    public static List<CompareCell> Preset(string name) => name switch
+    {
+        "paper-main" =>
+        [
+            new() { Name = "segment", Env = Segment },
+            new() { Name = "token", Env = Token },
+            new() { Name = "bandit", Env = Bandit },
+        ],
+        "paper-normalizer" => new[] { "none", "global", "last", "location" }.Select(n => new CompareCell { Name = $"normalizer-{n}", Env = Segment, Normalizer = n }).ToList(),
+        "paper-interpolation" => new[] { "none", "repeat", "even" }.Select(i => new CompareCell { Name = $"interpolation-{i}", Env = Segment, Interpolation = i }).ToList(),
+        "paper-cross" =>
+        [
+            new() { Name = "bandit-as-segment", Env = Bandit, Mode = "segment" },
+            new() { Name = "segment-as-bandit", Env = Segment, DenseAsBandit = true },
+        ],
+        "c-ent-sweep" => new[] { 1.0, 1.5, 2.0, 2.5, 3.0 }.Select(c => new CompareCell { Name = $"c-ent-{c:0.0}", Env = Segment, Mode = "segment", CEnt = c }).ToList(),
+        _ => throw new ArgumentException($"--preset must be one of {string.Join(", ", PresetNames)}; got '{name}'"),
+    };
+
+    /// <summary>A grid file: {"cells":[{"name":…, "env":…, "agent":…, "mode":…, "c_ent":…, "normalizer":…, "interpolation":…, "dense_as_bandit":…}]}.</summary>
+    public static List<CompareCell> Load(string path)
+    {
+        var json = JsonFile.ReadObject(path);
+        var cells = json["cells"] as JsonArray ?? throw new InvalidDataException($"{path}: field 'cells' must be an array of cells");
+        var result = new List<CompareCell>();
+        for (int i = 0; i < cells.Count; i++)
+        {
+            var c = cells[i] as JsonObject ?? throw new InvalidDataException($"{path}: cells[{i}] is not an object");
+            string Str(string f) => c[f]?.GetValue<string>() ?? throw new InvalidDataException($"{path}: cells[{i}].{f} is required");
+            try
+            {
+                var cell = new CompareCell
+                {
+                    Name = Str("name"),
+                    Env = Str("env"),
+                    Agent = c["agent"]?.GetValue<string>() ?? "ppo",
+                    Mode = c["mode"]?.GetValue<string>(),
+                    CEnt = c["c_ent"]?.GetValue<double>(),
+                    Normalizer = c["normalizer"]?.GetValue<string>(),
+                    Interpolation = c["interpolation"]?.GetValue<string>(),
+                    DenseAsBandit = c["dense_as_bandit"]?.GetValue<bool>() ?? false,
+                };
+                cell.Apply(new EnvOptions());
+                if (cell.Agent is not ("ppo" or "reinforce")) throw new ArgumentException($"agent must be ppo or reinforce, got '{cell.Agent}'");
+                result.Add(cell);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
+            {
+                throw new InvalidDataException($"{path}: cells[{i}]: {e.Message}", e);
+            }
+        }
+        if (result.Count == 0) throw new InvalidDataException($"{path}: no cells");
+        if (result.Select(c => c.Name).Distinct().Count() != result.Count) throw new InvalidDataException($"{path}: cell names must be unique");
+        return result;
+    }
+
+    public static JsonObject Describe(CompareCell c) => (JsonObject)JsonSerializer.SerializeToNode(c)!;
+}

@@ -1,0 +1,103 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using RlhfGym.Agents.Training;
+using RlhfGym.Env.Bundles;
+using RlhfGym.Env.Core;
+using RlhfGym.Models.Checkpoints;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Cli.Compare;
+
+/// <summary>
+/// Runs every cell × seed of a grid, each into OUT/&lt;cell&gt;/seed-&lt;s&gt;. A finished run (summary.json present)
+/// is skipped and a half-finished one resumes from its checkpoint, so a compare killed half-way and restarted picks
+/// up where it stopped. Then: mean ± 95% CI (t) per cell, a markdown table and a plot.
+/// </summary>
+public sealed class CompareRunner(Device device, Action<string> progress)
+{
+    public static readonly string[] Figures = ["gold_score_policy", "win_rate_vs_sft", "lc_win_rate", "eval_length", "kl"];
+
+    public JsonObject Run(string outDir, IReadOnlyList<CompareCell> cells, int seeds, int iterations)
+    {
+        Directory.CreateDirectory(outDir);
+        int skipped = 0, ran = 0;
+        var perCell = new Dictionary<string, List<JsonObject>>();
+        foreach (var cell in cells)
+        {
+            perCell[cell.Name] = [];
+            for (int seed = 1; seed <= seeds; seed++)
+            {
+                string runDir = Path.Combine(outDir, cell.Name, $"seed-{seed}");
+                string summaryPath = Path.Combine(runDir, Trainer.SummaryFile);
+                if (File.Exists(summaryPath))
+                {
+                    perCell[cell.Name].Add(JsonFile.ReadObject(summaryPath));
+                    skipped++;
+                    continue;
+                }
+                progress($"compare: {cell.Name}, seed {seed}");
+                using var env = EnvRegistry.Make(cell.Env, 64, cell.Apply, device: device, progress: progress);
+                var trainer = new Trainer(env, Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir), env.Bundle.World, device);
+                var options = new TrainerOptions { Algorithm = cell.Agent, Iterations = iterations, Seed = seed, EvalEvery = iterations };
+                perCell[cell.Name].Add(trainer.Run(runDir, options, resume: RunCheckpoint.Find(runDir) is not null).Figures);
+                ran++;
+            }
+        }
+        var table = new JsonArray();
+        foreach (var cell in cells)
+        {
+            var row = new JsonObject { ["cell"] = cell.Name, ["seeds"] = perCell[cell.Name].Count, ["config"] = CompareGrid.Describe(cell) };
+            foreach (var figure in Figures)
+            {
+                var values = perCell[cell.Name].Select(s => JsonNumbers.AsDouble(s[figure])).ToList();
+                var (mean, half) = MeanCi95(values);
+                row[figure] = new JsonObject { ["mean"] = Math.Round(mean, 4), ["ci95"] = double.IsFinite(half) ? Math.Round(half, 4) : null };
+            }
+            row["gold_score_sft"] = Math.Round(perCell[cell.Name].Average(s => JsonNumbers.AsDouble(s["gold_score_sft"])), 4);
+            table.Add(row);
+        }
+        AtomicFile.WriteAllText(Path.Combine(outDir, "compare.md"), Markdown(table));
+        AtomicFile.WriteAllText(Path.Combine(outDir, "compare.json"), new JsonObject { ["table"] = table.DeepClone() }.ToJsonString());
+        Plot(Path.Combine(outDir, "compare_gold.png"), table);
+        return new JsonObject { ["out"] = Path.GetFullPath(outDir), ["runs"] = ran, ["skipped"] = skipped, ["table"] = table };
+    }
+
+    /// <summary>Mean and half-width of the 95% t confidence interval.</summary>
+    public static (double Mean, double HalfWidth) MeanCi95(IReadOnlyList<double> values)
+    {
+        double mean = values.Average();
+        if (values.Count < 2) return (mean, double.NaN);
+        double sd = Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+        double[] t = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262]; // df 1..9
+        double quantile = values.Count - 1 <= t.Length ? t[values.Count - 2] : 1.96;
+        return (mean, quantile * sd / Math.Sqrt(values.Count));
+    }
+
+    private static string Markdown(JsonArray table)
+    {
+        string Cell(JsonNode? f) => f?["ci95"] is null
+            ? string.Format(CultureInfo.InvariantCulture, "{0:F3}", (double)f!["mean"]!)
+            : string.Format(CultureInfo.InvariantCulture, "{0:F3} ± {1:F3}", (double)f["mean"]!, (double)f["ci95"]!);
+        var sb = new StringBuilder("| cell | seeds | gold | win rate vs SFT | LC win rate | length | KL |\n|---|---|---|---|---|---|---|\n");
+        foreach (var row in table)
+            sb.AppendLine($"| {row!["cell"]} | {row["seeds"]} | {Cell(row["gold_score_policy"])} | {Cell(row["win_rate_vs_sft"])} | {Cell(row["lc_win_rate"])} | {Cell(row["eval_length"])} | {Cell(row["kl"])} |");
+        return sb.ToString();
+    }
+
+    private static void Plot(string path, JsonArray table)
+    {
+        var plot = new ScottPlot.Plot();
+        var names = table.Select(r => (string)r!["cell"]!).ToArray();
+        for (int i = 0; i < names.Length; i++)
+        {
+            var f = table[i]!["gold_score_policy"]!;
+            var bar = plot.Add.Bar(i, (double)f["mean"]!);
+            bar.Bars[0].Error = f["ci95"] is null ? 0 : (double)f["ci95"]!;
+        }
+        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, names.Length).Select(i => (double)i).ToArray(), names);
+        plot.Title("Held-out gold score per cell (mean ± 95% CI)");
+        plot.YLabel("gold score");
+        plot.SavePng(path, 200 + 110 * names.Length, 450);
+    }
+}
