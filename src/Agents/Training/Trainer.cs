@@ -129,17 +129,7 @@ public sealed class Trainer
         ["options"] = JsonSerializer.SerializeToNode(o, new JsonSerializerOptions { IncludeFields = true }),
     };
 
-    private CausalTransformer LoadInit()
-    {
-        var (model, _) = ModelCheckpoint.Load(_initDir, _device);
-        if (model.Config.VocabSize != _env.Spec.VocabSize)
-        {
-            model.Dispose();
-            throw new InvalidDataException($"{Path.Combine(_initDir, ModelCheckpoint.ConfigFile)}: the policy's vocab_size {model.Config.VocabSize} does not match the env's {_env.Spec.VocabSize} actions");
-        }
-        model.eval();
-        return model;
-    }
+    private CausalTransformer LoadInit() => ModelCheckpoint.LoadFor(_initDir, _env.Spec.VocabSize, $"the env {_env.Spec.Id}", _device);
 
     private IAlgorithm CreateAlgorithm(TrainerOptions o, PolicyModel policy)
     {

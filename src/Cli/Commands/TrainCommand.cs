@@ -98,12 +98,8 @@ public static class TrainCommand
             using var vectorEnv = env.Make(parse, dev, progress);
             if (vectorEnv.Bundle.World is null) throw new InvalidOperationException($"{vectorEnv.Spec.Id} has no gold judge to evaluate with");
             var trainer = new Trainer(vectorEnv, Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir), vectorEnv.Bundle.World, dev, progress);
-            var (policy, _) = ModelCheckpoint.Load(policyDir, dev);
-            using (policy)
+            using (var policy = ModelCheckpoint.LoadFor(policyDir, vectorEnv.Spec.VocabSize, $"the env {vectorEnv.Spec.Id}", dev))
             {
-                if (policy.Config.VocabSize != vectorEnv.Spec.VocabSize)
-                    throw new InvalidDataException($"{policyDir}: the policy's vocab_size {policy.Config.VocabSize} does not match the env's {vectorEnv.Spec.VocabSize}");
-                policy.eval();
                 var result = trainer.Evaluate(policy, CommonOptions.Positive(parse.GetValue(samples), "--samples-per-prompt"), parse.GetValue(seed));
                 result["run"] = Path.GetFullPath(runDir);
                 result["policy"] = Path.GetFullPath(policyDir);

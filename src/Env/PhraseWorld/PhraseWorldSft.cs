@@ -49,17 +49,8 @@ public static class PhraseWorldSft
     }
 
     /// <summary>Load a model directory written by <see cref="Train"/> and check it fits the world's vocabulary.</summary>
-    public static CausalTransformer Load(string modelDir, World world, Device device)
-    {
-        var (model, _) = ModelCheckpoint.Load(modelDir, device);
-        if (model.Config.VocabSize != world.Tokenizer.VocabSize)
-        {
-            model.Dispose();
-            throw new InvalidDataException($"{Path.Combine(modelDir, ModelCheckpoint.ConfigFile)}: vocab_size {model.Config.VocabSize} does not match the world's {world.Tokenizer.VocabSize} tokens");
-        }
-        model.eval();
-        return model;
-    }
+    public static CausalTransformer Load(string modelDir, World world, Device device) =>
+        ModelCheckpoint.LoadFor(modelDir, world.Tokenizer.VocabSize, "the world's vocabulary", device);
 
     /// <summary>Sample one response per prompt (prompts may repeat), in batches, from a seeded sampler.</summary>
     public static int[][] Sample(CausalTransformer model, World world, IReadOnlyList<WorldPrompt> prompts, long seed,

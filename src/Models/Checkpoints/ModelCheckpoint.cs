@@ -104,6 +104,22 @@ public static class ModelCheckpoint
         }
     }
 
+    /// <summary>
+    /// Load a model for a known vocabulary (an env's actions, a world's tokens) in eval mode; a mismatch is an error
+    /// naming the config file, and no model is returned.
+    /// </summary>
+    public static CausalTransformer LoadFor(string directory, int vocabSize, string vocabularyOwner, Device? device = null)
+    {
+        var (model, _) = Load(directory, device);
+        if (model.Config.VocabSize != vocabSize)
+        {
+            model.Dispose();
+            throw new InvalidDataException($"{Path.Combine(directory, ConfigFile)}: vocab_size {model.Config.VocabSize} does not match the {vocabSize} tokens of {vocabularyOwner}");
+        }
+        model.eval();
+        return model;
+    }
+
     /// <summary>Check a model directory's weights fit its config without reading the tensor data.</summary>
     public static void CheckWeights(string directory, TransformerConfig config, bool withHead)
     {
