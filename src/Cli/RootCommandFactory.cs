@@ -21,6 +21,7 @@ public static class RootCommandFactory
         root.Subcommands.Add(EnvCommand.Create());
         root.Subcommands.Add(TrainCommand.Train());
         root.Subcommands.Add(TrainCommand.Eval());
+        root.Subcommands.Add(ServeCommand.Create());
         return root;
     }
 }

@@ -1,0 +1,21 @@
+"""Step a served env with random tokens and print, as one JSON line, what came back (used by the test suite to compare
+the Python client with the C# env). Usage: python3 random_agent.py ADDRESS SEED STEPS"""
+import json
+import random
+import sys
+
+sys.path.insert(0, __file__.rsplit("/examples/", 1)[0])
+from rlhfgym_client import VectorEnv  # noqa: E402
+
+address, seed, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with VectorEnv(address, num_envs=4) as env:
+    prompts, _ = env.reset(seed=seed)
+    rng = random.Random(seed)
+    eos = env.spec["eos_ids"][0]
+    rewards, actions_taken = [], []
+    for _ in range(steps):
+        actions = [eos if rng.random() < 0.15 else rng.randrange(3, env.spec["vocab_size"]) for _ in range(env.num_envs)]
+        actions_taken.append(actions)
+        _, r, terminated, truncated, info = env.step(actions)
+        rewards.append(r)
+    print(json.dumps({"prompts": prompts, "actions": actions_taken, "rewards": rewards}))

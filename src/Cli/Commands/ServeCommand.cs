@@ -1,0 +1,62 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RlhfGym.Transport.Server;
+
+namespace RlhfGym.Cli.Commands;
+
+/// <summary>
+/// `rlhfgym serve`: the env server as a hosted service. Settings come from appsettings.json (section EnvServer), then
+/// RLHFGYM_EnvServer__* environment variables, then these flags. Stops cleanly on SIGINT/SIGTERM.
+/// </summary>
+public static class ServeCommand
+{
+    public static Command Create()
+    {
+        var env = new Option<string?>("--env") { Description = "default env for sessions: registry id or bundle directory" };
+        var bind = new Option<string?>("--bind") { Description = "ZeroMQ endpoint (default tcp://127.0.0.1:5555: loopback only)" };
+        var maxSessions = new Option<int?>("--max-sessions") { Description = "sessions the server holds at most" };
+        var timeout = new Option<double?>("--session-timeout") { Description = "seconds without a request before a session is reclaimed" };
+        var device = new Option<string?>("--device") { Description = "auto, cpu or cuda[:N]" };
+        var command = new Command("serve", "serve envs over ZeroMQ + MessagePack (docs/protocol.md) until stopped") { env, bind, maxSessions, timeout, device };
+        command.SetAction(async (parse, ct) =>
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = AppContext.BaseDirectory });
+            builder.Configuration.AddEnvironmentVariables("RLHFGYM_");
+            var overrides = new Dictionary<string, string?>();
+            if (parse.GetValue(env) is { } e) overrides["EnvServer:Env"] = e;
+            if (parse.GetValue(bind) is { } b) overrides["EnvServer:Bind"] = b;
+            if (parse.GetValue(maxSessions) is { } m) overrides["EnvServer:MaxSessions"] = m.ToString();
+            if (parse.GetValue(timeout) is { } t) overrides["EnvServer:SessionTimeoutSeconds"] = t.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (parse.GetValue(device) is { } d) overrides["EnvServer:Device"] = d;
+            builder.Configuration.AddInMemoryCollection(overrides);
+            builder.Logging.ClearProviders();
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+            builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            builder.Services.Configure<EnvServerOptions>(builder.Configuration.GetSection("EnvServer"));
+            builder.Services.AddSingleton<EnvServer>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<EnvServer>());
+            using var host = builder.Build();
+            var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EnvServerOptions>>().Value;
+            try
+            {
+                options.Validate();
+                await host.StartAsync(ct);
+                await host.Services.GetRequiredService<EnvServer>().Bound.Task;
+                await host.WaitForShutdownAsync(ct);
+            }
+            catch (Exception ex) when (ex is IOException or ArgumentException)
+            {
+                Console.Error.WriteLine($"error: {ex.Message}");
+                if (parse.GetValue(CommonOptions.Json)) Console.WriteLine(new JsonObject { ["error"] = ex.Message }.ToJsonString());
+                return 1;
+            }
+            if (parse.GetValue(CommonOptions.Json)) Console.WriteLine(new JsonObject { ["served"] = options.Bind, ["env"] = options.Env }.ToJsonString());
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,154 @@
+using MessagePack;
+using NetMQ;
+using NetMQ.Sockets;
+using RlhfGym.Env.Core;
+using RlhfGym.Transport.Wire;
+
+namespace RlhfGym.Transport.Client;
+
+/// <summary>The server is gone or answered with an error; the message says which and what to do.</summary>
+public sealed class RemoteEnvException(string code, string message) : Exception(message)
+{
+    public string Code { get; } = code;
+}
+
+/// <summary>
+/// An <see cref="IVectorEnv"/> served by another process over ZeroMQ (docs/protocol.md): a DEALER socket, one request
+/// in flight, replies matched by id. Separate connect and step timeouts. When the server restarts, the session is
+/// gone: the next call reconnects, makes a new session and throws <see cref="RemoteEnvException"/> (code
+/// "session_lost") so the caller knows to Reset; after that the env works again.
+/// </summary>
+public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
+{
+    private readonly string _address;
+    private readonly string? _env;
+    private readonly int _numEnvs;
+    private readonly string _autoreset;
+    private readonly Dictionary<string, string>? _options;
+    private readonly TimeSpan _connectTimeout, _stepTimeout;
+    private DealerSocket _socket = null!;
+    private string _session = "";
+    private long _nextId;
+    private StepResult _result = null!;
+
+    public EnvSpec Spec { get; private set; } = null!;
+    public string ServerVersion { get; private set; } = "";
+
+    public RemoteVectorEnv(string address, string? env = null, int numEnvs = 1, AutoresetMode autoreset = AutoresetMode.NextStep,
+        IReadOnlyDictionary<string, string>? options = null, TimeSpan? connectTimeout = null, TimeSpan? stepTimeout = null)
+    {
+        _address = address;
+        _env = env;
+        _numEnvs = numEnvs;
+        _autoreset = autoreset == AutoresetMode.NextStep ? "next-step" : "disabled";
+        _options = options?.ToDictionary(kv => kv.Key, kv => kv.Value);
+        _connectTimeout = connectTimeout ?? TimeSpan.FromSeconds(10);
+        _stepTimeout = stepTimeout ?? TimeSpan.FromSeconds(60);
+        Connect();
+    }
+
+    private void Connect()
+    {
+        _socket?.Dispose();
+        _socket = new DealerSocket();
+        _socket.Options.Linger = TimeSpan.Zero;
+        _socket.Connect(_address);
+        var hello = Call(new Request { Op = "hello", Client = "rlhfgym-dotnet" }, _connectTimeout, "connect");
+        ServerVersion = hello.Server ?? "";
+        var made = Call(new Request { Op = "make", Env = _env, NumEnvs = _numEnvs, Autoreset = _autoreset, Options = _options }, _connectTimeout, "make");
+        _session = made.Session!;
+        Spec = Conversions.FromMessage(made.Spec!);
+        _result = new StepResult(Spec.NumEnvs);
+    }
+
+    public ResetResult Reset(long? seed = null, ResetOptions? options = null)
+    {
+        var r = CallWithSession(new Request { Op = "reset", Seed = seed, Mask = options?.Mask, GroupSize = options?.GroupSize }, _stepTimeout);
+        return new ResetResult(r.Prompts!, r.PromptIds!, r.PromptTexts!);
+    }
+
+    public StepResult Step(ReadOnlySpan<int> actions)
+    {
+        var r = CallWithSession(new Request { Op = "step", Actions = actions.ToArray() }, _stepTimeout);
+        r.Rewards!.CopyTo(_result.Rewards, 0);
+        r.Terminated!.CopyTo(_result.Terminated, 0);
+        r.Truncated!.CopyTo(_result.Truncated, 0);
+        r.RefLogProb!.CopyTo(_result.RefLogProb, 0);
+        r.RefEntropy!.CopyTo(_result.RefEntropy, 0);
+        r.SegmentEnded!.CopyTo(_result.SegmentEnded, 0);
+        r.RawRead!.CopyTo(_result.RawRead, 0);
+        for (int b = 0; b < Spec.NumEnvs; b++)
+        {
+            _result.ResetPrompts[b] = r.ResetPrompts?[b];
+            _result.ResetPromptIds[b] = r.ResetPromptIds?[b];
+            _result.Episodes[b] = r.Episodes?[b] is { } e ? Conversions.FromMessage(e) : null;
+        }
+        return _result;
+    }
+
+    public IReadOnlyList<EpisodeRewards> Score(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses)
+    {
+        var r = CallWithSession(new Request { Op = "score", Prompts = prompts.ToArray(), Responses = responses.ToArray() }, _stepTimeout);
+        return r.Episodes!.Select(e => Conversions.FromMessage(e!)).ToList();
+    }
+
+    /// <summary>Keep the session alive while the agent is busy elsewhere (the server reclaims idle sessions).</summary>
+    public void Ping() => CallWithSession(new Request { Op = "ping" }, _connectTimeout);
+
+    private Reply CallWithSession(Request request, TimeSpan timeout)
+    {
+        request.Session = _session;
+        try
+        {
+            return Call(request, timeout, request.Op!);
+        }
+        catch (RemoteEnvException e) when (e.Code is ErrorCodes.UnknownSession or "timeout")
+        {
+            // The server restarted or our session was reclaimed: reconnect with a new session, and say so.
+            try { Connect(); }
+            catch (RemoteEnvException again) { throw new RemoteEnvException("server_gone", $"env server at {_address} is gone: {again.Message}"); }
+            throw new RemoteEnvException("session_lost", $"the session at {_address} was lost ({e.Message}); reconnected with a new session: call Reset before stepping");
+        }
+    }
+
+    private Reply Call(Request request, TimeSpan timeout, string what)
+    {
+        request.Version = ProtocolVersion.Current;
+        request.Id = ++_nextId;
+        _socket.SendFrame(MessagePackSerializer.Serialize(request));
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || !_socket.TryReceiveFrameBytes(left, out var frame))
+            {
+                // Drop the request so a late reply cannot be mistaken for the next one.
+                Connectless();
+                throw new RemoteEnvException("timeout", $"no reply to '{what}' from {_address} within {timeout.TotalSeconds:F0} s (is `rlhfgym serve` running there?)");
+            }
+            var reply = MessagePackSerializer.Deserialize<Reply>(frame);
+            if (reply.Id != request.Id) continue; // a reply to an earlier, abandoned request
+            if (!reply.Ok) throw new RemoteEnvException(reply.Error?.Code ?? "error", $"{_address}: {reply.Error?.Code}: {reply.Error?.Message}");
+            return reply;
+        }
+    }
+
+    // A fresh socket after a timeout: ZeroMQ would otherwise deliver the abandoned reply later.
+    private void Connectless()
+    {
+        _socket.Dispose();
+        _socket = new DealerSocket();
+        _socket.Options.Linger = TimeSpan.Zero;
+        _socket.Connect(_address);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (_session.Length > 0) Call(new Request { Op = "close", Session = _session }, TimeSpan.FromSeconds(2), "close");
+        }
+        catch (RemoteEnvException) { }
+        _socket.Dispose();
+    }
+}

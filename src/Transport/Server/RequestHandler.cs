@@ -1,0 +1,149 @@
+using MessagePack;
+using Microsoft.Extensions.Logging;
+using RlhfGym.Env.Core;
+using RlhfGym.Models;
+using RlhfGym.Transport.Wire;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Transport.Server;
+
+/// <summary>
+/// Turns one request frame into exactly one reply, whatever the frame holds: malformed MessagePack, wrong types,
+/// unknown operations or sessions and env errors all become error replies (docs/protocol.md), never exceptions.
+/// Each session owns its own env instance.
+/// </summary>
+public sealed class RequestHandler : IDisposable
+{
+    public static readonly string[] Capabilities = ["reset", "step", "score", "mask", "group_size", "episodes", "ping"];
+
+    private sealed class Session(TextVectorEnv env, string peer)
+    {
+        public TextVectorEnv Env { get; } = env;
+        public string Peer { get; } = peer;
+        public DateTime LastSeen { get; set; } = DateTime.UtcNow;
+    }
+
+    private readonly EnvServerOptions _o;
+    private readonly Device _device;
+    private readonly ILogger _log;
+    private readonly Dictionary<string, Session> _sessions = new();
+
+    public RequestHandler(EnvServerOptions options, ILogger log)
+    {
+        options.Validate();
+        _o = options;
+        _device = DeviceSelector.Resolve(options.Device);
+        _log = log;
+    }
+
+    public int SessionCount => _sessions.Count;
+
+    public byte[] Handle(ReadOnlyMemory<byte> frame, string peer)
+    {
+        long id = 0;
+        Reply reply;
+        try
+        {
+            if (frame.Length > _o.MaxFrameBytes)
+                reply = Error(0, ErrorCodes.LimitExceeded, $"frame of {frame.Length} bytes exceeds the limit of {_o.MaxFrameBytes}");
+            else
+            {
+                var request = MessagePackSerializer.Deserialize<Request>(frame, MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData));
+                id = request.Id;
+                reply = Dispatch(request, peer);
+            }
+        }
+        catch (MessagePackSerializationException e)
+        {
+            reply = Error(id, ErrorCodes.BadRequest, $"not a valid request map: {e.InnerException?.Message ?? e.Message}");
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidDataException or KeyNotFoundException
+                                      or IOException or FormatException or OverflowException or IndexOutOfRangeException)
+        {
+            reply = Error(id, e is InvalidOperationException ? ErrorCodes.InvalidState : ErrorCodes.InvalidArgument, e.Message);
+        }
+        catch (Exception e)
+        {
+            _log.LogError(e, "request {Id} from {Peer} failed", id, peer);
+            reply = Error(id, ErrorCodes.Internal, $"{e.GetType().Name}: {e.Message}");
+        }
+        return MessagePackSerializer.Serialize(reply);
+    }
+
+    private Reply Dispatch(Request r, string peer)
+    {
+        if (!ProtocolVersion.Compatible(r.Version, out var why)) return Error(r.Id, ErrorCodes.VersionMismatch, why);
+        switch (r.Op)
+        {
+            case "hello":
+                return new Reply { Id = r.Id, Ok = true, Server = $"rlhfgym {RuntimeInfo.PackageVersion}", Capabilities = Capabilities };
+            case "ping":
+                if (r.Session is { } s && _sessions.TryGetValue(s, out var live)) live.LastSeen = DateTime.UtcNow;
+                return new Reply { Id = r.Id, Ok = true };
+            case "make":
+                return Make(r, peer);
+        }
+        if (r.Op is not ("spec" or "reset" or "step" or "score" or "close"))
+            return Error(r.Id, ErrorCodes.UnknownOp, $"unknown op '{r.Op}' (known: hello, ping, make, spec, reset, step, score, close)");
+        if (r.Session is null || !_sessions.TryGetValue(r.Session, out var session))
+            return Error(r.Id, ErrorCodes.UnknownSession, $"no session '{r.Session}' on this server (closed, timed out, or the server restarted): make a new one");
+        session.LastSeen = DateTime.UtcNow;
+        var env = session.Env;
+        switch (r.Op)
+        {
+            case "spec":
+                return new Reply { Id = r.Id, Ok = true, Session = r.Session, Spec = Conversions.ToMessage(env.Spec) };
+            case "reset":
+                var reset = env.Reset(r.Seed, new ResetOptions { Mask = r.Mask, GroupSize = r.GroupSize ?? 1 });
+                return new Reply { Id = r.Id, Ok = true, Prompts = reset.Prompts, PromptIds = reset.PromptIds, PromptTexts = reset.PromptTexts };
+            case "step":
+                if (r.Actions is null) throw new ArgumentException("step needs 'actions'");
+                var reply = new Reply { Id = r.Id, Ok = true };
+                Conversions.Fill(reply, env.Step(r.Actions));
+                return reply;
+            case "score":
+                if (r.Prompts is null || r.Responses is null) throw new ArgumentException("score needs 'prompts' and 'responses'");
+                if (r.Prompts.Length > _o.MaxNumEnvs * 4) return Error(r.Id, ErrorCodes.LimitExceeded, $"at most {_o.MaxNumEnvs * 4} pairs per score request");
+                var scored = env.Score(r.Prompts, r.Responses);
+                return new Reply { Id = r.Id, Ok = true, Episodes = scored.Select(Conversions.ToMessage).ToArray() };
+            default: // close
+                env.Dispose();
+                _sessions.Remove(r.Session!);
+                _log.LogInformation("session {Session} closed by {Peer}", r.Session, peer);
+                return new Reply { Id = r.Id, Ok = true };
+        }
+    }
+
+    private Reply Make(Request r, string peer)
+    {
+        if (_sessions.Count >= _o.MaxSessions) return Error(r.Id, ErrorCodes.LimitExceeded, $"the server holds its maximum of {_o.MaxSessions} sessions");
+        int n = r.NumEnvs ?? 1;
+        if (n < 1 || n > _o.MaxNumEnvs) return Error(r.Id, ErrorCodes.LimitExceeded, $"num_envs must be in 1..{_o.MaxNumEnvs}, got {n}");
+        var env = EnvRegistry.Make(r.Env ?? _o.Env, n, d => Conversions.ApplyText(r.Options, d), Conversions.ParseAutoreset(r.Autoreset), _device);
+        string id = Guid.NewGuid().ToString("N");
+        _sessions[id] = new Session(env, peer);
+        _log.LogInformation("session {Session} for {Peer}: {Env} × {N}", id, peer, env.Spec.Id, n);
+        return new Reply { Id = r.Id, Ok = true, Session = id, Spec = Conversions.ToMessage(env.Spec) };
+    }
+
+    /// <summary>Close sessions idle past the timeout (a dead client's envs are reclaimed).</summary>
+    public int ReclaimIdle(DateTime now)
+    {
+        var dead = _sessions.Where(kv => (now - kv.Value.LastSeen).TotalSeconds > _o.SessionTimeoutSeconds).Select(kv => kv.Key).ToList();
+        foreach (var id in dead)
+        {
+            _log.LogInformation("session {Session} of {Peer} reclaimed after {Timeout} s without a request", id, _sessions[id].Peer, _o.SessionTimeoutSeconds);
+            _sessions[id].Env.Dispose();
+            _sessions.Remove(id);
+        }
+        return dead.Count;
+    }
+
+    private static Reply Error(long id, string code, string message) => new() { Id = id, Ok = false, Error = new ErrorInfo { Code = code, Message = message } };
+
+    public void Dispose()
+    {
+        foreach (var s in _sessions.Values) s.Env.Dispose();
+        _sessions.Clear();
+    }
+}

@@ -1,0 +1,126 @@
+using MessagePack;
+
+namespace RlhfGym.Transport.Wire;
+
+/// <summary>
+/// A request: one MessagePack map in one ZeroMQ frame (docs/protocol.md). Fields an operation does not use are left
+/// out (nil). Unknown fields are ignored, so newer clients can add fields without breaking older servers.
+/// </summary>
+[MessagePackObject]
+public sealed class Request
+{
+    [Key("v")] public string? Version { get; set; }
+    [Key("id")] public long Id { get; set; }
+    [Key("op")] public string? Op { get; set; }
+    [Key("session")] public string? Session { get; set; }
+    // hello
+    [Key("client")] public string? Client { get; set; }
+    // make
+    [Key("env")] public string? Env { get; set; }
+    [Key("num_envs")] public int? NumEnvs { get; set; }
+    [Key("autoreset")] public string? Autoreset { get; set; }
+    [Key("options")] public Dictionary<string, string>? Options { get; set; }
+    // reset
+    [Key("seed")] public long? Seed { get; set; }
+    [Key("mask")] public bool[]? Mask { get; set; }
+    [Key("group_size")] public int? GroupSize { get; set; }
+    // step
+    [Key("actions")] public int[]? Actions { get; set; }
+    // score
+    [Key("prompts")] public int[][]? Prompts { get; set; }
+    [Key("responses")] public int[][]? Responses { get; set; }
+}
+
+[MessagePackObject]
+public sealed class ErrorInfo
+{
+    [Key("code")] public string Code { get; set; } = "";
+    [Key("message")] public string Message { get; set; } = "";
+}
+
+/// <summary>A reply: exactly one per request, carrying its id; ok = false carries an error instead of results.</summary>
+[MessagePackObject]
+public sealed class Reply
+{
+    [Key("v")] public string Version { get; set; } = ProtocolVersion.Current;
+    [Key("id")] public long Id { get; set; }
+    [Key("ok")] public bool Ok { get; set; }
+    [Key("error")] public ErrorInfo? Error { get; set; }
+    // hello
+    [Key("server")] public string? Server { get; set; }
+    [Key("capabilities")] public string[]? Capabilities { get; set; }
+    // make
+    [Key("session")] public string? Session { get; set; }
+    [Key("spec")] public SpecMessage? Spec { get; set; }
+    // reset
+    [Key("prompts")] public int[][]? Prompts { get; set; }
+    [Key("prompt_ids")] public string[]? PromptIds { get; set; }
+    [Key("prompt_texts")] public string[]? PromptTexts { get; set; }
+    // step
+    [Key("rewards")] public float[]? Rewards { get; set; }
+    [Key("terminated")] public bool[]? Terminated { get; set; }
+    [Key("truncated")] public bool[]? Truncated { get; set; }
+    [Key("ref_logprob")] public float[]? RefLogProb { get; set; }
+    [Key("ref_entropy")] public float[]? RefEntropy { get; set; }
+    [Key("segment_ended")] public bool[]? SegmentEnded { get; set; }
+    [Key("raw_read")] public float[]? RawRead { get; set; }
+    [Key("reset_prompts")] public int[]?[]? ResetPrompts { get; set; }
+    [Key("reset_prompt_ids")] public string?[]? ResetPromptIds { get; set; }
+    // step (final steps) and score
+    [Key("episodes")] public EpisodeMessage?[]? Episodes { get; set; }
+}
+
+[MessagePackObject]
+public sealed class SpecMessage
+{
+    [Key("id")] public string Id { get; set; } = "";
+    [Key("num_envs")] public int NumEnvs { get; set; }
+    [Key("vocab_size")] public int VocabSize { get; set; }
+    [Key("eos_ids")] public int[] EosIds { get; set; } = [];
+    [Key("pad_id")] public int PadId { get; set; }
+    [Key("max_new_tokens")] public int MaxNewTokens { get; set; }
+    [Key("autoreset")] public string Autoreset { get; set; } = "";
+    /// <summary>Every env option as text (mode, c_ent, normalizer, interpolation, delivery, missing_eos, …).</summary>
+    [Key("options")] public Dictionary<string, string> Options { get; set; } = new();
+}
+
+[MessagePackObject]
+public sealed class EpisodeMessage
+{
+    [Key("response")] public int[] Response { get; set; } = [];
+    [Key("per_token")] public float[] PerToken { get; set; } = [];
+    [Key("online")] public float[] Online { get; set; } = [];
+    /// <summary>[start, end] pairs, inclusive, response positions.</summary>
+    [Key("segments")] public int[][] Segments { get; set; } = [];
+    [Key("raw")] public double[] Raw { get; set; } = [];
+    [Key("normalized")] public double[] Normalized { get; set; } = [];
+    [Key("entropies")] public float[] Entropies { get; set; } = [];
+    [Key("ref_logprobs")] public float[] RefLogProbs { get; set; } = [];
+    [Key("terminated")] public bool Terminated { get; set; }
+    [Key("truncated")] public bool Truncated { get; set; }
+    [Key("gold")] public double? Gold { get; set; }
+}
+
+/// <summary>Protocol version rules: semver; only a different major version is refused.</summary>
+public static class ProtocolVersion
+{
+    public const string Current = "1.0";
+
+    public static bool Compatible(string? other, out string reason)
+    {
+        reason = "";
+        if (string.IsNullOrEmpty(other)) { reason = "the request carries no protocol version 'v'"; return false; }
+        string major = other.Split('.')[0];
+        if (major == Current.Split('.')[0]) return true;
+        reason = $"protocol version mismatch: client speaks {other}, server speaks {Current} (only the major version must match)";
+        return false;
+    }
+}
+
+/// <summary>Error codes (docs/protocol.md).</summary>
+public static class ErrorCodes
+{
+    public const string BadRequest = "bad_request", UnknownOp = "unknown_op", VersionMismatch = "version_mismatch",
+        UnknownSession = "unknown_session", InvalidArgument = "invalid_argument", InvalidState = "invalid_state",
+        LimitExceeded = "limit_exceeded", Internal = "internal";
+}

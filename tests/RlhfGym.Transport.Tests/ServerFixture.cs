@@ -1,0 +1,60 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using RlhfGym.Env.Core;
+using RlhfGym.Transport.Server;
+
+namespace RlhfGym.Transport.Tests;
+
+/// <summary>A real env server on a free loopback port, serving a small random-weight bundle.</summary>
+internal sealed class TestServer : IAsyncDisposable
+{
+    public static readonly Lazy<string> Bundle = new(() =>
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-transport-bundle-" + Guid.NewGuid().ToString("N"));
+        RandomBundle.Write(dir, maxNewTokens: 12, seed: 6);
+        return dir;
+    });
+
+    private readonly EnvServer _server;
+    public string Address { get; }
+    public int Port { get; }
+
+    private TestServer(EnvServer server, string address, int port)
+    {
+        _server = server;
+        Address = address;
+        Port = port;
+    }
+
+    public static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    public static async Task<TestServer> Start(int? port = null, double sessionTimeout = 60, int maxSessions = 80)
+    {
+        int p = port ?? FreePort();
+        var options = new EnvServerOptions
+        {
+            Bind = $"tcp://127.0.0.1:{p}",
+            Env = Bundle.Value,
+            SessionTimeoutSeconds = sessionTimeout,
+            MaxSessions = maxSessions,
+            Device = "cpu",
+        };
+        var server = new EnvServer(Options.Create(options), NullLogger<EnvServer>.Instance);
+        await server.StartAsync(CancellationToken.None);
+        await server.Bound.Task;
+        return new TestServer(server, options.Bind, p);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _server.StopAsync(CancellationToken.None);
+        _server.Dispose();
+    }
+}
