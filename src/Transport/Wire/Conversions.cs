@@ -97,7 +97,8 @@ public static class Conversions
 
     public static EpisodeRewards FromMessage(EpisodeMessage m) =>
         new(m.Response, m.PerToken, m.Online, m.Segments.Select(s => new Segment(s[0], s[1])).ToList(), m.Raw, m.Normalized,
-            m.Entropies, m.RefLogProbs, m.Terminated, m.Truncated) { Gold = m.Gold };
+            m.Entropies, m.RefLogProbs, m.Terminated, m.Truncated)
+        { Gold = m.Gold };
 
     /// <summary>A step's results as a reply (copies the env's reused arrays).</summary>
     public static void Fill(Reply r, StepResult s)
