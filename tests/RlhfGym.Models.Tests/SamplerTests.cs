@@ -6,8 +6,9 @@ public class SamplerTests
 {
     private static long[] Draw(long seed, double temperature, int topK, double topP)
     {
-        random.manual_seed(5);
-        var logits = randn(16, 40);
+        // A private generator: the global one is shared with test classes running on other threads.
+        using var logitsGenerator = new Generator(5);
+        var logits = randn(new long[] { 16, 40 }, generator: logitsGenerator);
         using var sampler = new Sampler(seed, temperature, topK, topP);
         return Enumerable.Range(0, 5).SelectMany(_ => sampler.Sample(logits).data<long>().ToArray()).ToArray();
     }
