@@ -44,6 +44,26 @@ public sealed class EnvCliOptions
         return o;
     }
 
+    /// <summary>The flags that were given, as the wire's "make" options (docs/protocol.md); unset flags keep the server's defaults.</summary>
+    public Dictionary<string, string> ToWireOptions(ParseResult parse)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var o = new Dictionary<string, string>();
+        if (parse.GetValue(Mode) is { } mode) o["mode"] = mode;
+        if (parse.GetValue(CEnt) is { } c) o["c_ent"] = c.ToString("R", inv);
+        if (parse.GetValue(Normalizer) is { } n) o["normalizer"] = n;
+        if (parse.GetValue(Interpolation) is { } i) o["interpolation"] = i;
+        if (parse.GetValue(Delivery) is { } d) o["delivery"] = d;
+        if (parse.GetValue(MaxNewTokens) is { } m) o["max_new_tokens"] = m.ToString(inv);
+        if (parse.GetValue(MissingEos) is { } e) o["missing_eos"] = e;
+        if (parse.GetValue(MissingEosPenalty) is { } pen) o["missing_eos_penalty"] = pen.ToString("R", inv);
+        if (parse.GetValue(DenseAsBandit)) o["dense_as_bandit"] = "true";
+        return o;
+    }
+
+    /// <summary>Whether --env names a server (tcp://, ipc://) rather than a registry id or bundle.</summary>
+    public static bool IsRemote(string env) => env.StartsWith("tcp://", StringComparison.Ordinal) || env.StartsWith("ipc://", StringComparison.Ordinal);
+
     public AutoresetMode ParseAutoreset(ParseResult parse) => parse.GetValue(Autoreset) switch
     {
         null or "next-step" => AutoresetMode.NextStep,

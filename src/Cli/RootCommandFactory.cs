@@ -22,6 +22,7 @@ public static class RootCommandFactory
         root.Subcommands.Add(TrainCommand.Train());
         root.Subcommands.Add(TrainCommand.Eval());
         root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(KeysCommand.Create());
         return root;
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
@@ -49,13 +48,8 @@ public class RemoteEnvTests
     public async Task The_python_client_sees_the_same_prompts_and_rewards()
     {
         await using var server = await TestServer.Start();
-        string script = Path.Combine(RepoRoot(), "clients", "python", "examples", "random_agent.py");
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { script, server.Address, "5", "25" }) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        string stdout = p.StandardOutput.ReadToEnd();
-        string stderr = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000) && p.ExitCode == 0, stderr);
+        var (ok, stdout, stderr) = PythonClient.Run(PythonClient.Example("random_agent.py"), server.Address, "5", "25");
+        Assert.True(ok, stderr);
         var json = JsonNode.Parse(stdout.Trim().Split('\n')[^1])!;
         using var local = new TextVectorEnv(EnvBundle.Load(TestServer.Bundle.Value), 4);
         var prompts = local.Reset(5).Prompts;
@@ -111,12 +105,5 @@ public class RemoteEnvTests
         var ex = Assert.Throws<RemoteEnvException>(() => new RemoteVectorEnv($"tcp://127.0.0.1:{TestServer.FreePort()}", connectTimeout: TimeSpan.FromMilliseconds(500)));
         Assert.Equal("timeout", ex.Code);
         Assert.Contains("rlhfgym serve", ex.Message);
-    }
-
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "RlhfGym.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new DirectoryNotFoundException("repository root (RlhfGym.sln) not found above the test binaries");
     }
 }

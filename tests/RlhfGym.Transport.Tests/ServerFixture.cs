@@ -35,7 +35,8 @@ internal sealed class TestServer : IAsyncDisposable
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    public static async Task<TestServer> Start(int? port = null, double sessionTimeout = 60, int maxSessions = 80)
+    public static async Task<TestServer> Start(int? port = null, double sessionTimeout = 60, int maxSessions = 80,
+        string? curveSecretKeyFile = null, string? allowedClientKeysFile = null)
     {
         int p = port ?? FreePort();
         var options = new EnvServerOptions
@@ -45,6 +46,8 @@ internal sealed class TestServer : IAsyncDisposable
             SessionTimeoutSeconds = sessionTimeout,
             MaxSessions = maxSessions,
             Device = "cpu",
+            CurveSecretKeyFile = curveSecretKeyFile,
+            AllowedClientKeysFile = allowedClientKeysFile,
         };
         var server = new EnvServer(Options.Create(options), NullLogger<EnvServer>.Instance);
         await server.StartAsync(CancellationToken.None);

@@ -1,5 +1,5 @@
 """Step a served env with random tokens and print, as one JSON line, what came back (used by the test suite to compare
-the Python client with the C# env). Usage: python3 random_agent.py ADDRESS SEED STEPS"""
+the Python client with the C# env). Usage: python3 random_agent.py ADDRESS SEED STEPS [SERVER_KEY CLIENT_SECRET_KEY]"""
 import json
 import random
 import sys
@@ -8,7 +8,8 @@ sys.path.insert(0, __file__.rsplit("/examples/", 1)[0])
 from rlhfgym_client import VectorEnv  # noqa: E402
 
 address, seed, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-with VectorEnv(address, num_envs=4) as env:
+curve = {"server_key": sys.argv[4], "client_secret_key": sys.argv[5]} if len(sys.argv) > 5 else {}
+with VectorEnv(address, num_envs=4, **curve) as env:
     prompts, _ = env.reset(seed=seed)
     rng = random.Random(seed)
     eos = env.spec["eos_ids"][0]

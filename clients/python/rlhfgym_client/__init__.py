@@ -4,10 +4,13 @@ Only pyzmq, msgpack and the standard library. Gymnasium-shaped: reset(seed=...) 
 step(actions) -> (obs, rewards, terminated, truncated, info). A gymnasium.Env wrapper for one sub-env is provided
 when gymnasium is importable.
 """
+import hashlib
+import hmac
 import itertools
 
 import msgpack
 import zmq
+import zmq.utils.z85
 
 PROTOCOL_VERSION = "1.0"
 NO_ACTION = -1
@@ -21,6 +24,54 @@ class RemoteEnvError(RuntimeError):
         self.code = code
 
 
+_P = 2 ** 255 - 19
+
+
+def x25519(scalar, u):
+    """RFC 7748 X25519 (Montgomery ladder), pure Python: 32-byte scalar and u-coordinate -> 32 bytes."""
+    k = bytearray(scalar)
+    k[0] &= 248
+    k[31] &= 127
+    k[31] |= 64
+    k = int.from_bytes(k, "little")
+    x1 = int.from_bytes(u, "little") & ((1 << 255) - 1)
+    x2, z2, x3, z3, swap = 1, 0, x1, 1, 0
+    for t in range(254, -1, -1):
+        kt = (k >> t) & 1
+        if swap ^ kt:
+            x2, x3, z2, z3 = x3, x2, z3, z2
+        swap = kt
+        a, b, c, d = (x2 + z2) % _P, (x2 - z2) % _P, (x3 + z3) % _P, (x3 - z3) % _P
+        aa, bb, da, cb = a * a % _P, b * b % _P, d * a % _P, c * b % _P
+        e = (aa - bb) % _P
+        x3, z3 = (da + cb) ** 2 % _P, x1 * (da - cb) ** 2 % _P
+        x2, z2 = aa * bb % _P, e * (aa + 121665 * e) % _P
+    if swap:
+        x2, z2 = x3, z3
+    return (x2 * pow(z2, _P - 2, _P) % _P).to_bytes(32, "little")
+
+
+def read_key(key_or_path):
+    """A Z85 key given inline, or read from a PREFIX.key / PREFIX.key_secret file (`rlhfgym keys new`)."""
+    text = key_or_path
+    try:
+        with open(key_or_path, encoding="ascii") as f:
+            text = next(line.strip() for line in f if line.strip() and not line.startswith("#"))
+    except (OSError, StopIteration):
+        pass
+    text = text.strip()
+    if len(text) != 40:
+        raise ValueError(f"{key_or_path}: a CurveZMQ key is 40 Z85 characters")
+    return text.encode("ascii")
+
+
+def curve_proof(client_secret, server_public):
+    """The allow-list proof of docs/protocol.md (Authentication): HMAC-SHA256 keyed by the X25519 shared secret."""
+    client_public = x25519(client_secret, bytes([9]) + bytes(31))
+    shared = x25519(client_secret, server_public)
+    return hmac.new(shared, b"rlhfgym-curve-auth-v1" + client_public + server_public, hashlib.sha256).digest()
+
+
 class VectorEnv:
     """A batch of text-generation episodes served by `rlhfgym serve`.
 
@@ -29,19 +80,31 @@ class VectorEnv:
     """
 
     def __init__(self, address="tcp://127.0.0.1:5555", env=None, num_envs=1, autoreset="next-step", options=None,
-                 connect_timeout=10.0, step_timeout=60.0):
+                 connect_timeout=10.0, step_timeout=60.0, server_key=None, client_secret_key=None):
+        """server_key / client_secret_key: for a CurveZMQ server (`rlhfgym serve --curve-secret-key`), its public key
+        and this client's secret key, each Z85 text or a key file."""
         self.address = address
         self._ids = itertools.count(1)
         self._step_timeout_ms = int(step_timeout * 1000)
         self._ctx = zmq.Context.instance()
         self._socket = self._ctx.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        auth = {}
+        if (server_key is None) != (client_secret_key is None):
+            raise ValueError("server_key and client_secret_key go together (CurveZMQ needs both)")
+        if server_key is not None:
+            server_z85, secret_z85 = read_key(server_key), read_key(client_secret_key)
+            self._socket.curve_serverkey = server_z85
+            self._socket.curve_secretkey = secret_z85
+            self._socket.curve_publickey = zmq.curve_public(secret_z85)
+            auth = {"client_key": zmq.curve_public(secret_z85).decode("ascii"),
+                    "proof": curve_proof(zmq.utils.z85.decode(secret_z85), zmq.utils.z85.decode(server_z85))}
         self._socket.connect(address)
-        hello = self._call({"op": "hello", "client": "rlhfgym-python"}, int(connect_timeout * 1000))
+        hello = self._call({"op": "hello", "client": "rlhfgym-python", **auth}, int(connect_timeout * 1000))
         self.server = hello.get("server")
         self.capabilities = hello.get("capabilities", [])
         made = self._call({"op": "make", "env": env, "num_envs": num_envs, "autoreset": autoreset,
-                           "options": {k: str(v) for k, v in (options or {}).items()}}, int(connect_timeout * 1000))
+                           "options": {k: str(v) for k, v in (options or {}).items()}, **auth}, int(connect_timeout * 1000))
         self.session = made["session"]
         self.spec = made["spec"]
         self.num_envs = self.spec["num_envs"]

@@ -19,6 +19,7 @@ public static class BenchCommand
         bench.Subcommands.Add(RewardModel());
         bench.Subcommands.Add(Env());
         bench.Subcommands.Add(Train());
+        bench.Subcommands.Add(Transport());
         return bench;
     }
 
@@ -182,5 +183,52 @@ public static class BenchCommand
             }
         });
         return command;
+    }
+
+    private static Command Transport()
+    {
+        var device = CommonOptions.Device();
+        var batch = new Option<int>("--batch") { Description = "sub-envs stepped together", DefaultValueFactory = _ => 64 };
+        var steps = new Option<int>("--steps") { Description = "tokens per episode", DefaultValueFactory = _ => 64 };
+        var repeats = new Option<int>("--repeats") { Description = "paired repeats (medians reported)", DefaultValueFactory = _ => 5 };
+        var pings = new Option<int>("--pings") { Description = "small requests timed for the round-trip percentiles", DefaultValueFactory = _ => 2000 };
+        var port = new Option<int?>("--port") { Description = "loopback port of the benchmark's server (default: a free one)" };
+        var command = new Command("transport", "remote (tcp loopback) vs in-process env throughput, and the round trip of a small request")
+        {
+            device, batch, steps, repeats, pings, port,
+        };
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
+            int t = CommonOptions.Positive(parse.GetValue(steps), "--steps");
+            if (t > 480) throw new ArgumentException($"--steps must be at most 480, got {t}");
+            int p = parse.GetValue(port) ?? FreeLoopbackPort();
+            if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
+            var r = RlhfGym.Transport.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
+                CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), CommonOptions.Positive(parse.GetValue(pings), "--pings"), p, dev, progress: progress);
+            return new JsonObject
+            {
+                ["bench"] = "transport",
+                ["device"] = dev.ToString(),
+                ["threads"] = get_num_threads(),
+                ["batch"] = r.Batch,
+                ["steps"] = r.Steps,
+                ["inprocess_s"] = Math.Round(r.InProcessSeconds, 4),
+                ["remote_s"] = Math.Round(r.RemoteSeconds, 4),
+                ["remote_vs_inprocess"] = Math.Round(r.RemoteVsInProcess, 3),
+                ["remote_tokens_per_s"] = Math.Round(r.RemoteTokensPerSecond, 0),
+                ["ping_p50_ms"] = Math.Round(r.PingP50Ms, 3),
+                ["ping_p99_ms"] = Math.Round(r.PingP99Ms, 3),
+                ["pings"] = r.Pings,
+            };
+        });
+        return command;
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -21,7 +21,9 @@ public static class ServeCommand
         var maxSessions = new Option<int?>("--max-sessions") { Description = "sessions the server holds at most" };
         var timeout = new Option<double?>("--session-timeout") { Description = "seconds without a request before a session is reclaimed" };
         var device = new Option<string?>("--device") { Description = "auto, cpu or cuda[:N]" };
-        var command = new Command("serve", "serve envs over ZeroMQ + MessagePack (docs/protocol.md) until stopped") { env, bind, maxSessions, timeout, device };
+        var curveKey = new Option<string?>("--curve-secret-key") { Description = "CurveZMQ: the server's PREFIX.key_secret (`rlhfgym keys new`); clients then need its public key" };
+        var allow = new Option<string?>("--allow-keys") { Description = "CurveZMQ allow-list: a file of client public keys, one per line; others get no service" };
+        var command = new Command("serve", "serve envs over ZeroMQ + MessagePack (docs/protocol.md) until stopped") { env, bind, maxSessions, timeout, device, curveKey, allow };
         command.SetAction(async (parse, ct) =>
         {
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = AppContext.BaseDirectory });
@@ -32,6 +34,8 @@ public static class ServeCommand
             if (parse.GetValue(maxSessions) is { } m) overrides["EnvServer:MaxSessions"] = m.ToString();
             if (parse.GetValue(timeout) is { } t) overrides["EnvServer:SessionTimeoutSeconds"] = t.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (parse.GetValue(device) is { } d) overrides["EnvServer:Device"] = d;
+            if (parse.GetValue(curveKey) is { } ck) overrides["EnvServer:CurveSecretKeyFile"] = ck;
+            if (parse.GetValue(allow) is { } al) overrides["EnvServer:AllowedClientKeysFile"] = al;
             builder.Configuration.AddInMemoryCollection(overrides);
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
@@ -48,7 +52,7 @@ public static class ServeCommand
                 await host.Services.GetRequiredService<EnvServer>().Bound.Task;
                 await host.WaitForShutdownAsync(ct);
             }
-            catch (Exception ex) when (ex is IOException or ArgumentException)
+            catch (Exception ex) when (ex is IOException or ArgumentException or InvalidDataException)
             {
                 Console.Error.WriteLine($"error: {ex.Message}");
                 if (parse.GetValue(CommonOptions.Json)) Console.WriteLine(new JsonObject { ["error"] = ex.Message }.ToJsonString());

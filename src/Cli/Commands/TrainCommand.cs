@@ -6,6 +6,8 @@ using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
+using RlhfGym.Transport.Client;
+using RlhfGym.Transport.Security;
 
 namespace RlhfGym.Cli.Commands;
 
@@ -30,11 +32,14 @@ public static class TrainCommand
         var temperature = new Option<double>("--temperature") { Description = "sampling temperature", DefaultValueFactory = _ => defaults.Temperature };
         var evalEvery = new Option<int>("--eval-every") { Description = "iterations between gold evaluations", DefaultValueFactory = _ => defaults.EvalEvery };
         var preset = new Option<string?>("--preset") { Description = "paper: the paper's PPO settings (method.md §4; tuned for 8B models, slow to move here)" };
+        var remoteEnv = new Option<string?>("--remote-env") { Description = "with --env tcp://…: the env the server makes (default: the server's --env)" };
+        var serverKey = new Option<string?>("--server-key") { Description = "with --env tcp://…: the CurveZMQ server's public key (Z85, or its PREFIX.key file)" };
+        var clientKey = new Option<string?>("--client-key") { Description = "with --server-key: this client's PREFIX.key_secret (`rlhfgym keys new`)" };
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
-        var command = new Command("train", "train a policy with PPO or REINFORCE against an env (registry id, bundle)")
+        var command = new Command("train", "train a policy with PPO or REINFORCE against an env (registry id, bundle, or tcp:// server)")
         {
-            agent, iterations, outDir, resume, init, klCoef, klTarget, lr, baseline, k, temperature, evalEvery, preset, seed, device,
+            agent, iterations, outDir, resume, init, klCoef, klTarget, lr, baseline, k, temperature, evalEvery, preset, remoteEnv, serverKey, clientKey, seed, device,
         };
         env.AddTo(command);
         VerbRunner.Set(command, (parse, progress) =>
@@ -69,9 +74,27 @@ public static class TrainCommand
             if (parse.GetValue(lr) is { } rate)
                 o = o with { Ppo = o.Ppo with { Actor = o.Ppo.Actor with { LearningRate = rate } }, Reinforce = o.Reinforce with { Actor = o.Reinforce.Actor with { LearningRate = rate } } };
             o.Validate();
+            string envName = parse.GetValue(env.Env)!;
+            if (EnvCliOptions.IsRemote(envName))
+            {
+                // A served env: the policy's starting model must be local (--init); gold evaluation needs the world, which stays on the server.
+                string initDir = parse.GetValue(init) ?? throw new ArgumentException("--init is required with a remote --env: the SFT model the policy starts from");
+                CurveClientKeys? curve = (parse.GetValue(serverKey), parse.GetValue(clientKey)) switch
+                {
+                    (null, null) => null,
+                    ({ } sk, { } ck) => CurveClientKeys.FromFiles(sk, ck),
+                    _ => throw new ArgumentException("--server-key and --client-key go together (CurveZMQ needs both)"),
+                };
+                using var remote = new RemoteVectorEnv(envName, parse.GetValue(remoteEnv), CommonOptions.Positive(parse.GetValue(env.NumEnvs), "--num-envs"),
+                    env.ParseAutoreset(parse), env.ToWireOptions(parse), curve: curve);
+                progress($"remote env {remote.Spec.Id} × {remote.Spec.NumEnvs} at {envName} ({remote.ServerVersion})");
+                var remoteTrainer = new Trainer(remote, initDir, null, dev, progress);
+                var figures = remoteTrainer.Run(parse.GetValue(outDir)!, o, parse.GetValue(resume)).Figures;
+                figures["env_address"] = envName;
+                return figures;
+            }
             using var vectorEnv = env.Make(parse, dev, progress);
-            string initDir = parse.GetValue(init) ?? Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir);
-            var trainer = new Trainer(vectorEnv, initDir, vectorEnv.Bundle.World, dev, progress);
+            var trainer = new Trainer(vectorEnv, parse.GetValue(init) ?? Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir), vectorEnv.Bundle.World, dev, progress);
             return trainer.Run(parse.GetValue(outDir)!, o, parse.GetValue(resume)).Figures;
         });
         return command;

@@ -2,6 +2,7 @@ using MessagePack;
 using NetMQ;
 using NetMQ.Sockets;
 using RlhfGym.Env.Core;
+using RlhfGym.Transport.Security;
 using RlhfGym.Transport.Wire;
 
 namespace RlhfGym.Transport.Client;
@@ -26,6 +27,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     private readonly string _autoreset;
     private readonly Dictionary<string, string>? _options;
     private readonly TimeSpan _connectTimeout, _stepTimeout;
+    private readonly CurveClientKeys? _curve;
     private DealerSocket _socket = null!;
     private string _session = "";
     private long _nextId;
@@ -35,8 +37,10 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     public string ServerVersion { get; private set; } = "";
 
     public RemoteVectorEnv(string address, string? env = null, int numEnvs = 1, AutoresetMode autoreset = AutoresetMode.NextStep,
-        IReadOnlyDictionary<string, string>? options = null, TimeSpan? connectTimeout = null, TimeSpan? stepTimeout = null)
+        IReadOnlyDictionary<string, string>? options = null, TimeSpan? connectTimeout = null, TimeSpan? stepTimeout = null,
+        CurveClientKeys? curve = null)
     {
+        _curve = curve;
         _address = address;
         _env = env;
         _numEnvs = numEnvs;
@@ -49,13 +53,13 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
 
     private void Connect()
     {
-        _socket?.Dispose();
-        _socket = new DealerSocket();
-        _socket.Options.Linger = TimeSpan.Zero;
-        _socket.Connect(_address);
-        var hello = Call(new Request { Op = "hello", Client = "rlhfgym-dotnet" }, _connectTimeout, "connect");
+        OpenSocket();
+        var hello = Call(new Request { Op = "hello", Client = "rlhfgym-dotnet", ClientKey = _curve?.ClientKeyZ85, Proof = _curve?.Proof }, _connectTimeout, "connect");
         ServerVersion = hello.Server ?? "";
-        var made = Call(new Request { Op = "make", Env = _env, NumEnvs = _numEnvs, Autoreset = _autoreset, Options = _options }, _connectTimeout, "make");
+        var made = Call(new Request
+        {
+            Op = "make", Env = _env, NumEnvs = _numEnvs, Autoreset = _autoreset, Options = _options, ClientKey = _curve?.ClientKeyZ85, Proof = _curve?.Proof,
+        }, _connectTimeout, "make");
         _session = made.Session!;
         Spec = Conversions.FromMessage(made.Spec!);
         _result = new StepResult(Spec.NumEnvs);
@@ -122,8 +126,8 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero || !_socket.TryReceiveFrameBytes(left, out var frame))
             {
-                // Drop the request so a late reply cannot be mistaken for the next one.
-                Connectless();
+                // A fresh socket: ZeroMQ would otherwise deliver the abandoned reply later.
+                OpenSocket();
                 throw new RemoteEnvException("timeout", $"no reply to '{what}' from {_address} within {timeout.TotalSeconds:F0} s (is `rlhfgym serve` running there?)");
             }
             var reply = MessagePackSerializer.Deserialize<Reply>(frame);
@@ -133,12 +137,16 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         }
     }
 
-    // A fresh socket after a timeout: ZeroMQ would otherwise deliver the abandoned reply later.
-    private void Connectless()
+    private void OpenSocket()
     {
-        _socket.Dispose();
+        _socket?.Dispose();
         _socket = new DealerSocket();
         _socket.Options.Linger = TimeSpan.Zero;
+        if (_curve is not null)
+        {
+            _socket.Options.CurveServerKey = _curve.ServerPublicKey;
+            _socket.Options.CurveCertificate = _curve.Client;
+        }
         _socket.Connect(_address);
     }
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using NetMQ;
 using NetMQ.Sockets;
+using RlhfGym.Transport.Security;
 
 namespace RlhfGym.Transport.Server;
 
@@ -22,9 +23,19 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
     private void Serve(CancellationToken stop)
     {
         var o = options.Value;
-        using var handler = new RequestHandler(o, log);
         using var router = new RouterSocket();
         router.Options.Linger = TimeSpan.Zero;
+        RequestHandler handler;
+        try
+        {
+            handler = new RequestHandler(o, log, ConfigureCurve(router, o));
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException)
+        {
+            Bound.TrySetException(e);
+            throw;
+        }
+        using var handlerScope = handler;
         try
         {
             router.Bind(o.Bind);
@@ -64,5 +75,18 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
             }
         }
         log.LogInformation("env server on {Bind} stopped; {Sessions} sessions released", o.Bind, handler.SessionCount);
+    }
+
+    /// <summary>CurveZMQ from the options: encryption with the server's key, and the allow-list check when one is given.</summary>
+    private CurveAuth? ConfigureCurve(RouterSocket router, EnvServerOptions o)
+    {
+        if (o.CurveSecretKeyFile is not { } secretFile) return null;
+        var cert = CurveKeys.ReadSecret(secretFile);
+        router.Options.CurveServer = true;
+        router.Options.CurveCertificate = cert;
+        var auth = o.AllowedClientKeysFile is { } allowFile ? new CurveAuth(cert.SecretKey!, CurveKeys.ReadAllowList(allowFile)) : null;
+        log.LogInformation("CurveZMQ on: server public key {Key}; {Clients}", cert.PublicKeyZ85,
+            auth is null ? "any client that knows it is served" : $"{auth.AllowedCount} allowed client keys");
+        return auth;
     }
 }

@@ -14,11 +14,17 @@ public sealed class EnvServerOptions
     /// <summary>A session with no request for this long is closed and its env released (clients ping to stay alive).</summary>
     public double SessionTimeoutSeconds { get; set; } = 60;
     public string Device { get; set; } = "auto";
+    /// <summary>CurveZMQ: the server's secret-key file (`rlhfgym keys new`). Set, the socket only speaks encrypted CURVE.</summary>
+    public string? CurveSecretKeyFile { get; set; }
+    /// <summary>CurveZMQ allow-list: a file of client public keys, one per line. Set, only those clients are served.</summary>
+    public string? AllowedClientKeysFile { get; set; }
 
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(Bind)) throw new ArgumentException("EnvServer:Bind must be an endpoint such as tcp://127.0.0.1:5555");
         if (MaxSessions <= 0 || MaxNumEnvs <= 0 || MaxFrameBytes <= 0 || !(SessionTimeoutSeconds > 0))
             throw new ArgumentException("EnvServer limits (MaxSessions, MaxNumEnvs, MaxFrameBytes, SessionTimeoutSeconds) must be > 0");
+        if (AllowedClientKeysFile is not null && CurveSecretKeyFile is null)
+            throw new ArgumentException("EnvServer:AllowedClientKeysFile needs EnvServer:CurveSecretKeyFile: an allow-list means nothing on an unencrypted socket");
     }
 }

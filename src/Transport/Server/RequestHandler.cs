@@ -2,6 +2,7 @@ using MessagePack;
 using Microsoft.Extensions.Logging;
 using RlhfGym.Env.Core;
 using RlhfGym.Models;
+using RlhfGym.Transport.Security;
 using RlhfGym.Transport.Wire;
 using static TorchSharp.torch;
 
@@ -27,9 +28,12 @@ public sealed class RequestHandler : IDisposable
     private readonly Device _device;
     private readonly ILogger _log;
     private readonly Dictionary<string, Session> _sessions = new();
+    private readonly CurveAuth? _auth;
 
-    public RequestHandler(EnvServerOptions options, ILogger log)
+    /// <param name="auth">The CurveZMQ allow-list check; null serves every client that can connect.</param>
+    public RequestHandler(EnvServerOptions options, ILogger log, CurveAuth? auth = null)
     {
+        _auth = auth;
         options.Validate();
         _o = options;
         _device = DeviceSelector.Resolve(options.Device);
@@ -73,6 +77,11 @@ public sealed class RequestHandler : IDisposable
     private Reply Dispatch(Request r, string peer)
     {
         if (!ProtocolVersion.Compatible(r.Version, out var why)) return Error(r.Id, ErrorCodes.VersionMismatch, why);
+        if (_auth is not null && r.Op is "hello" or "make" && _auth.Check(r.ClientKey, r.Proof) is { } refused)
+        {
+            _log.LogWarning("refused {Op} from {Peer}: {Why}", r.Op, peer, refused);
+            return Error(r.Id, ErrorCodes.Unauthorized, refused);
+        }
         switch (r.Op)
         {
             case "hello":

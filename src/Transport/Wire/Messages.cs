@@ -15,6 +15,9 @@ public sealed class Request
     [Key("session")] public string? Session { get; set; }
     // hello
     [Key("client")] public string? Client { get; set; }
+    // hello and make, when the server has a CurveZMQ allow-list (docs/protocol.md, Authentication)
+    [Key("client_key")] public string? ClientKey { get; set; }
+    [Key("proof")] public byte[]? Proof { get; set; }
     // make
     [Key("env")] public string? Env { get; set; }
     [Key("num_envs")] public int? NumEnvs { get; set; }
@@ -122,5 +125,5 @@ public static class ErrorCodes
 {
     public const string BadRequest = "bad_request", UnknownOp = "unknown_op", VersionMismatch = "version_mismatch",
         UnknownSession = "unknown_session", InvalidArgument = "invalid_argument", InvalidState = "invalid_state",
-        LimitExceeded = "limit_exceeded", Internal = "internal";
+        LimitExceeded = "limit_exceeded", Unauthorized = "unauthorized", Internal = "internal";
 }
