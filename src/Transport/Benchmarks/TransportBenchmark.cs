@@ -24,7 +24,10 @@ public static class TransportBenchmark
         string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-bench-transport-" + Guid.NewGuid().ToString("N"));
         var server = new EnvServer(Options.Create(new EnvServerOptions
         {
-            Bind = $"tcp://127.0.0.1:{port}", Env = dir, MaxNumEnvs = Math.Max(256, batch), Device = device.ToString(),
+            Bind = $"tcp://127.0.0.1:{port}",
+            Env = dir,
+            MaxNumEnvs = Math.Max(256, batch),
+            Device = device.ToString(),
         }), NullLogger<EnvServer>.Instance);
         try
         {

@@ -58,7 +58,13 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         ServerVersion = hello.Server ?? "";
         var made = Call(new Request
         {
-            Op = "make", Env = _env, NumEnvs = _numEnvs, Autoreset = _autoreset, Options = _options, ClientKey = _curve?.ClientKeyZ85, Proof = _curve?.Proof,
+            Op = "make",
+            Env = _env,
+            NumEnvs = _numEnvs,
+            Autoreset = _autoreset,
+            Options = _options,
+            ClientKey = _curve?.ClientKeyZ85,
+            Proof = _curve?.Proof,
         }, _connectTimeout, "make");
         _session = made.Session!;
         Spec = Conversions.FromMessage(made.Spec!);

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using RlhfGym.Env.Core;
+
+namespace RlhfGym.Cli.Tests;
+
+/// <summary>`keys new`, `serve` with CurveZMQ, and `train --env tcp://…` against a real `rlhfgym serve` process.</summary>
+public class RemoteVerbTests
+{
+    [Fact]
+    public void Keys_new_writes_a_pair_and_will_not_overwrite_it_unasked()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("keys", "new", "--out", dir.File("server"), "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        string publicKey = (string)r.LastJson()["public_key"]!;
+        Assert.Equal(40, publicKey.Length);
+        Assert.Contains(publicKey, File.ReadAllText(dir.File("server.key")));
+        var again = CliRunner.Run("keys", "new", "--out", dir.File("server"), "--json");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("--force", (string)again.LastJson()["error"]!);
+        Assert.Equal(0, CliRunner.Run("keys", "new", "--out", dir.File("server"), "--force").ExitCode);
+    }
+
+    [Fact]
+    public void Serve_names_a_missing_or_bad_key_file()
+    {
+        using var dir = new TempDir();
+        var missing = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{FreePort()}", "--curve-secret-key", dir.File("nope.key_secret"), "--json");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("nope.key_secret", (string)missing.LastJson()["error"]!);
+        File.WriteAllText(dir.File("bad.key_secret"), "not a key\n");
+        var bad = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{FreePort()}", "--curve-secret-key", dir.File("bad.key_secret"), "--json");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("bad.key_secret", (string)bad.LastJson()["error"]!);
+        var allowOnly = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{FreePort()}", "--allow-keys", dir.File("allow.txt"), "--json");
+        Assert.Equal(1, allowOnly.ExitCode);
+        Assert.Contains("CurveSecretKeyFile", (string)allowOnly.LastJson()["error"]!);
+    }
+
+    [Fact]
+    public void Train_runs_unchanged_against_a_served_env_over_curve()
+    {
+        using var dir = new TempDir();
+        var bundle = RandomBundle.Write(dir.File("bundle"), maxNewTokens: 8, seed: 2);
+        Assert.Equal(0, CliRunner.Run("keys", "new", "--out", dir.File("server")).ExitCode);
+        Assert.Equal(0, CliRunner.Run("keys", "new", "--out", dir.File("client")).ExitCode);
+        File.WriteAllText(dir.File("allow.txt"), File.ReadAllText(dir.File("client.key")));
+        string address = $"tcp://127.0.0.1:{FreePort()}";
+        using var server = StartServer("serve", "--env", bundle.Directory, "--bind", address, "--device", "cpu",
+            "--curve-secret-key", dir.File("server.key_secret"), "--allow-keys", dir.File("allow.txt"));
+        try
+        {
+            string reference = Path.Combine(bundle.Directory, "reference");
+            var noInit = CliRunner.Run("train", "--env", address, "--out", dir.File("run0"), "--json");
+            Assert.Contains("--init", (string)noInit.LastJson()["error"]!);
+            var r = CliRunner.Run("train", "--env", address, "--init", reference, "--iterations", "2", "--num-envs", "4", "--out", dir.File("run"),
+                "--server-key", dir.File("server.key"), "--client-key", dir.File("client.key_secret"), "--device", "cpu", "--json");
+            Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+            var json = r.LastJson();
+            Assert.Equal(address, (string)json["env_address"]!);
+            Assert.True(File.Exists(Path.Combine(dir.File("run"), "metrics.jsonl")));
+            // A client that is not on the allow-list is refused by name.
+            Assert.Equal(0, CliRunner.Run("keys", "new", "--out", dir.File("stranger")).ExitCode);
+            var refused = CliRunner.Run("train", "--env", address, "--init", reference, "--iterations", "1", "--num-envs", "2", "--out", dir.File("run2"),
+                "--server-key", dir.File("server.key"), "--client-key", dir.File("stranger.key_secret"), "--device", "cpu", "--json");
+            Assert.Equal(1, refused.ExitCode);
+            Assert.Contains("unauthorized", (string)refused.LastJson()["error"]!);
+        }
+        finally
+        {
+            server.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static Process StartServer(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "rlhfgym.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var p = Process.Start(psi)!;
+        var ready = new TaskCompletionSource();
+        p.ErrorDataReceived += (_, e) => { if (e.Data?.Contains("serving envs on") == true) ready.TrySetResult(); };
+        p.BeginErrorReadLine();
+        p.BeginOutputReadLine();
+        if (!ready.Task.Wait(TimeSpan.FromMinutes(2))) { p.Kill(true); throw new TimeoutException("rlhfgym serve did not start"); }
+        return p;
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
