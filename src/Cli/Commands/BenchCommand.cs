@@ -189,13 +189,14 @@ public static class BenchCommand
     {
         var device = CommonOptions.Device();
         var batch = new Option<int>("--batch") { Description = "sub-envs stepped together", DefaultValueFactory = _ => 64 };
-        var steps = new Option<int>("--steps") { Description = "tokens per episode", DefaultValueFactory = _ => 64 };
-        var repeats = new Option<int>("--repeats") { Description = "paired repeats (medians reported)", DefaultValueFactory = _ => 5 };
+        var steps = new Option<int>("--steps") { Description = "tokens per episode", DefaultValueFactory = _ => 128 };
+        var repeats = new Option<int>("--repeats") { Description = "paired repeats (medians reported)", DefaultValueFactory = _ => 9 };
         var pings = new Option<int>("--pings") { Description = "small requests timed for the round-trip percentiles", DefaultValueFactory = _ => 2000 };
         var port = new Option<int?>("--port") { Description = "loopback port of the benchmark's server (default: a free one)" };
+        var sameProcess = new Option<bool>("--same-process") { Description = "run the server inside this process instead of a `rlhfgym serve` child" };
         var command = new Command("transport", "remote (tcp loopback) vs in-process env throughput, and the round trip of a small request")
         {
-            device, batch, steps, repeats, pings, port,
+            device, batch, steps, repeats, pings, port, sameProcess,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
@@ -205,7 +206,8 @@ public static class BenchCommand
             int p = parse.GetValue(port) ?? FreeLoopbackPort();
             if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
             var r = RlhfGym.Transport.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
-                CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), CommonOptions.Positive(parse.GetValue(pings), "--pings"), p, dev, progress: progress);
+                CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), CommonOptions.Positive(parse.GetValue(pings), "--pings"), p, dev, progress: progress,
+                startServer: parse.GetValue(sameProcess) ? null : (bundle, address) => ServeProcess.Start(bundle, address, dev.ToString(), progress));
             return new JsonObject
             {
                 ["bench"] = "transport",
@@ -220,6 +222,7 @@ public static class BenchCommand
                 ["ping_p50_ms"] = Math.Round(r.PingP50Ms, 3),
                 ["ping_p99_ms"] = Math.Round(r.PingP99Ms, 3),
                 ["pings"] = r.Pings,
+                ["server"] = parse.GetValue(sameProcess) ? "same process" : "separate process",
             };
         });
         return command;

@@ -16,26 +16,27 @@ public sealed record TransportBenchmarkResult(int Batch, int Steps, double InPro
 /// The same episodes stepped in-process and through a real env server on tcp loopback, in paired repeats (one run of
 /// each back to back, so both see the same machine load); then the round trip of a small request (ping).
 /// </summary>
+/// <remarks>
+/// Give the server its own process (<c>startServer</c>), as in real use. In one process, the server thread's and
+/// the caller's OpenMP teams together exceed the cores, OpenMP stops spinning between parallel regions, and every
+/// small tensor op of both envs slows about threefold (measured on 2 cores).
+/// </remarks>
 public static class TransportBenchmark
 {
+    /// <param name="startServer">Starts a server for (bundle directory, address) and returns its handle; null runs an
+    /// <see cref="EnvServer"/> inside this process.</param>
     public static TransportBenchmarkResult Run(int batch, int steps, int repeats, int pings, int port, Device device, long seed = 1,
-        Action<string>? progress = null)
+        Action<string>? progress = null, Func<string, string, IDisposable>? startServer = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-bench-transport-" + Guid.NewGuid().ToString("N"));
-        var server = new EnvServer(Options.Create(new EnvServerOptions
-        {
-            Bind = $"tcp://127.0.0.1:{port}",
-            Env = dir,
-            MaxNumEnvs = Math.Max(256, batch),
-            Device = device.ToString(),
-        }), NullLogger<EnvServer>.Instance);
+        string address = $"tcp://127.0.0.1:{port}";
+        IDisposable? server = null;
         try
         {
             var bundle = RandomBundle.Write(dir, steps, seed);
-            server.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
-            server.Bound.Task.GetAwaiter().GetResult();
+            server = startServer is null ? InProcessServer(dir, address, batch, device) : startServer(dir, address);
             using var local = new TextVectorEnv(bundle, batch, bundle.Defaults, AutoresetMode.Disabled, device);
-            using var remote = new RemoteVectorEnv($"tcp://127.0.0.1:{port}", dir, batch, AutoresetMode.Disabled);
+            using var remote = new RemoteVectorEnv(address, dir, batch, AutoresetMode.Disabled);
             var rng = new SeededRandom(seed);
             int vocab = bundle.Tokenizer.VocabSize;
             // Ids 0-2 are PhraseWorld's specials (pad, eos, …): every episode then runs its full budget.
@@ -47,7 +48,10 @@ public static class TransportBenchmark
             var ratios = new List<double>();
             for (int r = 0; r <= repeats; r++) // round 0 warms up both and is not kept
             {
-                double l = Episode(local, actions, seed), m = Episode(remote, actions, seed);
+                // Alternate which goes first, so a drift in machine load does not favour either side.
+                double l, m;
+                if (r % 2 == 0) { l = Episode(local, actions, seed); m = Episode(remote, actions, seed); }
+                else { m = Episode(remote, actions, seed); l = Episode(local, actions, seed); }
                 if (r == 0) continue;
                 localTimes.Add(l);
                 remoteTimes.Add(m);
@@ -70,10 +74,32 @@ public static class TransportBenchmark
         }
         finally
         {
-            server.StopAsync(CancellationToken.None).GetAwaiter().GetResult();
-            server.Dispose();
+            server?.Dispose();
             try { Directory.Delete(dir, true); } catch (IOException) { }
         }
+    }
+
+    private sealed class HostedServer(EnvServer server) : IDisposable
+    {
+        public void Dispose()
+        {
+            server.StopAsync(CancellationToken.None).GetAwaiter().GetResult();
+            server.Dispose();
+        }
+    }
+
+    private static IDisposable InProcessServer(string bundleDir, string address, int batch, Device device)
+    {
+        var server = new EnvServer(Options.Create(new EnvServerOptions
+        {
+            Bind = address,
+            Env = bundleDir,
+            MaxNumEnvs = Math.Max(256, batch),
+            Device = device.ToString(),
+        }), NullLogger<EnvServer>.Instance);
+        server.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+        server.Bound.Task.GetAwaiter().GetResult();
+        return new HostedServer(server);
     }
 
     private static double Episode(IVectorEnv env, int[][] actions, long seed)
