@@ -14,9 +14,9 @@ public sealed class CausalSelfAttention : nn.Module
         _nHeads = c.NHeads;
         _nKvHeads = c.NKvHeads;
         _headDim = c.HeadDim;
-        q_proj = nn.Linear(c.DModel, c.NHeads * c.HeadDim, hasBias: c.Bias);
-        k_proj = nn.Linear(c.DModel, c.NKvHeads * c.HeadDim, hasBias: c.Bias);
-        v_proj = nn.Linear(c.DModel, c.NKvHeads * c.HeadDim, hasBias: c.Bias);
+        q_proj = nn.Linear(c.DModel, c.NHeads * c.HeadDim, hasBias: c.Bias || c.QkvBias);
+        k_proj = nn.Linear(c.DModel, c.NKvHeads * c.HeadDim, hasBias: c.Bias || c.QkvBias);
+        v_proj = nn.Linear(c.DModel, c.NKvHeads * c.HeadDim, hasBias: c.Bias || c.QkvBias);
         o_proj = nn.Linear(c.NHeads * c.HeadDim, c.DModel, hasBias: c.Bias);
         RegisterComponents();
     }

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace RlhfGym.Models.Transformer;
 
 /// <summary>
-/// Decoder-only, pre-norm transformer with rotary positions. Three ways in:
+/// Decoder-only, pre-norm transformer with rotary (or, for GPT-2, learned) positions. Three ways in:
 /// <list type="bullet">
 /// <item><see cref="Forward"/>: a whole right-padded batch (training, scoring);</item>
 /// <item><see cref="Prefill"/>: the same, also filling a <see cref="KvCache"/>;</item>
@@ -17,9 +17,10 @@ public sealed class CausalTransformer : nn.Module
 {
     public TransformerConfig Config { get; }
     public Device Device { get; }
-    private readonly RotaryEmbedding _rope;
+    private readonly RotaryEmbedding? _rope; // null with learned positions
 
     public Embedding embed;
+    public Embedding? pos_embed; // learned positions (GPT-2's wpe)
     public ModuleList<TransformerBlock> blocks;
     public nn.Module<Tensor, Tensor> norm;
     public Linear? lm_head; // null when tied to the embedding
@@ -30,13 +31,15 @@ public sealed class CausalTransformer : nn.Module
         Config = config;
         Device = device ?? CPU;
         embed = nn.Embedding(config.VocabSize, config.DModel);
+        if (config.Positions == PositionKind.Learned) pos_embed = nn.Embedding(config.MaxSeqLen, config.DModel);
         blocks = new ModuleList<TransformerBlock>();
         for (int i = 0; i < config.NLayers; i++) blocks.Add(new TransformerBlock(config));
         norm = Norms.Create(config);
         if (!config.TiedEmbeddings) lm_head = nn.Linear(config.DModel, config.VocabSize, hasBias: false);
         RegisterComponents();
         InitWeights();
-        _rope = new RotaryEmbedding(config.HeadDim, config.MaxSeqLen, config.RopeTheta, Device);
+        if (config.Positions == PositionKind.Rotary)
+            _rope = new RotaryEmbedding(config.HeadDim, config.MaxSeqLen, config.RopeTheta, Device, config.RopeScaling);
         this.to(Device);
     }
 
@@ -99,8 +102,9 @@ public sealed class CausalTransformer : nn.Module
         using var scope = NewDisposeScope();
         long span = cache.MaxLength + 1;
         var keyMask = cache.StepKeyMask();
-        var angles = _rope.At(cache.Positions);
+        var angles = _rope?.At(cache.Positions) ?? RotaryAngles.None;
         var x = embed.forward(tokens.view(-1, 1));
+        if (pos_embed is not null) x = x + pos_embed.forward(cache.Positions).unsqueeze(1);
         for (int i = 0; i < blocks.Count; i++)
             x = blocks[i].Step(x, angles, cache.WriteIndex, cache.Keys[i], cache.Values[i], keyMask, span);
         var hidden = norm.forward(x).squeeze(1);
@@ -130,8 +134,9 @@ public sealed class CausalTransformer : nn.Module
         if (!lengths.IsEmpty && lengths.Length != b) throw new ArgumentException($"expected {b} lengths, got {lengths.Length}");
         using var scope = NewDisposeScope();
         var mask = PaddingMask(lengths, t);
-        var angles = _rope.FromStart(t);
+        var angles = _rope?.FromStart(t) ?? RotaryAngles.None;
         var x = embed.forward(tokens);
+        if (pos_embed is not null) x = x + pos_embed.forward(arange(t, ScalarType.Int64, Device)).unsqueeze(0);
         for (int i = 0; i < blocks.Count; i++)
             x = blocks[i].Sequence(x, angles, mask, cache?.Keys[i], cache?.Values[i]);
         return norm.forward(x).MoveToOuterDisposeScope();
@@ -156,7 +161,7 @@ public sealed class CausalTransformer : nn.Module
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _rope.Dispose();
+        if (disposing) _rope?.Dispose();
         base.Dispose(disposing);
     }
 }

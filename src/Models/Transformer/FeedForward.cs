@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace RlhfGym.Models.Transformer;
 
-/// <summary>The block's MLP: GELU (up → gelu → down) or SwiGLU (silu(gate) · up → down).</summary>
+/// <summary>The block's MLP: GELU (up → gelu → down; exact or tanh-approximated) or SwiGLU (silu(gate) · up → down).</summary>
 public sealed class FeedForward : nn.Module<Tensor, Tensor>
 {
     private readonly MlpKind _kind;
@@ -19,7 +19,14 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => _kind == MlpKind.SwiGlu
-        ? down_proj.forward(nn.functional.silu(gate_proj!.forward(x)) * up_proj.forward(x))
-        : down_proj.forward(nn.functional.gelu(up_proj.forward(x)));
+    public override Tensor forward(Tensor x) => _kind switch
+    {
+        MlpKind.SwiGlu => down_proj.forward(nn.functional.silu(gate_proj!.forward(x)) * up_proj.forward(x)),
+        MlpKind.GeluTanh => down_proj.forward(GeluTanh(up_proj.forward(x))),
+        _ => down_proj.forward(nn.functional.gelu(up_proj.forward(x))),
+    };
+
+    // GPT-2's "gelu_new": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    private static Tensor GeluTanh(Tensor x) =>
+        x * 0.5 * (1.0 + (Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * x.pow(3))).tanh());
 }

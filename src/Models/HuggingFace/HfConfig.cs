@@ -1,0 +1,150 @@
+using System.Text.Json.Nodes;
+using RlhfGym.Models.Transformer;
+
+namespace RlhfGym.Models.HuggingFace;
+
+/// <summary>
+/// A Hugging Face config.json ↔ this project's <see cref="TransformerConfig"/>, for the families in
+/// <see cref="HfFamily"/>. Anything the transformer cannot reproduce exactly (another activation, a head_dim that is not
+/// hidden/heads, an unknown rope_scaling type) is an error that names the field, never a silent approximation.
+/// </summary>
+public static class HfConfig
+{
+    /// <param name="maxSeqLen">Cap on the context (rotary tables and caches are sized by it); the checkpoint's own
+    /// limit when smaller.</param>
+    public static (HfFamily Family, TransformerConfig Config) Parse(JsonObject json, string source, int maxSeqLen = 8192)
+    {
+        var family = HfFamilies.FromModelType((string?)json["model_type"], source);
+        int Int(string key, int? fallback = null) => json[key] is { } v ? (int)v
+            : fallback ?? throw new InvalidDataException($"{source}: field '{key}' is missing");
+        double Num(string key, double fallback) => json[key] is { } v ? (double)v : fallback;
+        bool Flag(string key, bool fallback) => json[key] is { } v ? (bool)v : fallback;
+
+        if (family == HfFamily.Gpt2)
+        {
+            int d = Int("n_embd");
+            string act = (string?)json["activation_function"] ?? "gelu_new";
+            var mlp = act switch
+            {
+                "gelu_new" or "gelu_pytorch_tanh" => MlpKind.GeluTanh,
+                "gelu" => MlpKind.Gelu,
+                _ => throw new NotSupportedException($"{source}: activation_function '{act}' is not supported (gelu_new, gelu)"),
+            };
+            var gpt2 = new TransformerConfig
+            {
+                VocabSize = Int("vocab_size"),
+                DModel = d,
+                NLayers = Int("n_layer"),
+                NHeads = Int("n_head"),
+                NKvHeads = Int("n_head"),
+                DFf = json["n_inner"] is JsonValue inner ? (int)inner : 4 * d,
+                MaxSeqLen = Math.Min(Int("n_positions"), maxSeqLen),
+                Norm = NormKind.LayerNorm,
+                NormEps = Num("layer_norm_epsilon", 1e-5),
+                Mlp = mlp,
+                TiedEmbeddings = Flag("tie_word_embeddings", true),
+                Bias = true,
+                Positions = PositionKind.Learned,
+            };
+            gpt2.Validate(source);
+            return (family, gpt2);
+        }
+
+        int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
+        if (json["head_dim"] is JsonValue hd && (int)hd != hidden / heads)
+            throw new NotSupportedException($"{source}: head_dim {(int)hd} differs from hidden_size / num_attention_heads = {hidden / heads}");
+        string hiddenAct = (string?)json["hidden_act"] ?? "silu";
+        if (hiddenAct != "silu") throw new NotSupportedException($"{source}: hidden_act '{hiddenAct}' is not supported (silu)");
+        if (Flag("attention_bias", false) && family != HfFamily.Qwen2)
+            throw new NotSupportedException($"{source}: attention_bias true (a bias on o_proj too) is not supported");
+        if (Flag("mlp_bias", false)) throw new NotSupportedException($"{source}: mlp_bias true is not supported");
+        int context = Int("max_position_embeddings");
+        // Mistral attends within a sliding window; capping the context at the window keeps full attention exact.
+        if (json["sliding_window"] is JsonValue window && (int)window > 0 && Flag("use_sliding_window", family == HfFamily.Mistral))
+            context = Math.Min(context, (int)window);
+        var config = new TransformerConfig
+        {
+            VocabSize = Int("vocab_size"),
+            DModel = hidden,
+            NLayers = Int("num_hidden_layers"),
+            NHeads = heads,
+            NKvHeads = Int("num_key_value_heads", heads),
+            DFf = Int("intermediate_size"),
+            MaxSeqLen = Math.Min(context, maxSeqLen),
+            Norm = NormKind.RmsNorm,
+            NormEps = Num("rms_norm_eps", 1e-6),
+            Mlp = MlpKind.SwiGlu,
+            TiedEmbeddings = Flag("tie_word_embeddings", false),
+            RopeTheta = Num("rope_theta", 10000.0),
+            QkvBias = family == HfFamily.Qwen2,
+            RopeScaling = ParseRopeScaling(json["rope_scaling"] as JsonObject, source),
+        };
+        if (json["partial_rotary_factor"] is JsonValue prf && (double)prf != 1.0)
+            throw new NotSupportedException($"{source}: partial_rotary_factor {(double)prf} is not supported");
+        config.Validate(source);
+        return (family, config);
+    }
+
+    private static RopeScaling? ParseRopeScaling(JsonObject? rs, string source)
+    {
+        if (rs is null) return null;
+        string type = (string?)rs["rope_type"] ?? (string?)rs["type"] ?? "default";
+        if (type == "default") return null;
+        if (type is not ("linear" or "llama3"))
+            throw new NotSupportedException($"{source}: rope_scaling type '{type}' is not supported (default, linear, llama3)");
+        return new RopeScaling
+        {
+            Type = type,
+            Factor = rs["factor"] is { } f ? (double)f : throw new InvalidDataException($"{source}: rope_scaling.factor is missing"),
+            LowFreqFactor = rs["low_freq_factor"] is { } lo ? (double)lo : 1.0,
+            HighFreqFactor = rs["high_freq_factor"] is { } hi ? (double)hi : 4.0,
+            OriginalMaxPositions = rs["original_max_position_embeddings"] is { } o ? (int)o : 8192,
+        };
+    }
+
+    /// <summary>A config.json for <paramref name="c"/> in the family's layout (what transformers' from_pretrained reads).</summary>
+    public static JsonObject ToJson(HfFamily family, TransformerConfig c, bool rewardModel)
+    {
+        var json = new JsonObject
+        {
+            ["architectures"] = new JsonArray(rewardModel ? HfFamilies.SequenceClassificationArchitecture(family) : HfFamilies.CausalLmArchitecture(family)),
+            ["model_type"] = HfFamilies.ModelType(family),
+            ["vocab_size"] = c.VocabSize,
+            ["tie_word_embeddings"] = c.TiedEmbeddings,
+            ["torch_dtype"] = "float32",
+        };
+        if (rewardModel) json["num_labels"] = 1;
+        if (family == HfFamily.Gpt2)
+        {
+            json["n_embd"] = c.DModel;
+            json["n_layer"] = c.NLayers;
+            json["n_head"] = c.NHeads;
+            json["n_inner"] = c.DFf;
+            json["n_positions"] = c.MaxSeqLen;
+            json["layer_norm_epsilon"] = c.NormEps;
+            json["activation_function"] = c.Mlp == MlpKind.GeluTanh ? "gelu_new" : "gelu";
+            return json;
+        }
+        json["hidden_size"] = c.DModel;
+        json["num_hidden_layers"] = c.NLayers;
+        json["num_attention_heads"] = c.NHeads;
+        json["num_key_value_heads"] = c.NKvHeads;
+        json["intermediate_size"] = c.DFf;
+        json["max_position_embeddings"] = c.MaxSeqLen;
+        json["rms_norm_eps"] = c.NormEps;
+        json["rope_theta"] = c.RopeTheta;
+        json["hidden_act"] = "silu";
+        if (c.RopeScaling is { } rs)
+        {
+            json["rope_scaling"] = new JsonObject
+            {
+                ["rope_type"] = rs.Type,
+                ["factor"] = rs.Factor,
+                ["low_freq_factor"] = rs.LowFreqFactor,
+                ["high_freq_factor"] = rs.HighFreqFactor,
+                ["original_max_position_embeddings"] = rs.OriginalMaxPositions,
+            };
+        }
+        return json;
+    }
+}
