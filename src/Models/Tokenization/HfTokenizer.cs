@@ -1,0 +1,155 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+using RlhfGym.Models.Checkpoints;
+
+namespace RlhfGym.Models.Tokenization;
+
+/// <summary>
+/// Real-model tokenizers through Microsoft.ML.Tokenizers behind <see cref="ITokenizer"/>:
+/// <list type="bullet">
+/// <item>tokenizer.json byte-level BPE (GPT-2, Llama 3, Qwen2, Mistral-Nemo, …). The library has no tokenizer.json
+/// reader, so the vocabulary, merges, added tokens and the pre-tokenizer's split regex are read here and handed to
+/// <see cref="BpeTokenizer"/> with its byte-level option;</item>
+/// <item>SentencePiece tokenizer.model (Llama 2, Mistral 7B) through <see cref="LlamaTokenizer"/>;</item>
+/// <item>tiktoken encodings cl100k_base and o200k_base, whose data packages ship with the library.</item>
+/// </list>
+/// </summary>
+public sealed class HfTokenizer : ITokenizer
+{
+    /// <summary>GPT-2's pre-tokenizer split (openai/gpt-2 encoder.py; the ByteLevel pre-tokenizer's default).</summary>
+    public const string Gpt2SplitPattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+    public const string TokenizerJson = "tokenizer.json", SentencePieceModel = "tokenizer.model", TokenizerConfig = "tokenizer_config.json";
+
+    private readonly Tokenizer _tokenizer;
+    private readonly Dictionary<int, string> _idToToken;
+
+    public int VocabSize { get; }
+    public int EosId { get; }
+    public int PadId { get; }
+    public IReadOnlyDictionary<string, int> SpecialTokens { get; }
+    /// <summary>The library tokenizer underneath (for counting, offsets and the like).</summary>
+    public Tokenizer Inner => _tokenizer;
+
+    private HfTokenizer(Tokenizer tokenizer, IReadOnlyDictionary<string, int> vocabulary, IReadOnlyDictionary<string, int> specials,
+        string? eos, string? pad, string source)
+    {
+        _tokenizer = tokenizer;
+        SpecialTokens = specials;
+        _idToToken = new Dictionary<int, string>();
+        foreach (var (token, id) in vocabulary) _idToToken.TryAdd(id, token);
+        foreach (var (token, id) in specials) _idToToken[id] = token;
+        VocabSize = _idToToken.Count == 0 ? 0 : _idToToken.Keys.Max() + 1;
+        int Lookup(string token, string role) => specials.TryGetValue(token, out int id) || vocabulary.TryGetValue(token, out id)
+            ? id : throw new InvalidDataException($"{source}: {role} token '{token}' is not in the vocabulary");
+        EosId = eos is null ? throw new InvalidDataException($"{source}: no end-of-sequence token (eos_token in {TokenizerConfig})") : Lookup(eos, "eos");
+        PadId = pad is null ? EosId : Lookup(pad, "pad");
+    }
+
+    /// <summary>tokenizer.json (preferred) or tokenizer.model in a Hugging Face model directory.</summary>
+    public static HfTokenizer Load(string directory)
+    {
+        if (File.Exists(Path.Combine(directory, TokenizerJson))) return FromTokenizerJson(Path.Combine(directory, TokenizerJson));
+        if (File.Exists(Path.Combine(directory, SentencePieceModel))) return FromSentencePiece(Path.Combine(directory, SentencePieceModel));
+        throw new FileNotFoundException($"{directory}: neither {TokenizerJson} nor {SentencePieceModel} is there");
+    }
+
+    public static HfTokenizer FromTokenizerJson(string path)
+    {
+        var json = JsonFile.ReadObject(path);
+        var model = json["model"] as JsonObject ?? throw new InvalidDataException($"{path}: no 'model' object");
+        if ((string?)model["type"] != "BPE") throw new NotSupportedException($"{path}: model type '{(string?)model["type"]}' is not supported (BPE)");
+        if (!IsByteLevel(json)) throw new NotSupportedException($"{path}: only byte-level BPE is supported (no ByteLevel pre-tokenizer or decoder)");
+        var vocab = (model["vocab"] as JsonObject ?? throw new InvalidDataException($"{path}: model.vocab is missing"))
+            .ToDictionary(kv => kv.Key, kv => kv.Value is JsonValue v && v.TryGetValue<int>(out int id) ? id : throw new InvalidDataException($"{path}: vocab entry '{kv.Key}' is not an integer id"));
+        // Merges are "a b" strings (older files) or ["a", "b"] pairs (newer ones).
+        var merges = (model["merges"] as JsonArray ?? throw new InvalidDataException($"{path}: model.merges is missing")).Select((m, i) => m switch
+        {
+            JsonValue s when s.TryGetValue<string>(out var text) => text,
+            JsonArray { Count: 2 } pair => $"{(string?)pair[0]} {(string?)pair[1]}",
+            _ => throw new InvalidDataException($"{path}: merge {i} is neither \"a b\" nor [a, b]"),
+        }).ToList();
+        var specials = new Dictionary<string, int>();
+        foreach (var added in json["added_tokens"] as JsonArray ?? [])
+            if (added?["content"] is JsonValue content && added["id"] is JsonValue id) specials[(string)content!] = (int)id;
+        var options = new BpeOptions(vocab)
+        {
+            Merges = merges,
+            ByteLevel = true,
+            SpecialTokens = specials,
+            PreTokenizer = new RegexPreTokenizer(new Regex(SplitPattern(json) ?? Gpt2SplitPattern, RegexOptions.Compiled), specials),
+        };
+        var (eos, pad) = SpecialNames(Path.GetDirectoryName(path)!, specials);
+        return new HfTokenizer(BpeTokenizer.Create(options), vocab, specials, eos, pad, path);
+    }
+
+    public static HfTokenizer FromSentencePiece(string path)
+    {
+        using var stream = File.OpenRead(path);
+        SentencePieceTokenizer sp;
+        try
+        {
+            sp = LlamaTokenizer.Create(stream, addBeginOfSentence: true, addEndOfSentence: false, specialTokens: null);
+        }
+        catch (Exception e) // the protobuf parser's errors (some are IOExceptions) say nothing of the file
+        {
+            throw new InvalidDataException($"{path}: not a SentencePiece model: {e.Message}", e);
+        }
+        var (eos, pad) = SpecialNames(Path.GetDirectoryName(path)!, sp.SpecialTokens ?? new Dictionary<string, int>());
+        return new HfTokenizer(sp, sp.Vocabulary, sp.SpecialTokens ?? new Dictionary<string, int>(), eos ?? sp.EndOfSentenceToken, pad, path);
+    }
+
+    /// <summary>A tiktoken encoding: cl100k_base or o200k_base (end of text: &lt;|endoftext|&gt;).</summary>
+    public static HfTokenizer FromTiktoken(string encoding)
+    {
+        if (encoding is not ("cl100k_base" or "o200k_base")) throw new ArgumentException($"tiktoken encoding must be cl100k_base or o200k_base, got '{encoding}'");
+        var tk = TiktokenTokenizer.CreateForEncoding(encoding);
+        var specials = tk.SpecialTokens ?? new Dictionary<string, int>();
+        var vocabulary = new Dictionary<string, int>();
+        return new HfTokenizer(tk, vocabulary, specials, "<|endoftext|>", null, encoding);
+    }
+
+    public int[] Encode(string text) => _tokenizer.EncodeToIds(text).ToArray();
+
+    public string Decode(ReadOnlySpan<int> ids) => _tokenizer.Decode(ids.ToArray());
+
+    public string TokenText(int id) => _idToToken.TryGetValue(id, out var token) ? token : _tokenizer.Decode([id]);
+
+    private static bool IsByteLevel(JsonObject json)
+    {
+        static bool Has(JsonNode? node) => node is JsonObject o && ((string?)o["type"] == "ByteLevel"
+            || (o["pretokenizers"] ?? o["decoders"]) is JsonArray list && list.Any(Has));
+        return Has(json["pre_tokenizer"]) || Has(json["decoder"]);
+    }
+
+    // The regex of a Split pre-tokenizer (Llama 3, Qwen2 and others replace GPT-2's); null means GPT-2's own.
+    private static string? SplitPattern(JsonObject json)
+    {
+        static string? Find(JsonNode? node) => node switch
+        {
+            JsonObject o when (string?)o["type"] == "Split" => (string?)o["pattern"]?["Regex"],
+            JsonObject o when o["pretokenizers"] is JsonArray list => list.Select(Find).FirstOrDefault(p => p is not null),
+            _ => null,
+        };
+        return Find(json["pre_tokenizer"]);
+    }
+
+    // eos_token and pad_token from tokenizer_config.json (a string, or {"content": …}); GPT-2's <|endoftext|> otherwise.
+    private static (string? Eos, string? Pad) SpecialNames(string directory, IReadOnlyDictionary<string, int> specials)
+    {
+        string configPath = Path.Combine(directory, TokenizerConfig);
+        static string? Name(JsonNode? node) => node switch
+        {
+            JsonValue v when v.TryGetValue<string>(out var s) => s,
+            JsonObject o => (string?)o["content"],
+            _ => null,
+        };
+        if (File.Exists(configPath))
+        {
+            var config = JsonFile.ReadObject(configPath);
+            return (Name(config["eos_token"]), Name(config["pad_token"]));
+        }
+        return (specials.ContainsKey("<|endoftext|>") ? "<|endoftext|>" : null, null);
+    }
+}

