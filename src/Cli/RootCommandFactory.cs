@@ -18,6 +18,7 @@ public static class RootCommandFactory
         root.Subcommands.Add(SftCommand.Create());
         root.Subcommands.Add(NormalizerCommand.Create());
         root.Subcommands.Add(RmCommand.Create());
+        root.Subcommands.Add(BundleCommand.Create());
         root.Subcommands.Add(EnvCommand.Create());
         root.Subcommands.Add(TrainCommand.Train());
         root.Subcommands.Add(TrainCommand.Eval());

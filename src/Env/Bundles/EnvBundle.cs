@@ -18,7 +18,8 @@ public sealed record BundlePrompt(string Id, string Split, string Text, int[] To
 /// An env bundle: a directory holding everything one environment needs.
 /// <code>
 /// env.json            format, version, name, tokenizer, EOS ids, reward mode and c_ent, default options, RM figures
-/// tokenizer.json      the tokenizer
+/// tokenizer.json      the tokenizer (PhraseWorld's word tokenizer), or
+/// tokenizer/          a Hugging Face tokenizer (tokenizer.json or tokenizer.model, tokenizer_config.json)
 /// prompts.jsonl       the prompt set with splits
 /// normalizers.json    fitted normalizers, one per kind (location, global, last, none)
 /// reference/          the frozen reference LM (config.json + model.safetensors)
@@ -33,13 +34,17 @@ public sealed class EnvBundle
     public const string Format = "rlhfgym.envbundle";
     public const int FormatVersion = 1;
     public const string EnvFile = "env.json", NormalizersFile = "normalizers.json", PromptsFile = "prompts.jsonl",
-        TokenizerFile = "tokenizer.json", ReferenceDir = "reference", RewardDir = "reward", WorldFile = "world.json";
+        TokenizerFile = "tokenizer.json", HfTokenizerDir = "tokenizer", ReferenceDir = "reference", RewardDir = "reward", WorldFile = "world.json";
 
     public string Directory { get; }
     public string Name { get; }
     public EnvOptions Defaults { get; }
-    public WordTokenizer Tokenizer { get; }
+    public ITokenizer Tokenizer { get; }
+    /// <summary>The action space: the models' vocabulary (a Hugging Face model's may be padded past its tokenizer's).</summary>
+    public int VocabSize { get; }
+    /// <summary>Ids that end a response; the first is the one the env feeds and scores as EOS.</summary>
     public IReadOnlyList<int> EosIds { get; }
+    public int PadId { get; }
     public IReadOnlyList<BundlePrompt> Prompts { get; }
     public IReadOnlyDictionary<NormalizerKind, RewardNormalizer> Normalizers { get; }
     public TransformerConfig ReferenceConfig { get; }
@@ -48,7 +53,7 @@ public sealed class EnvBundle
     public World? World { get; }
     public JsonObject Info { get; }
 
-    private EnvBundle(string directory, string name, EnvOptions defaults, WordTokenizer tokenizer, IReadOnlyList<int> eosIds,
+    private EnvBundle(string directory, string name, EnvOptions defaults, ITokenizer tokenizer, int vocabSize, IReadOnlyList<int> eosIds, int padId,
         IReadOnlyList<BundlePrompt> prompts, IReadOnlyDictionary<NormalizerKind, RewardNormalizer> normalizers,
         TransformerConfig referenceConfig, TransformerConfig rewardConfig, World? world, JsonObject info)
     {
@@ -56,6 +61,8 @@ public sealed class EnvBundle
         Name = name;
         Defaults = defaults;
         Tokenizer = tokenizer;
+        VocabSize = vocabSize;
+        PadId = padId;
         EosIds = eosIds;
         Prompts = prompts;
         Normalizers = normalizers;
@@ -82,7 +89,39 @@ public sealed class EnvBundle
     /// <summary>Write a bundle (env.json last, so a directory without it is never mistaken for a complete bundle).</summary>
     public static void Write(string directory, string name, EnvOptions defaults, WordTokenizer tokenizer, IReadOnlyList<BundlePrompt> prompts,
         IReadOnlyDictionary<NormalizerKind, RewardNormalizer> normalizers, CausalTransformer reference, RewardModel reward,
-        World? world, JsonObject rmReport)
+        World? world, JsonObject rmReport) =>
+        Write(directory, name, defaults, dir => tokenizer.Save(Path.Combine(dir, TokenizerFile)), new JsonObject
+        {
+            ["file"] = TokenizerFile,
+            ["type"] = "word",
+            ["vocab_size"] = tokenizer.VocabSize,
+            ["eos_ids"] = new JsonArray(tokenizer.EosId),
+            ["pad_id"] = tokenizer.PadId,
+        }, prompts, normalizers, reference, reward, world, rmReport);
+
+    /// <summary>Write a bundle around Hugging Face models: the tokenizer files are copied into tokenizer/.</summary>
+    /// <param name="tokenizerFiles">tokenizer.json or tokenizer.model, with tokenizer_config.json and the like.</param>
+    /// <param name="eosIds">Ids that end a response (eos_token, and a chat model's end-of-turn token).</param>
+    public static void WriteHf(string directory, string name, EnvOptions defaults, IReadOnlyList<string> tokenizerFiles, int vocabSize,
+        IReadOnlyList<int> eosIds, int padId, IReadOnlyList<BundlePrompt> prompts, IReadOnlyDictionary<NormalizerKind, RewardNormalizer> normalizers,
+        CausalTransformer reference, RewardModel reward, JsonObject info) =>
+        Write(directory, name, defaults, dir =>
+        {
+            string target = Path.Combine(dir, HfTokenizerDir);
+            System.IO.Directory.CreateDirectory(target);
+            foreach (var file in tokenizerFiles) File.Copy(file, Path.Combine(target, Path.GetFileName(file)), overwrite: true);
+        }, new JsonObject
+        {
+            ["file"] = HfTokenizerDir,
+            ["type"] = "hf",
+            ["vocab_size"] = vocabSize,
+            ["eos_ids"] = new JsonArray(eosIds.Select(id => (JsonNode)id).ToArray()),
+            ["pad_id"] = padId,
+        }, prompts, normalizers, reference, reward, null, info);
+
+    private static void Write(string directory, string name, EnvOptions defaults, Action<string> writeTokenizer, JsonObject tokenizerSection,
+        IReadOnlyList<BundlePrompt> prompts, IReadOnlyDictionary<NormalizerKind, RewardNormalizer> normalizers, CausalTransformer reference,
+        RewardModel reward, World? world, JsonObject rmReport)
     {
         defaults.Validate();
         System.IO.Directory.CreateDirectory(directory);
@@ -90,7 +129,7 @@ public sealed class EnvBundle
         if (File.Exists(envPath)) File.Delete(envPath); // the bundle is incomplete until env.json is back
         ModelCheckpoint.Save(Path.Combine(directory, ReferenceDir), reference, metadata: new Dictionary<string, string> { ["kind"] = "reference" });
         reward.Save(Path.Combine(directory, RewardDir), new Dictionary<string, string> { ["kind"] = "reward", ["mode"] = defaults.Reading.Name });
-        tokenizer.Save(Path.Combine(directory, TokenizerFile));
+        writeTokenizer(directory);
         if (world is not null) WorldStore.Save(directory, world); // world.json + the same tokenizer.json and prompts.jsonl
         else
             Jsonl.Write(Path.Combine(directory, PromptsFile), prompts.Select(p => new JsonObject
@@ -110,14 +149,7 @@ public sealed class EnvBundle
             ["name"] = name,
             ["rlhfgym_version"] = RuntimeInfo.PackageVersion,
             ["torchsharp_version"] = RuntimeInfo.TorchSharpVersion,
-            ["tokenizer"] = new JsonObject
-            {
-                ["file"] = TokenizerFile,
-                ["type"] = "word",
-                ["vocab_size"] = tokenizer.VocabSize,
-                ["eos_ids"] = new JsonArray(tokenizer.EosId),
-                ["pad_id"] = tokenizer.PadId,
-            },
+            ["tokenizer"] = tokenizerSection,
             ["reference"] = ReferenceDir,
             ["reward_model"] = RewardDir,
             ["prompts"] = PromptsFile,
@@ -157,13 +189,20 @@ public sealed class EnvBundle
         string name = env.String("name");
 
         var tok = Section("tokenizer");
-        if (tok.String("type") != "word") throw Bad("tokenizer.type", "\"word\" (other tokenizers come with Hugging Face support)");
-        var tokenizer = WordTokenizer.Load(Path.Combine(directory, tok.String("file")));
-        if (tok.Int("vocab_size") != tokenizer.VocabSize) throw Bad("tokenizer.vocab_size", $"{tokenizer.VocabSize} (the tokenizer file's size)");
+        string tokenizerType = tok.String("type");
+        ITokenizer tokenizer = tokenizerType switch
+        {
+            "word" => WordTokenizer.Load(Path.Combine(directory, tok.String("file"))),
+            "hf" => HfTokenizer.Load(Path.Combine(directory, tok.String("file"))),
+            _ => throw Bad("tokenizer.type", "\"word\" or \"hf\""),
+        };
+        int vocabSize = tok.Int("vocab_size");
+        if (tokenizerType == "word" ? vocabSize != tokenizer.VocabSize : vocabSize < tokenizer.VocabSize)
+            throw Bad("tokenizer.vocab_size", tokenizerType == "word" ? $"{tokenizer.VocabSize} (the tokenizer file's size)" : $"at least the tokenizer's {tokenizer.VocabSize} ids");
         var eosIds = tok.Array("eos_ids").Select(n => n is JsonValue v && v.TryGetValue<int>(out var id) ? id : throw Bad("tokenizer.eos_ids", "an array of integers")).ToList();
-        if (eosIds.Count == 0 || eosIds.Any(id => id < 0 || id >= tokenizer.VocabSize)) throw Bad("tokenizer.eos_ids", $"non-empty, each in 0..{tokenizer.VocabSize - 1}");
+        if (eosIds.Count == 0 || eosIds.Any(id => id < 0 || id >= vocabSize)) throw Bad("tokenizer.eos_ids", $"non-empty, each in 0..{vocabSize - 1}");
         int padId = tok.Int("pad_id");
-        if (padId < 0 || padId >= tokenizer.VocabSize) throw Bad("tokenizer.pad_id", $"in 0..{tokenizer.VocabSize - 1}");
+        if (padId < 0 || padId >= vocabSize) throw Bad("tokenizer.pad_id", $"in 0..{vocabSize - 1}");
 
         var reward = Section("reward");
         var options = Section("options");
@@ -199,8 +238,8 @@ public sealed class EnvBundle
             normalizers[kind] = RewardNormalizer.FromJson(obj, $"{normPath} ({key})");
         }
 
-        var referenceConfig = CheckModel(directory, env.String("reference"), tokenizer, withHead: false);
-        var rewardConfig = CheckModel(directory, env.String("reward_model"), tokenizer, withHead: true);
+        var referenceConfig = CheckModel(directory, env.String("reference"), vocabSize, withHead: false);
+        var rewardConfig = CheckModel(directory, env.String("reward_model"), vocabSize, withHead: true);
 
         World? world = null;
         IReadOnlyList<BundlePrompt> prompts;
@@ -219,18 +258,18 @@ public sealed class EnvBundle
             });
         }
         if (prompts.Count == 0) throw new InvalidDataException($"{Path.Combine(directory, env.String("prompts"))}: no prompts");
-        return new EnvBundle(directory, name, defaults, tokenizer, eosIds, prompts, normalizers, referenceConfig, rewardConfig, world,
+        return new EnvBundle(directory, name, defaults, tokenizer, vocabSize, eosIds, padId, prompts, normalizers, referenceConfig, rewardConfig, world,
             json["rm"] as JsonObject ?? new JsonObject());
     }
 
     // Config valid, vocabulary matches, weights' header lists exactly the expected tensor names with the right shapes.
-    private static TransformerConfig CheckModel(string directory, string sub, WordTokenizer tokenizer, bool withHead)
+    private static TransformerConfig CheckModel(string directory, string sub, int vocabSize, bool withHead)
     {
         string dir = Path.Combine(directory, sub);
         var config = ModelCheckpoint.ReadConfig(dir);
         string configPath = Path.Combine(dir, ModelCheckpoint.ConfigFile);
-        if (config.VocabSize != tokenizer.VocabSize)
-            throw new InvalidDataException($"{configPath}: field 'vocab_size' is {config.VocabSize} but the bundle's tokenizer has {tokenizer.VocabSize} tokens");
+        if (config.VocabSize != vocabSize)
+            throw new InvalidDataException($"{configPath}: field 'vocab_size' is {config.VocabSize} but the bundle's tokenizer has {vocabSize} tokens");
         ModelCheckpoint.CheckWeights(dir, config, withHead);
         return config;
     }

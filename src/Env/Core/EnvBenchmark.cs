@@ -38,7 +38,7 @@ public static class EnvBenchmark
             var bundle = RandomBundle.Write(dir, steps, seed, shape);
             using var env = new TextVectorEnv(bundle, batch, bundle.Defaults, AutoresetMode.Disabled, device);
             var rng = new SeededRandom(seed);
-            int eos = bundle.Tokenizer.EosId, vocab = bundle.Tokenizer.VocabSize;
+            int eos = bundle.EosIds[0], vocab = bundle.VocabSize;
             var actions = Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, batch).Select(_ => 3 + rng.Next(vocab - 3)).ToArray()).ToArray();
 
             progress?.Invoke($"bench env: {batch} envs × {steps} steps, {repeats} paired repeats of env / raw forward / score");
@@ -57,7 +57,7 @@ public static class EnvBenchmark
                 foreach (var a in actions) env.Step(a);
                 double envRun = clock.Elapsed.TotalSeconds;
                 responses = Enumerable.Range(0, batch).Select(b => actions.Select(a => a[b]).ToArray()).ToList();
-                double rawRun = RawIncremental(reference, rm, prompts, actions, bundle.Tokenizer.PadId, device);
+                double rawRun = RawIncremental(reference, rm, prompts, actions, bundle.PadId, device);
                 clock.Restart();
                 env.Score(prompts, responses);
                 double scoreRun = clock.Elapsed.TotalSeconds;
@@ -71,7 +71,7 @@ public static class EnvBenchmark
             double scoreRatio = Median(envTimes.Zip(scoreTimes, (e, c) => e / c).ToList());
 
             progress?.Invoke("bench env: recomputing the prefix at every step (once)");
-            double recompute = Recompute(reference, rm, prompts, responses, bundle.Tokenizer.PadId, device);
+            double recompute = Recompute(reference, rm, prompts, responses, bundle.PadId, device);
             return new EnvBenchmarkResult(batch, steps, vocab, envSeconds, raw, recompute, score, overhead, scoreRatio);
         }
         finally

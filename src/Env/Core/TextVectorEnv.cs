@@ -30,6 +30,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     private readonly GoldJudge? _judge;
     private readonly IReadOnlyList<BundlePrompt> _pool;
     private readonly int _b, _budget, _capacity, _eos, _vocab;
+    private readonly bool[] _isEos; // by token id: does it end a response (eos_token, a chat model's end of turn)
     private readonly KvCache _refCache, _rmCache;
     private Tensor _refLogp;                   // (B, V): log π_ref of the next token of each row
     private readonly Tensor _feedCpu, _rmFeedCpu; // (B) int64 host-side buffers for this step's tokens
@@ -58,12 +59,14 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         if (_pool.Count == 0) throw new ArgumentException($"the bundle has no '{_o.PromptSplit}' prompts");
         _b = numEnvs;
         _budget = _o.MaxNewTokens;
-        _eos = bundle.Tokenizer.EosId;
-        _vocab = bundle.Tokenizer.VocabSize;
+        _eos = bundle.EosIds[0];
+        _vocab = bundle.VocabSize;
+        _isEos = new bool[_vocab];
+        foreach (int eosId in bundle.EosIds) _isEos[eosId] = true;
         _capacity = _pool.Max(p => p.Tokens.Length) + _budget + 1;
         if (_capacity > bundle.ReferenceConfig.MaxSeqLen || _capacity > bundle.RewardConfig.MaxSeqLen)
             throw new ArgumentException($"prompts of up to {_capacity - _budget - 1} tokens plus max_new_tokens {_budget} exceed the models' max_seq_len");
-        Spec = new EnvSpec(id ?? bundle.Name, numEnvs, _vocab, bundle.EosIds, bundle.Tokenizer.PadId, _budget, autoreset, _o);
+        Spec = new EnvSpec(id ?? bundle.Name, numEnvs, _vocab, bundle.EosIds, bundle.PadId, _budget, autoreset, _o);
         _ref = bundle.LoadReference(Device);
         _rm = bundle.LoadRewardModel(Device);
         _judge = bundle.World is { } w ? new GoldJudge(w) : null;
@@ -135,7 +138,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         {
             bool running = !_finished[b] && !_resetNext[b];
             _feed[b] = running ? actions[b] : _eos;
-            bool lastToken = running && _length[b] + 1 == _budget && actions[b] != _eos;
+            bool lastToken = running && _length[b] + 1 == _budget && !_isEos[actions[b]];
             _rmFeed[b] = lastToken && RewardAssembler.OverwritesLastToken(_o, false) ? _eos : _feed[b];
         }
         Advance();
@@ -201,7 +204,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         _length[b] = j + 1;
         _result.RefLogProb[b] = logProb;
         _result.RefEntropy[b] = entropy;
-        bool terminated = action == _eos, truncated = !terminated && j + 1 == _budget;
+        bool terminated = _isEos[action], truncated = !terminated && j + 1 == _budget;
         if (!terminated && !truncated)
         {
             // A dense segment closes here when the rule cuts after this token (Online delivery pays it now).
@@ -230,7 +233,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     {
         int t = _length[b];
         var response = _response[b][..t];
-        var episode = RewardAssembler.Assemble(_o, _normalizer, response, _entropy[b][..t], _logProb[b][..t], _value[b][..t], _eos, truncated);
+        var episode = RewardAssembler.Assemble(_o, _normalizer, response, _entropy[b][..t], _logProb[b][..t], _value[b][..t], EosOf(response), truncated);
         if (_judge is not null && Bundle.World is { } world)
             episode = episode with { Gold = _judge.Judge(world.Prompt(_prompt[b]!.Id), response).Score };
         return episode;
@@ -251,7 +254,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var prompts = rows.Select(b => (_prompt[b]!.Tokens, Array.Empty<int>())).ToList();
-        using var batch = new SequenceBatch(prompts, Bundle.Tokenizer.PadId, Device);
+        using var batch = new SequenceBatch(prompts, Bundle.PadId, Device);
         var longRows = rows.Select(r => (long)r).ToArray();
         Tensor refHidden;
         if (all)
@@ -311,11 +314,11 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             int n = Math.Min(chunk, responses.Count - start);
             var rows = Enumerable.Range(start, n).Select(i => (prompts[i], responses[i])).ToList();
             // The reward model sees EOS in place of the last token of a response cut by the budget (overwrite rule).
-            var rmRows = rows.Select(r => (r.Item1, RewardAssembler.OverwritesLastToken(_o, r.Item2[^1] == _eos) ? WithEos(r.Item2) : r.Item2)).ToList();
+            var rmRows = rows.Select(r => (r.Item1, RewardAssembler.OverwritesLastToken(_o, _isEos[r.Item2[^1]]) ? WithEos(r.Item2) : r.Item2)).ToList();
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            using var batch = new SequenceBatch(rows, Bundle.Tokenizer.PadId, Device);
-            using var rmBatch = new SequenceBatch(rmRows, Bundle.Tokenizer.PadId, Device);
+            using var batch = new SequenceBatch(rows, Bundle.PadId, Device);
+            using var rmBatch = new SequenceBatch(rmRows, Bundle.PadId, Device);
             var logits = _ref.Logits(_ref.Forward(batch.Tokens, batch.Lengths));
             var logp = nn.functional.log_softmax(logits.dtype == ScalarType.Float32 ? logits : logits.to_type(ScalarType.Float32), -1);
             long rowsTimesWidth = logp.shape[0] * logp.shape[1];
@@ -339,8 +342,8 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
                     lp[j] = chosen[r * (w - 1) + p + j - 1];
                     val[j] = values[r * w + p + j];
                 }
-                bool truncated = response[^1] != _eos;
-                var episode = RewardAssembler.Assemble(_o, _normalizer, response, ent, lp, val, _eos, truncated);
+                bool truncated = !_isEos[response[^1]];
+                var episode = RewardAssembler.Assemble(_o, _normalizer, response, ent, lp, val, EosOf(response), truncated);
                 result.Add(episode);
             }
         }
@@ -349,6 +352,9 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
 
     private static float[] HostFloats(Tensor t) =>
         MemoryMarshal.Cast<byte, float>(t.to_type(ScalarType.Float32).cpu().contiguous().bytes).ToArray();
+
+    // The EOS id a response ended with (any of the bundle's), else the primary one.
+    private int EosOf(int[] response) => response.Length > 0 && _isEos[response[^1]] ? response[^1] : _eos;
 
     private int[] WithEos(int[] response)
     {

@@ -38,7 +38,7 @@ public static class TransportBenchmark
             using var local = new TextVectorEnv(bundle, batch, bundle.Defaults, AutoresetMode.Disabled, device);
             using var remote = new RemoteVectorEnv(address, dir, batch, AutoresetMode.Disabled);
             var rng = new SeededRandom(seed);
-            int vocab = bundle.Tokenizer.VocabSize;
+            int vocab = bundle.VocabSize;
             // Ids 0-2 are PhraseWorld's specials (pad, eos, …): every episode then runs its full budget.
             var actions = Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, batch).Select(_ => 3 + rng.Next(vocab - 3)).ToArray()).ToArray();
 
