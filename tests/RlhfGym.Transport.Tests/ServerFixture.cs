@@ -49,10 +49,23 @@ internal sealed class TestServer : IAsyncDisposable
             CurveSecretKeyFile = curveSecretKeyFile,
             AllowedClientKeysFile = allowedClientKeysFile,
         };
-        var server = new EnvServer(Options.Create(options), NullLogger<EnvServer>.Instance);
-        await server.StartAsync(CancellationToken.None);
-        await server.Bound.Task;
-        return new TestServer(server, options.Bind, p);
+        // NetMQ closes a stopped server's listener on its own I/O thread, a moment later: a restart on the same port
+        // (as a supervisor would do) retries the bind for a few seconds.
+        for (int attempt = 1; ; attempt++)
+        {
+            var server = new EnvServer(Options.Create(options), NullLogger<EnvServer>.Instance);
+            await server.StartAsync(CancellationToken.None);
+            try
+            {
+                await server.Bound.Task;
+                return new TestServer(server, options.Bind, p);
+            }
+            catch (IOException) when (port is not null && attempt < 50)
+            {
+                server.Dispose();
+                await Task.Delay(100);
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()
