@@ -194,20 +194,26 @@ public static class BenchCommand
         var pings = new Option<int>("--pings") { Description = "small requests timed for the round-trip percentiles", DefaultValueFactory = _ => 2000 };
         var port = new Option<int?>("--port") { Description = "loopback port of the benchmark's server (default: a free one)" };
         var sameProcess = new Option<bool>("--same-process") { Description = "run the server inside this process instead of a `rlhfgym serve` child" };
+        var dModel = new Option<int?>("--d-model") { Description = "model width of the benchmark's reference LM and RM (default: PhraseWorld's 64)" };
+        var layers = new Option<int?>("--layers") { Description = "layers of both models (default: PhraseWorld's 2)" };
         var command = new Command("transport", "remote (tcp loopback) vs in-process env throughput, and the round trip of a small request")
         {
-            device, batch, steps, repeats, pings, port, sameProcess,
+            device, batch, steps, repeats, pings, port, sameProcess, dModel, layers,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             int t = CommonOptions.Positive(parse.GetValue(steps), "--steps");
             if (t > 480) throw new ArgumentException($"--steps must be at most 480, got {t}");
+            var shape = PhraseWorldModels.Config(1);
+            if (parse.GetValue(dModel) is { } d) shape = shape with { DModel = CommonOptions.Positive(d, "--d-model"), DFf = 4 * d };
+            if (parse.GetValue(layers) is { } l) shape = shape with { NLayers = CommonOptions.Positive(l, "--layers") };
+            shape.Validate("--d-model/--layers");
             int p = parse.GetValue(port) ?? FreeLoopbackPort();
             if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
             var r = RlhfGym.Transport.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
                 CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), CommonOptions.Positive(parse.GetValue(pings), "--pings"), p, dev, progress: progress,
-                startServer: parse.GetValue(sameProcess) ? null : (bundle, address) => ServeProcess.Start(bundle, address, dev.ToString(), progress));
+                startServer: parse.GetValue(sameProcess) ? null : (bundle, address) => ServeProcess.Start(bundle, address, dev.ToString(), progress), shape: shape);
             return new JsonObject
             {
                 ["bench"] = "transport",
@@ -223,6 +229,7 @@ public static class BenchCommand
                 ["ping_p99_ms"] = Math.Round(r.PingP99Ms, 3),
                 ["pings"] = r.Pings,
                 ["server"] = parse.GetValue(sameProcess) ? "same process" : "separate process",
+                ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
             };
         });
         return command;

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Core;
+using RlhfGym.Models.Transformer;
 using RlhfGym.Transport.Client;
 using RlhfGym.Transport.Server;
 using static TorchSharp.torch;
@@ -26,14 +27,14 @@ public static class TransportBenchmark
     /// <param name="startServer">Starts a server for (bundle directory, address) and returns its handle; null runs an
     /// <see cref="EnvServer"/> inside this process.</param>
     public static TransportBenchmarkResult Run(int batch, int steps, int repeats, int pings, int port, Device device, long seed = 1,
-        Action<string>? progress = null, Func<string, string, IDisposable>? startServer = null)
+        Action<string>? progress = null, Func<string, string, IDisposable>? startServer = null, TransformerConfig? shape = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-bench-transport-" + Guid.NewGuid().ToString("N"));
         string address = $"tcp://127.0.0.1:{port}";
         IDisposable? server = null;
         try
         {
-            var bundle = RandomBundle.Write(dir, steps, seed);
+            var bundle = RandomBundle.Write(dir, steps, seed, shape);
             server = startServer is null ? InProcessServer(dir, address, batch, device) : startServer(dir, address);
             using var local = new TextVectorEnv(bundle, batch, bundle.Defaults, AutoresetMode.Disabled, device);
             using var remote = new RemoteVectorEnv(address, dir, batch, AutoresetMode.Disabled);
