@@ -157,6 +157,36 @@ public class SafeTensorsTests
     }
 
     [Fact]
+    public void Checkpoints_from_before_the_hugging_face_fields_still_load()
+    {
+        using var dir = new TempDir();
+        using (var model = TinyModels.Create(TinyModels.Config()))
+            ModelCheckpoint.Save(dir.Path, model);
+        string configPath = Path.Combine(dir.Path, ModelCheckpoint.ConfigFile);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        foreach (var field in new[] { "qkv_bias", "positions", "rope_scaling" }) Assert.True(json.Remove(field), field);
+        File.WriteAllText(configPath, json.ToJsonString());
+        var (loaded, _) = ModelCheckpoint.Load(dir.Path);
+        using (loaded) Assert.Equal(TinyModels.Config(), loaded.Config);
+    }
+
+    [Fact]
+    public void Learned_positions_and_rope_scaling_round_trip_in_our_format()
+    {
+        using var dir = new TempDir();
+        var config = TinyModels.Config(mlp: MlpKind.GeluTanh, norm: NormKind.LayerNorm, bias: true) with { Positions = PositionKind.Learned };
+        using var model = TinyModels.Create(config);
+        ModelCheckpoint.Save(dir.Path, model);
+        var (loaded, _) = ModelCheckpoint.Load(dir.Path);
+        using (loaded) Assert.Equal(config, loaded.Config);
+        var scaled = TinyModels.Config() with { RopeScaling = new RopeScaling { Type = "llama3", Factor = 8, OriginalMaxPositions = 16 }, QkvBias = true };
+        using var other = TinyModels.Create(scaled);
+        ModelCheckpoint.Save(dir.Path, other);
+        var (again, _) = ModelCheckpoint.Load(dir.Path);
+        using (again) Assert.Equal(scaled, again.Config);
+    }
+
+    [Fact]
     public void A_failed_save_leaves_the_previous_file_intact()
     {
         using var dir = new TempDir();

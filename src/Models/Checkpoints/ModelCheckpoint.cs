@@ -33,6 +33,9 @@ public static class ModelCheckpoint
         AtomicFile.WriteAllText(Path.Combine(directory, ConfigFile), JsonSerializer.Serialize(model.Config, JsonOptions));
     }
 
+    /// <summary>Config fields older checkpoints lack: no q/k/v bias, rotary positions, no rope scaling.</summary>
+    private static readonly HashSet<string> FieldsWithOlderDefaults = ["qkv_bias", "positions", "rope_scaling"];
+
     public static TransformerConfig ReadConfig(string directory)
     {
         string path = Path.Combine(directory, ConfigFile);
@@ -46,11 +49,13 @@ public static class ModelCheckpoint
         {
             throw new CheckpointFormatException(path, null, $"not valid JSON: {e.Message}", e);
         }
-        // Every field must be present: a silently defaulted shape would load the wrong model.
+        // Every field must be present: a silently defaulted shape would load the wrong model. The fields added for
+        // Hugging Face models may be absent from older checkpoints, where they meant what their defaults mean.
         foreach (var prop in typeof(TransformerConfig).GetProperties())
         {
             var name = prop.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name;
-            if (name is not null && !json.ContainsKey(name)) throw new CheckpointFormatException(path, null, $"missing field '{name}'");
+            if (name is not null && !json.ContainsKey(name) && !FieldsWithOlderDefaults.Contains(name))
+                throw new CheckpointFormatException(path, null, $"missing field '{name}'");
         }
         TransformerConfig config;
         try
