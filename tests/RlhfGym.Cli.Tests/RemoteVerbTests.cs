@@ -74,6 +74,20 @@ public class RemoteVerbTests
         }
     }
 
+    [Fact]
+    public void Bench_transport_runs_a_server_process_and_reports_the_ratio()
+    {
+        var r = CliRunner.Run("bench", "transport", "--batch", "4", "--steps", "4", "--repeats", "1", "--pings", "10", "--device", "cpu", "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        var json = r.LastJson();
+        Assert.Equal("separate process", (string?)json["server"]);
+        Assert.True((double)json["remote_vs_inprocess"]! > 0);
+        Assert.True((double)json["ping_p99_ms"]! >= (double)json["ping_p50_ms"]!);
+        var bad = CliRunner.Run("bench", "transport", "--port", "70000", "--json");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("--port", (string)bad.LastJson()["error"]!);
+    }
+
     private static Process StartServer(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
