@@ -32,13 +32,22 @@ public sealed class ServeProcess : IDisposable
         process.BeginErrorReadLine();
         process.BeginOutputReadLine();
         process.EnableRaisingEvents = true;
-        process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException($"rlhfgym serve exited: {string.Join(" | ", lastLines)}"));
-        if (Task.WhenAny(ready.Task, Task.Delay(TimeSpan.FromMinutes(2))).GetAwaiter().GetResult() != ready.Task)
+        process.Exited += (_, _) =>
         {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"rlhfgym serve did not start on {address} within 2 minutes");
+            lock (lastLines) ready.TrySetException(new InvalidOperationException($"rlhfgym serve exited: {string.Join(" | ", lastLines)}"));
+        };
+        try
+        {
+            if (Task.WhenAny(ready.Task, Task.Delay(TimeSpan.FromMinutes(2))).GetAwaiter().GetResult() != ready.Task)
+                throw new TimeoutException($"rlhfgym serve did not start on {address} within 2 minutes");
+            ready.Task.GetAwaiter().GetResult(); // rethrows "serve exited: …" as itself
         }
-        ready.Task.GetAwaiter().GetResult(); // rethrows "serve exited: …" as itself
+        catch
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.Dispose();
+            throw;
+        }
         progress($"server process {process.Id} serving on {address}");
         return new ServeProcess(process);
     }

@@ -59,6 +59,10 @@ public class HfBundleTests
         TinyHf.WriteModels(dir.File("ref"), dir.File("rm"));
         File.WriteAllLines(dir.File("prompts.jsonl"), ["""{"prompt":"hello"}""", "{broken"]);
         Assert.Contains("prompts.jsonl:2", Assert.Throws<InvalidDataException>(() => HfBundleBuilder.Build(Request(dir))).Message);
+        File.WriteAllLines(dir.File("prompts.jsonl"), ["""{"id":7,"prompt":"hello"}""", """{"id":"7","prompt":"hi"}"""]);
+        Assert.Contains("used twice", Assert.Throws<InvalidDataException>(() => HfBundleBuilder.Build(Request(dir))).Message);
+        File.WriteAllLines(dir.File("prompts.jsonl"), ["""{"prompt":["not","text"]}"""]);
+        Assert.Contains("prompts.jsonl:1", Assert.Throws<InvalidDataException>(() => HfBundleBuilder.Build(Request(dir))).Message);
         File.WriteAllLines(dir.File("prompts.jsonl"), ["""{"prompt":"hello","split":"dev"}"""]);
         Assert.Contains("split", Assert.Throws<InvalidDataException>(() => HfBundleBuilder.Build(Request(dir))).Message);
         File.WriteAllLines(dir.File("prompts.jsonl"), ["""{"prompt":"a very long prompt that will not fit the context of these tiny models with their budget"}"""]);

@@ -94,6 +94,27 @@ public class HfCheckpointTests
     }
 
     [Fact]
+    public void A_context_cap_below_the_checkpoints_trims_learned_positions()
+    {
+        var (ids, logits, _) = Expected("gpt2");
+        using var hf = HfCheckpoint.Load(Fixture("gpt2"), maxSeqLen: 16);
+        Assert.Equal(16, hf.Model.Config.MaxSeqLen);
+        using var _ = no_grad();
+        Assert.True(MaxDiff(hf.Model.Logits(hf.Model.Forward(tensor(ids[0]).unsqueeze(0))).squeeze(0), logits[0]) <= 1e-4);
+    }
+
+    [Fact]
+    public void Llama3_rope_scaling_needs_all_its_fields()
+    {
+        using var dir = new TempDir();
+        File.Copy(Path.Combine(Fixture("llama"), "model.safetensors"), dir.File("model.safetensors"));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(Fixture("llama"), "config.json")))!.AsObject();
+        config["rope_scaling"]!.AsObject().Remove("original_max_position_embeddings");
+        File.WriteAllText(dir.File("config.json"), config.ToJsonString());
+        Assert.Contains("original_max_position_embeddings", Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir.Path)).Message);
+    }
+
+    [Fact]
     public void Sharded_checkpoints_load_through_their_index()
     {
         using var dir = new TempDir();

@@ -117,6 +117,27 @@ public class HfTokenizerTests
     }
 
     [Fact]
+    public void A_sentencepiece_tokenizer_json_falls_back_to_the_model_with_its_added_tokens()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir.File("tokenizer.model"), TinySentencePiece.Build(["▁hello", "▁world"]));
+        var probe = HfTokenizer.FromSentencePiece(dir.File("tokenizer.model"));
+        int endId = probe.Inner is Microsoft.ML.Tokenizers.SentencePieceTokenizer sp ? sp.Vocabulary.Count : -1;
+        // Llama 2 / Phi-3 style: a tokenizer.json that is not byte-level, with chat markers as added tokens.
+        File.WriteAllText(dir.File("tokenizer.json"), new JsonObject
+        {
+            ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = new JsonObject(), ["merges"] = new JsonArray(), ["byte_fallback"] = true },
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "Metaspace" },
+            ["added_tokens"] = new JsonArray(new JsonObject { ["id"] = 1, ["content"] = "<s>" }, new JsonObject { ["id"] = endId, ["content"] = "<|end|>" }),
+        }.ToJsonString());
+        File.WriteAllText(dir.File("tokenizer_config.json"), """{"eos_token":"</s>"}""");
+        var tokenizer = HfTokenizer.Load(dir.Path);
+        Assert.Equal(endId, tokenizer.SpecialTokens["<|end|>"]);
+        Assert.Contains(endId, tokenizer.Encode("hello world<|end|>"));
+        Assert.Equal(2, tokenizer.EosId);
+    }
+
+    [Fact]
     public void Bad_tokenizer_files_are_named()
     {
         using var dir = new TempDir();

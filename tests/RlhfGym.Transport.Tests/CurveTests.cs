@@ -117,6 +117,17 @@ public class CurveTests
     }
 
     [Fact]
+    public void A_low_order_key_cannot_be_proven()
+    {
+        var server = new NetMQCertificate();
+        byte[] lowOrder = new byte[32]; // u = 0: every X25519 with it is zero, a "shared secret" anyone knows
+        var auth = new CurveAuth(server.SecretKey!, [lowOrder]);
+        var why = auth.Check(CurveKeys.Encode(lowOrder), new byte[32]);
+        Assert.Contains("low-order", why);
+        Assert.Throws<ArgumentException>(() => CurveAuth.Proof(new NetMQCertificate().SecretKey!, lowOrder));
+    }
+
+    [Fact]
     public void An_allow_list_without_curve_is_refused()
     {
         var o = new Server.EnvServerOptions { AllowedClientKeysFile = "allow.txt" };

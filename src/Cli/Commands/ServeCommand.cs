@@ -52,7 +52,7 @@ public static class ServeCommand
                 await host.Services.GetRequiredService<EnvServer>().Bound.Task;
                 await host.WaitForShutdownAsync(ct);
             }
-            catch (Exception ex) when (ex is IOException or ArgumentException or InvalidDataException)
+            catch (Exception ex) when (ex is IOException or ArgumentException or InvalidDataException or UnauthorizedAccessException)
             {
                 Console.Error.WriteLine($"error: {ex.Message}");
                 if (parse.GetValue(CommonOptions.Json)) Console.WriteLine(new JsonObject { ["error"] = ex.Message }.ToJsonString());

@@ -48,9 +48,9 @@ public static class HfBundleBuilder
         var eosIds = new List<int> { tokenizer.EosId };
         if (template.EndOfTurn is { } endOfTurn)
         {
-            var ids = tokenizer.Encode(endOfTurn);
-            if (ids.Length != 1) throw new InvalidDataException($"{tokenizerDir}: the {template.Name} template's end-of-turn token {endOfTurn} is not one token of this tokenizer");
-            if (!eosIds.Contains(ids[0])) eosIds.Add(ids[0]);
+            if (!tokenizer.SpecialTokens.TryGetValue(endOfTurn, out int endId))
+                throw new InvalidDataException($"{tokenizerDir}: the {template.Name} template's end-of-turn token {endOfTurn} is not a special token of this tokenizer");
+            if (!eosIds.Contains(endId)) eosIds.Add(endId);
         }
 
         var prompts = ReadPrompts(r.PromptsFile, template, tokenizer);
@@ -121,13 +121,22 @@ public static class HfBundleBuilder
             {
                 throw new InvalidDataException($"{path}:{lineNumber}: {e.Message}", e);
             }
-            string prompt = (string?)(obj["prompt"] ?? obj["text"]) ?? throw new InvalidDataException($"{path}:{lineNumber}: no \"prompt\" string");
-            string split = (string?)obj["split"] ?? "train";
+            string? Text(string key) => obj[key] switch
+            {
+                null => null,
+                JsonValue v when v.TryGetValue<string>(out var text) => text,
+                JsonValue v when key == "id" && v.TryGetValue<long>(out var number) => number.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                _ => throw new InvalidDataException($"{path}:{lineNumber}: \"{key}\" must be a string"),
+            };
+            string prompt = Text("prompt") ?? Text("text") ?? throw new InvalidDataException($"{path}:{lineNumber}: no \"prompt\" string");
+            string split = Text("split") ?? "train";
             if (split is not ("train" or "validation" or "test")) throw new InvalidDataException($"{path}:{lineNumber}: split must be train, validation or test, got '{split}'");
             string text = template.Format(prompt);
             var tokens = tokenizer.Encode(text);
             if (tokens.Length == 0) throw new InvalidDataException($"{path}:{lineNumber}: the prompt encodes to no tokens");
-            prompts.Add(new BundlePrompt((string?)obj["id"] ?? $"p{lineNumber}", split, text, tokens));
+            string id = Text("id") ?? $"line-{lineNumber}";
+            if (prompts.Any(p => p.Id == id)) throw new InvalidDataException($"{path}:{lineNumber}: prompt id '{id}' is used twice");
+            prompts.Add(new BundlePrompt(id, split, text, tokens));
         }
         if (prompts.Count == 0) throw new InvalidDataException($"{path}: no prompts");
         return prompts;

@@ -54,6 +54,7 @@ public static class HfCheckpoint
                 foreach (var file in files)
                 {
                     var tensors = SafeTensors.Load(file);
+                    using var views = NewDisposeScope(); // the transposed, split and narrowed views made while mapping
                     try
                     {
                         foreach (var (hfName, value) in tensors)

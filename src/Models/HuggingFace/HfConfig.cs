@@ -59,8 +59,8 @@ public static class HfConfig
             throw new NotSupportedException($"{source}: attention_bias true (a bias on o_proj too) is not supported");
         if (Flag("mlp_bias", false)) throw new NotSupportedException($"{source}: mlp_bias true is not supported");
         int context = Int("max_position_embeddings");
-        // Mistral attends within a sliding window; capping the context at the window keeps full attention exact.
-        if (json["sliding_window"] is JsonValue window && (int)window > 0 && Flag("use_sliding_window", family == HfFamily.Mistral))
+        // Mistral and Phi-3 attend within a sliding window; capping the context at the window keeps full attention exact.
+        if (json["sliding_window"] is JsonValue window && (int)window > 0 && Flag("use_sliding_window", family is HfFamily.Mistral or HfFamily.Phi3))
             context = Math.Min(context, (int)window);
         var config = new TransformerConfig
         {
@@ -92,14 +92,19 @@ public static class HfConfig
         if (type == "default") return null;
         if (type is not ("linear" or "llama3"))
             throw new NotSupportedException($"{source}: rope_scaling type '{type}' is not supported (default, linear, llama3)");
-        return new RopeScaling
-        {
-            Type = type,
-            Factor = rs["factor"] is { } f ? (double)f : throw new InvalidDataException($"{source}: rope_scaling.factor is missing"),
-            LowFreqFactor = rs["low_freq_factor"] is { } lo ? (double)lo : 1.0,
-            HighFreqFactor = rs["high_freq_factor"] is { } hi ? (double)hi : 4.0,
-            OriginalMaxPositions = rs["original_max_position_embeddings"] is { } o ? (int)o : 8192,
-        };
+        // llama3 needs all its fields: a defaulted one would silently change the frequencies.
+        double Field(string key) => rs[key] is JsonValue v ? (double)v
+            : throw new InvalidDataException($"{source}: rope_scaling.{key} is missing");
+        return type == "linear"
+            ? new RopeScaling { Type = type, Factor = Field("factor") }
+            : new RopeScaling
+            {
+                Type = type,
+                Factor = Field("factor"),
+                LowFreqFactor = Field("low_freq_factor"),
+                HighFreqFactor = Field("high_freq_factor"),
+                OriginalMaxPositions = (int)Field("original_max_position_embeddings"),
+            };
     }
 
     /// <summary>A config.json for <paramref name="c"/> in the family's layout (what transformers' from_pretrained reads).</summary>
@@ -134,6 +139,7 @@ public static class HfConfig
         json["rms_norm_eps"] = c.NormEps;
         json["rope_theta"] = c.RopeTheta;
         json["hidden_act"] = "silu";
+        if (family is HfFamily.Mistral or HfFamily.Phi3) json["sliding_window"] = c.MaxSeqLen; // the context was capped at it
         if (c.RopeScaling is { } rs)
         {
             json["rope_scaling"] = new JsonObject

@@ -95,7 +95,7 @@ public static partial class HfWeightMap
         switch (n)
         {
             case "wte.weight": return [("embed.weight", t)];
-            case "wpe.weight": return [("pos_embed.weight", t)];
+            case "wpe.weight": return [("pos_embed.weight", t.shape[0] > c.MaxSeqLen ? t.narrow(0, 0, c.MaxSeqLen) : t)]; // context capped below n_positions
             case "ln_f.weight": return [("norm.weight", t)];
             case "ln_f.bias": return [("norm.bias", t)];
             case "lm_head.weight": return c.TiedEmbeddings ? [] : [("lm_head.weight", t)];

@@ -47,12 +47,35 @@ public sealed class HfTokenizer : ITokenizer
         PadId = pad is null ? EosId : Lookup(pad, "pad");
     }
 
-    /// <summary>tokenizer.json (preferred) or tokenizer.model in a Hugging Face model directory.</summary>
+    /// <summary>
+    /// A Hugging Face model directory's tokenizer: tokenizer.json when it is byte-level BPE, else tokenizer.model
+    /// (Llama 2, Mistral 7B and Phi-3 ship a SentencePiece-style tokenizer.json beside it), with the added tokens
+    /// of tokenizer.json (chat markers such as &lt;|end|&gt;) as special tokens.
+    /// </summary>
     public static HfTokenizer Load(string directory)
     {
-        if (File.Exists(Path.Combine(directory, TokenizerJson))) return FromTokenizerJson(Path.Combine(directory, TokenizerJson));
-        if (File.Exists(Path.Combine(directory, SentencePieceModel))) return FromSentencePiece(Path.Combine(directory, SentencePieceModel));
+        string json = Path.Combine(directory, TokenizerJson), model = Path.Combine(directory, SentencePieceModel);
+        if (File.Exists(json))
+        {
+            try
+            {
+                return FromTokenizerJson(json);
+            }
+            catch (NotSupportedException) when (File.Exists(model))
+            {
+                return FromSentencePiece(model, AddedTokens(JsonFile.ReadObject(json)));
+            }
+        }
+        if (File.Exists(model)) return FromSentencePiece(model);
         throw new FileNotFoundException($"{directory}: neither {TokenizerJson} nor {SentencePieceModel} is there");
+    }
+
+    private static Dictionary<string, int> AddedTokens(JsonObject json)
+    {
+        var specials = new Dictionary<string, int>();
+        foreach (var added in json["added_tokens"] as JsonArray ?? [])
+            if (added?["content"] is JsonValue content && added["id"] is JsonValue id) specials[(string)content!] = (int)id;
+        return specials;
     }
 
     public static HfTokenizer FromTokenizerJson(string path)
@@ -70,9 +93,7 @@ public sealed class HfTokenizer : ITokenizer
             JsonArray { Count: 2 } pair => $"{(string?)pair[0]} {(string?)pair[1]}",
             _ => throw new InvalidDataException($"{path}: merge {i} is neither \"a b\" nor [a, b]"),
         }).ToList();
-        var specials = new Dictionary<string, int>();
-        foreach (var added in json["added_tokens"] as JsonArray ?? [])
-            if (added?["content"] is JsonValue content && added["id"] is JsonValue id) specials[(string)content!] = (int)id;
+        var specials = AddedTokens(json);
         var options = new BpeOptions(vocab)
         {
             Merges = merges,
@@ -84,13 +105,24 @@ public sealed class HfTokenizer : ITokenizer
         return new HfTokenizer(BpeTokenizer.Create(options), vocab, specials, eos, pad, path);
     }
 
-    public static HfTokenizer FromSentencePiece(string path)
+    /// <param name="addedTokens">Tokens added on top of the model's pieces (a tokenizer.json's added_tokens); those
+    /// the model already has are left to it.</param>
+    public static HfTokenizer FromSentencePiece(string path, IReadOnlyDictionary<string, int>? addedTokens = null)
     {
         using var stream = File.OpenRead(path);
         SentencePieceTokenizer sp;
         try
         {
             sp = LlamaTokenizer.Create(stream, addBeginOfSentence: true, addEndOfSentence: false, specialTokens: null);
+            if (addedTokens is { Count: > 0 })
+            {
+                var extra = addedTokens.Where(kv => !sp.Vocabulary.ContainsKey(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
+                if (extra.Count > 0)
+                {
+                    stream.Position = 0;
+                    sp = LlamaTokenizer.Create(stream, addBeginOfSentence: true, addEndOfSentence: false, specialTokens: extra);
+                }
+            }
         }
         catch (Exception e) // the protobuf parser's errors (some are IOExceptions) say nothing of the file
         {

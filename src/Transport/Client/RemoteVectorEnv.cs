@@ -48,7 +48,15 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         _options = options?.ToDictionary(kv => kv.Key, kv => kv.Value);
         _connectTimeout = connectTimeout ?? TimeSpan.FromSeconds(10);
         _stepTimeout = stepTimeout ?? TimeSpan.FromSeconds(60);
-        Connect();
+        try
+        {
+            Connect();
+        }
+        catch
+        {
+            _socket?.Dispose();
+            throw;
+        }
     }
 
     private void Connect()
@@ -134,7 +142,8 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
             {
                 // A fresh socket: ZeroMQ would otherwise deliver the abandoned reply later.
                 OpenSocket();
-                throw new RemoteEnvException("timeout", $"no reply to '{what}' from {_address} within {timeout.TotalSeconds:F0} s (is `rlhfgym serve` running there?)");
+                throw new RemoteEnvException("timeout", $"no reply to '{what}' from {_address} within {timeout.TotalSeconds:F0} s (is `rlhfgym serve` running there?"
+                    + (_curve is null ? " Does it need CurveZMQ keys?)" : " Is the server key right? A wrong CURVE key gets no reply at all.)"));
             }
             var reply = MessagePackSerializer.Deserialize<Reply>(frame);
             if (reply.Id != request.Id) continue; // a reply to an earlier, abandoned request

@@ -34,7 +34,7 @@ public static class ProtocolCompliance
         All.Select(c =>
         {
             try { c.Run(address); return (c.Name, (string?)null); }
-            catch (ComplianceFailure e) { return (c.Name, e.Message); }
+            catch (Exception e) { return (c.Name, e is ComplianceFailure ? e.Message : $"{e.GetType().Name}: {e.Message}"); } // a malformed reply fails the check, not the kit
         }).ToList();
 
     private const string Version = "1.0";
@@ -180,6 +180,19 @@ public static class ProtocolCompliance
     private static (Client Client, string Session, Dictionary<object, object?> Spec) Make(string address, string autoreset = "next-step")
     {
         var c = new Client(address);
+        try
+        {
+            return MakeWith(c, autoreset);
+        }
+        catch
+        {
+            c.Dispose();
+            throw;
+        }
+    }
+
+    private static (Client Client, string Session, Dictionary<object, object?> Spec) MakeWith(Client c, string autoreset)
+    {
         var made = c.Ok(new() { ["op"] = "make", ["env"] = null, ["num_envs"] = 2, ["autoreset"] = autoreset });
         if (made.GetValueOrDefault("session") is not string session || session.Length == 0) throw new ComplianceFailure("make: 'session' must be a non-empty string");
         if (made.GetValueOrDefault("spec") is not Dictionary<object, object?> spec) throw new ComplianceFailure("make: 'spec' must be a map");

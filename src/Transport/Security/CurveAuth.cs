@@ -31,8 +31,13 @@ public sealed class CurveAuth
     public static byte[] Proof(byte[] clientSecret, byte[] serverPublic)
     {
         var clientPublic = X25519.PublicKey(clientSecret);
-        return Mac(X25519.Multiply(clientSecret, serverPublic), clientPublic, serverPublic);
+        var shared = X25519.Multiply(clientSecret, serverPublic);
+        if (IsZero(shared)) throw new ArgumentException("the server key is a low-order point (the shared secret is zero)", nameof(serverPublic));
+        return Mac(shared, clientPublic, serverPublic);
     }
+
+    // A low-order public key gives an all-zero shared secret that anyone can compute (RFC 7748 §6.1): refuse it.
+    private static bool IsZero(byte[] shared) => shared.All(b => b == 0);
 
     /// <summary>Null when the client may be served, else why not (for the error reply).</summary>
     public string? Check(string? clientKeyZ85, byte[]? proof)
@@ -45,7 +50,11 @@ public sealed class CurveAuth
         string hex = Convert.ToHexString(clientPublic);
         if (!_allowed.Contains(hex)) return $"client key {clientKeyZ85} is not on this server's allow-list";
         if (!_expectedProofs.TryGetValue(hex, out var expected))
-            _expectedProofs[hex] = expected = Mac(X25519.Multiply(_serverSecret, clientPublic), clientPublic, _serverPublic);
+        {
+            var shared = X25519.Multiply(_serverSecret, clientPublic);
+            if (IsZero(shared)) return $"client key {clientKeyZ85} is a low-order point and cannot be proven";
+            _expectedProofs[hex] = expected = Mac(shared, clientPublic, _serverPublic);
+        }
         return CryptographicOperations.FixedTimeEquals(expected, proof) ? null : $"the proof for client key {clientKeyZ85} is wrong (does the client hold its secret key?)";
     }
 

@@ -60,9 +60,11 @@ public static class CurveKeys
 
     private static void WriteAtomically(string path, string text, bool secret)
     {
-        string temp = path + ".tmp-" + Environment.ProcessId;
-        File.WriteAllText(temp, text);
-        if (secret && !OperatingSystem.IsWindows()) File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        // A fresh, unpredictable temp name, created (never opened if it exists) with owner-only access from the start.
+        string temp = $"{path}.tmp-{Guid.NewGuid():N}";
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (secret && !OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using (var writer = new StreamWriter(temp, System.Text.Encoding.ASCII, options)) writer.Write(text);
         File.Move(temp, path, overwrite: true);
     }
 }

@@ -30,7 +30,7 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
         {
             handler = new RequestHandler(o, log, ConfigureCurve(router, o));
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException)
+        catch (Exception e) // whatever it is, the caller waiting on Bound must hear of it
         {
             Bound.TrySetException(e);
             throw;
