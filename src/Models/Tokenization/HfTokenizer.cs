@@ -24,6 +24,7 @@ public sealed class HfTokenizer : ITokenizer
 
     private readonly Tokenizer _tokenizer;
     private readonly Dictionary<int, string> _idToToken;
+    private WholeWordLookup? _wholeWords; // set for tokenizer.json files with ignore_merges
 
     public int VocabSize { get; }
     public int EosId { get; }
@@ -102,7 +103,11 @@ public sealed class HfTokenizer : ITokenizer
             PreTokenizer = new RegexPreTokenizer(new Regex(SplitPattern(json) ?? Gpt2SplitPattern, RegexOptions.Compiled), specials),
         };
         var (eos, pad) = SpecialNames(Path.GetDirectoryName(path)!, specials);
-        return new HfTokenizer(BpeTokenizer.Create(options), vocab, specials, eos, pad, path);
+        var tokenizer = new HfTokenizer(BpeTokenizer.Create(options), vocab, specials, eos, pad, path);
+        // ignore_merges (Llama 3): a pre-token that is itself in the vocabulary is emitted whole, merges or not.
+        if (model["ignore_merges"] is JsonValue ignore && ignore.TryGetValue<bool>(out bool on) && on)
+            tokenizer._wholeWords = new WholeWordLookup(options.PreTokenizer, vocab, specials);
+        return tokenizer;
     }
 
     /// <param name="addedTokens">Tokens added on top of the model's pieces (a tokenizer.json's added_tokens); those
@@ -142,7 +147,7 @@ public sealed class HfTokenizer : ITokenizer
         return new HfTokenizer(tk, vocabulary, specials, "<|endoftext|>", null, encoding);
     }
 
-    public int[] Encode(string text) => _tokenizer.EncodeToIds(text).ToArray();
+    public int[] Encode(string text) => _wholeWords is null ? _tokenizer.EncodeToIds(text).ToArray() : _wholeWords.Encode(text, _tokenizer);
 
     public string Decode(ReadOnlySpan<int> ids) => _tokenizer.Decode(ids.ToArray());
 
