@@ -107,21 +107,16 @@ public static class BenchCommand
         var batch = new Option<int>("--batch") { Description = "sub-envs stepped together", DefaultValueFactory = _ => 64 };
         var steps = new Option<int>("--steps") { Description = "tokens per episode", DefaultValueFactory = _ => 128 };
         var repeats = new Option<int>("--repeats") { Description = "paired repeats (medians reported)", DefaultValueFactory = _ => 7 };
-        var dModel = new Option<int?>("--d-model") { Description = "model width of the benchmark's reference LM and RM (default: PhraseWorld's 64)" };
-        var layers = new Option<int?>("--layers") { Description = "layers of both models (default: PhraseWorld's 2)" };
+        var shapeOptions = new BenchModelShape();
         var command = new Command("env", "env step cost vs the raw incremental forward, vs prefix recomputation, and vs the score endpoint")
         {
-            device, batch, steps, repeats, dModel, layers,
+            device, batch, steps, repeats, shapeOptions.DModel, shapeOptions.Layers,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
-            int t = CommonOptions.Positive(parse.GetValue(steps), "--steps");
-            if (t > 480) throw new ArgumentException($"--steps must be at most 480, got {t}");
-            var shape = PhraseWorldModels.Config(1);
-            if (parse.GetValue(dModel) is { } d) shape = shape with { DModel = CommonOptions.Positive(d, "--d-model"), DFf = 4 * d };
-            if (parse.GetValue(layers) is { } l) shape = shape with { NLayers = CommonOptions.Positive(l, "--layers") };
-            shape.Validate("--d-model/--layers");
+            int t = EpisodeSteps(parse.GetValue(steps));
+            var shape = shapeOptions.Resolve(parse);
             var r = EnvBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
                 CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), dev, progress: progress, shape: shape);
             return new JsonObject
@@ -194,21 +189,16 @@ public static class BenchCommand
         var pings = new Option<int>("--pings") { Description = "small requests timed for the round-trip percentiles", DefaultValueFactory = _ => 2000 };
         var port = new Option<int?>("--port") { Description = "loopback port of the benchmark's server (default: a free one)" };
         var sameProcess = new Option<bool>("--same-process") { Description = "run the server inside this process instead of a `rlhfgym serve` child" };
-        var dModel = new Option<int?>("--d-model") { Description = "model width of the benchmark's reference LM and RM (default: PhraseWorld's 64)" };
-        var layers = new Option<int?>("--layers") { Description = "layers of both models (default: PhraseWorld's 2)" };
+        var shapeOptions = new BenchModelShape();
         var command = new Command("transport", "remote (tcp loopback) vs in-process env throughput, and the round trip of a small request")
         {
-            device, batch, steps, repeats, pings, port, sameProcess, dModel, layers,
+            device, batch, steps, repeats, pings, port, sameProcess, shapeOptions.DModel, shapeOptions.Layers,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
-            int t = CommonOptions.Positive(parse.GetValue(steps), "--steps");
-            if (t > 480) throw new ArgumentException($"--steps must be at most 480, got {t}");
-            var shape = PhraseWorldModels.Config(1);
-            if (parse.GetValue(dModel) is { } d) shape = shape with { DModel = CommonOptions.Positive(d, "--d-model"), DFf = 4 * d };
-            if (parse.GetValue(layers) is { } l) shape = shape with { NLayers = CommonOptions.Positive(l, "--layers") };
-            shape.Validate("--d-model/--layers");
+            int t = EpisodeSteps(parse.GetValue(steps));
+            var shape = shapeOptions.Resolve(parse);
             int p = parse.GetValue(port) ?? FreeLoopbackPort();
             if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
             var r = RlhfGym.Transport.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
@@ -240,5 +230,28 @@ public static class BenchCommand
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    // Episodes fit PhraseWorld-shaped models' context (prompt + budget + 1 ≤ 512).
+    private static int EpisodeSteps(int steps)
+    {
+        int t = CommonOptions.Positive(steps, "--steps");
+        return t <= 480 ? t : throw new ArgumentException($"--steps must be at most 480, got {t}");
+    }
+
+    /// <summary>--d-model and --layers over PhraseWorld's model shape, for the benches that build a random bundle.</summary>
+    private sealed class BenchModelShape
+    {
+        public readonly Option<int?> DModel = new("--d-model") { Description = "model width of the benchmark's reference LM and RM (default: PhraseWorld's 64)" };
+        public readonly Option<int?> Layers = new("--layers") { Description = "layers of both models (default: PhraseWorld's 2)" };
+
+        public RlhfGym.Models.Transformer.TransformerConfig Resolve(ParseResult parse)
+        {
+            var shape = PhraseWorldModels.Config(1);
+            if (parse.GetValue(DModel) is { } d) shape = shape with { DModel = CommonOptions.Positive(d, "--d-model"), DFf = 4 * d };
+            if (parse.GetValue(Layers) is { } l) shape = shape with { NLayers = CommonOptions.Positive(l, "--layers") };
+            shape.Validate("--d-model/--layers");
+            return shape;
+        }
     }
 }

@@ -108,36 +108,21 @@ public static class HfBundleBuilder
 
     private static List<BundlePrompt> ReadPrompts(string path, ChatTemplate template, ITokenizer tokenizer)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: prompts file not found", path);
-        var prompts = new List<BundlePrompt>();
-        int lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
+        var ids = new HashSet<string>();
+        var prompts = Jsonl.Read(path, version: null, line =>
         {
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            JsonObject obj;
-            try { obj = JsonNode.Parse(line) as JsonObject ?? throw new InvalidDataException("not a JSON object"); }
-            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException)
-            {
-                throw new InvalidDataException($"{path}:{lineNumber}: {e.Message}", e);
-            }
-            string? Text(string key) => obj[key] switch
-            {
-                null => null,
-                JsonValue v when v.TryGetValue<string>(out var text) => text,
-                JsonValue v when key == "id" && v.TryGetValue<long>(out var number) => number.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                _ => throw new InvalidDataException($"{path}:{lineNumber}: \"{key}\" must be a string"),
-            };
-            string prompt = Text("prompt") ?? Text("text") ?? throw new InvalidDataException($"{path}:{lineNumber}: no \"prompt\" string");
-            string split = Text("split") ?? "train";
-            if (split is not ("train" or "validation" or "test")) throw new InvalidDataException($"{path}:{lineNumber}: split must be train, validation or test, got '{split}'");
+            string prompt = line.OptionalString("prompt") ?? line.OptionalString("text") ?? throw line.Error("no \"prompt\" string");
+            string split = line.OptionalString("split") ?? "train";
+            if (split is not ("train" or "validation" or "test")) throw line.Error($"split must be train, validation or test, got '{split}'");
             string text = template.Format(prompt);
             var tokens = tokenizer.Encode(text);
-            if (tokens.Length == 0) throw new InvalidDataException($"{path}:{lineNumber}: the prompt encodes to no tokens");
-            string id = Text("id") ?? $"line-{lineNumber}";
-            if (prompts.Any(p => p.Id == id)) throw new InvalidDataException($"{path}:{lineNumber}: prompt id '{id}' is used twice");
-            prompts.Add(new BundlePrompt(id, split, text, tokens));
-        }
+            if (tokens.Length == 0) throw line.Error("the prompt encodes to no tokens");
+            // Ids are often numbers in users' files.
+            string id = line.Object["id"] is JsonValue v && v.TryGetValue<long>(out long number)
+                ? number.ToString(System.Globalization.CultureInfo.InvariantCulture) : line.OptionalString("id") ?? $"line-{line.LineNo}";
+            if (!ids.Add(id)) throw line.Error($"prompt id '{id}' is used twice");
+            return new BundlePrompt(id, split, text, tokens);
+        });
         if (prompts.Count == 0) throw new InvalidDataException($"{path}: no prompts");
         return prompts;
     }

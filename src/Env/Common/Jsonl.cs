@@ -6,8 +6,8 @@ using RlhfGym.Models.Checkpoints;
 namespace RlhfGym.Env.Common;
 
 /// <summary>
-/// JSON-lines files with a "version" field on every line. Written atomically; read with errors that name the file,
-/// the line and the field.
+/// JSON-lines files, ours with a "version" field on every line. Written atomically; read with errors that name the
+/// file, the line and the field.
 /// </summary>
 public static class Jsonl
 {
@@ -23,8 +23,9 @@ public static class Jsonl
         });
     }
 
-    /// <summary>Parse every line; <paramref name="version"/> must match each line's "version".</summary>
-    public static List<T> Read<T>(string path, int version, Func<JsonLine, T> parse)
+    /// <summary>Parse every non-blank line; <paramref name="version"/> must match each line's "version" (null: a
+    /// user's file, which has none).</summary>
+    public static List<T> Read<T>(string path, int? version, Func<JsonLine, T> parse)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
         var result = new List<T>();
@@ -43,8 +44,8 @@ public static class Jsonl
                 throw new InvalidDataException($"{path}:{lineNo}: not valid JSON: {e.Message}", e);
             }
             var line = new JsonLine(path, lineNo, obj);
-            int found = line.Int("version");
-            if (found != version) throw new InvalidDataException($"{path}:{lineNo}: field 'version' is {found}, this build reads version {version}");
+            if (version is { } expected && line.Int("version") is var found && found != expected)
+                throw new InvalidDataException($"{path}:{lineNo}: field 'version' is {found}, this build reads version {expected}");
             result.Add(parse(line));
         }
         return result;
@@ -61,6 +62,9 @@ public readonly record struct JsonLine(string Path, int LineNo, JsonObject Objec
 
     public string String(string field) =>
         Object[field] is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw Bad(field, "a string");
+
+    /// <summary>A string field that may be absent (null then); present, it must be a string.</summary>
+    public string? OptionalString(string field) => Object[field] is null ? null : String(field);
 
     public int Int(string field) =>
         Object[field] is JsonValue v && v.TryGetValue<int>(out var i) ? i : throw Bad(field, "an integer");

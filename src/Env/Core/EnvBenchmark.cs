@@ -5,6 +5,7 @@ using RlhfGym.Env.Normalization;
 using RlhfGym.Env.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
+using RlhfGym.Models.Benchmarks;
 using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
@@ -66,9 +67,9 @@ public static class EnvBenchmark
                 rawTimes.Add(rawRun);
                 scoreTimes.Add(scoreRun);
             }
-            double envSeconds = Median(envTimes), raw = Median(rawTimes), score = Median(scoreTimes);
-            double overhead = Median(envTimes.Zip(rawTimes, (e, w) => e / w).ToList());
-            double scoreRatio = Median(envTimes.Zip(scoreTimes, (e, c) => e / c).ToList());
+            double envSeconds = Stopwatches.Median(envTimes), raw = Stopwatches.Median(rawTimes), score = Stopwatches.Median(scoreTimes);
+            double overhead = Stopwatches.Median(envTimes.Zip(rawTimes, (e, w) => e / w).ToList());
+            double scoreRatio = Stopwatches.Median(envTimes.Zip(scoreTimes, (e, c) => e / c).ToList());
 
             progress?.Invoke("bench env: recomputing the prefix at every step (once)");
             double recompute = Recompute(reference, rm, prompts, responses, bundle.PadId, device);
@@ -80,11 +81,6 @@ public static class EnvBenchmark
         }
     }
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted[sorted.Count / 2];
-    }
 
     // Both models' decode steps for the same tokens: the work the env cannot avoid.
     private static double RawIncremental(CausalTransformer reference, RewardModel rm, int[][] prompts, int[][] actions, int pad, Device device)

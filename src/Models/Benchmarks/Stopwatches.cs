@@ -28,4 +28,11 @@ public static class Stopwatches
         Array.Sort(times);
         return times[repeats / 2];
     }
+
+    /// <summary>The median (upper one for an even count) of measured values.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
 }

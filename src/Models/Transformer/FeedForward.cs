@@ -22,11 +22,9 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x) => _kind switch
     {
         MlpKind.SwiGlu => down_proj.forward(nn.functional.silu(gate_proj!.forward(x)) * up_proj.forward(x)),
-        MlpKind.GeluTanh => down_proj.forward(GeluTanh(up_proj.forward(x))),
+        // GPT-2's "gelu_new": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), one fused kernel.
+        MlpKind.GeluTanh => down_proj.forward(nn.functional.gelu(up_proj.forward(x), GELU.Approximate.tanh)),
         _ => down_proj.forward(nn.functional.gelu(up_proj.forward(x))),
     };
 
-    // GPT-2's "gelu_new": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
-    private static Tensor GeluTanh(Tensor x) =>
-        x * 0.5 * (1.0 + (Math.Sqrt(2.0 / Math.PI) * (x + 0.044715 * x.pow(3))).tanh());
 }

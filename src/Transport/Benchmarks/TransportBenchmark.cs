@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Core;
+using RlhfGym.Models.Benchmarks;
 using RlhfGym.Models.Transformer;
 using RlhfGym.Transport.Client;
 using RlhfGym.Transport.Server;
@@ -69,8 +70,8 @@ public static class TransportBenchmark
                 roundTrips[i] = clock.Elapsed.TotalMilliseconds;
             }
             Array.Sort(roundTrips);
-            double remoteSeconds = Median(remoteTimes);
-            return new TransportBenchmarkResult(batch, steps, Median(localTimes), remoteSeconds, Median(ratios), batch * steps / remoteSeconds,
+            double remoteSeconds = Stopwatches.Median(remoteTimes);
+            return new TransportBenchmarkResult(batch, steps, Stopwatches.Median(localTimes), remoteSeconds, Stopwatches.Median(ratios), batch * steps / remoteSeconds,
                 Percentile(roundTrips, 0.50), Percentile(roundTrips, 0.99), pings);
         }
         finally
@@ -111,7 +112,6 @@ public static class TransportBenchmark
         return clock.Elapsed.TotalSeconds;
     }
 
-    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 
     private static double Percentile(double[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
 }

@@ -25,26 +25,15 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
         var o = options.Value;
         using var router = new RouterSocket();
         router.Options.Linger = TimeSpan.Zero;
-        RequestHandler handler;
-        try
+        // A start-up failure must reach whoever waits on Bound (serve, tests), whatever its type.
+        T Starting<T>(Func<T> step, Func<Exception, Exception>? explain = null)
         {
-            handler = new RequestHandler(o, log, ConfigureCurve(router, o));
+            try { return step(); }
+            catch (Exception e) { Bound.TrySetException(explain?.Invoke(e) ?? e); throw; }
         }
-        catch (Exception e) // whatever it is, the caller waiting on Bound must hear of it
-        {
-            Bound.TrySetException(e);
-            throw;
-        }
-        using var handlerScope = handler;
-        try
-        {
-            router.Bind(o.Bind);
-        }
-        catch (Exception e)
-        {
-            Bound.TrySetException(new IOException($"cannot bind {o.Bind}: {e.Message} (is another server using that port?)", e));
-            throw;
-        }
+        using var handler = Starting(() => new RequestHandler(o, log, ConfigureCurve(router, o)));
+        Starting(() => { router.Bind(o.Bind); return true; },
+            e => new IOException($"cannot bind {o.Bind}: {e.Message} (is another server using that port?)", e));
         Bound.TrySetResult();
         log.LogInformation("serving envs on {Bind} (default env {Env})", o.Bind, o.Env);
         var lastReclaim = DateTime.UtcNow;
