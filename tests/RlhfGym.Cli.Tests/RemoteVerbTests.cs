@@ -48,10 +48,13 @@ public class RemoteVerbTests
         Assert.Equal(0, CliRunner.Run("keys", "new", "--out", dir.File("client")).ExitCode);
         File.WriteAllText(dir.File("allow.txt"), File.ReadAllText(dir.File("client.key")));
         string address = $"tcp://127.0.0.1:{FreePort()}";
-        using var server = StartServer("serve", "--env", bundle.Directory, "--bind", address, "--device", "cpu",
+        var log = new List<string>();
+        using var server = StartServer(log, "serve", "--env", bundle.Directory, "--bind", address, "--device", "cpu",
             "--curve-secret-key", dir.File("server.key_secret"), "--allow-keys", dir.File("allow.txt"));
         try
         {
+            // serve shortened the OpenMP spin before anything loaded libtorch (ServerOpenMpSpin).
+            lock (log) Assert.Contains(log, line => line.Contains($"{ServerOpenMpSpin.Variable}={ServerOpenMpSpin.ServerValue}"));
             string reference = Path.Combine(bundle.Directory, "reference");
             var noInit = CliRunner.Run("train", "--env", address, "--out", dir.File("run0"), "--json");
             Assert.Contains("--init", (string)noInit.LastJson()["error"]!);
@@ -88,14 +91,19 @@ public class RemoteVerbTests
         Assert.Contains("--port", (string)bad.LastJson()["error"]!);
     }
 
-    private static Process StartServer(params string[] args)
+    private static Process StartServer(List<string> log, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "rlhfgym.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
         var ready = new TaskCompletionSource();
-        p.ErrorDataReceived += (_, e) => { if (e.Data?.Contains("serving envs on") == true) ready.TrySetResult(); };
+        p.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (log) log.Add(e.Data);
+            if (e.Data.Contains("serving envs on")) ready.TrySetResult();
+        };
         p.BeginErrorReadLine();
         p.BeginOutputReadLine();
         if (!ready.Task.Wait(TimeSpan.FromMinutes(2))) { p.Kill(true); throw new TimeoutException("rlhfgym serve did not start"); }

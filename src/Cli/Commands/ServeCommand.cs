@@ -26,6 +26,7 @@ public static class ServeCommand
         var command = new Command("serve", "serve envs over ZeroMQ + MessagePack (docs/protocol.md) until stopped") { env, bind, maxSessions, timeout, device, curveKey, allow };
         command.SetAction(async (parse, ct) =>
         {
+            var spin = ServerOpenMpSpin.Apply(); // before anything loads libtorch
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = AppContext.BaseDirectory });
             builder.Configuration.AddEnvironmentVariables("RLHFGYM_");
             var overrides = new Dictionary<string, string?>();
@@ -45,6 +46,7 @@ public static class ServeCommand
             builder.Services.AddHostedService(sp => sp.GetRequiredService<EnvServer>());
             using var host = builder.Build();
             var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EnvServerOptions>>().Value;
+            LogSpin(host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RlhfGym.Serve"), spin);
             try
             {
                 options.Validate();
@@ -62,5 +64,21 @@ public static class ServeCommand
             return 0;
         });
         return command;
+    }
+
+    private static void LogSpin(ILogger log, ServerOpenMpSpin.Outcome spin)
+    {
+        switch (spin)
+        {
+            case ServerOpenMpSpin.Outcome.Set:
+                log.LogInformation("OpenMP workers spin briefly between requests ({Variable}={Value})", ServerOpenMpSpin.Variable, ServerOpenMpSpin.ServerValue);
+                break;
+            case ServerOpenMpSpin.Outcome.UserSetting:
+                log.LogInformation("OpenMP wait settings from the environment are kept");
+                break;
+            case ServerOpenMpSpin.Outcome.TooLate:
+                log.LogWarning("libtorch was loaded before serve could shorten the OpenMP spin; remote steps may be slower on few cores");
+                break;
+        }
     }
 }
