@@ -48,9 +48,9 @@ public static class TransportBenchmark
             var localTimes = new List<double>();
             var remoteTimes = new List<double>();
             var ratios = new List<double>();
-            // Two warm-up rounds, not kept: a fresh server process reaches steady speed only after its JIT has
-            // recompiled the hot methods (round 0 ran ~2.5× slower than later rounds, round 1 still ~2×).
-            const int warmUps = 2;
+            // Warm-up rounds, not kept: a fresh server process reaches steady speed only once tiered JIT has
+            // recompiled its hot methods (traced on 2 cores: the server handled rounds 0–3 at 3.1×, 2.3×, 1.6× and 1.4× its steady step time).
+            const int warmUps = 4;
             for (int r = 1 - warmUps; r <= repeats; r++)
             {
                 // Alternate which goes first, so a drift in machine load does not favour either side.
