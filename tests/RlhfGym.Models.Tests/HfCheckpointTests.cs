@@ -94,6 +94,26 @@ public class HfCheckpointTests
     }
 
     [Fact]
+    public void A_saved_reward_model_carries_its_special_token_ids_and_bad_ids_are_refused()
+    {
+        using var dir = new TempDir();
+        using var original = HfCheckpoint.Load(Fixture("qwen2-rm"), withHead: true);
+        int vocab = original.Model.Config.VocabSize;
+        HfCheckpoint.Save(dir.Path, original.Family, original.Model, original.Head, new HfTokenIds(Pad: 0, Eos: [1, 2]));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.Path, "config.json")))!.AsObject();
+        Assert.Equal(0, (int)config["pad_token_id"]!);
+        Assert.Equal([1, 2], config["eos_token_id"]!.AsArray().Select(n => (int)n!));
+        Assert.False(config.ContainsKey("bos_token_id"));
+        using (var reloaded = HfCheckpoint.Load(dir.Path, withHead: true)) Assert.Equal(original.Model.Config, reloaded.Model.Config);
+
+        using var other = new TempDir();
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            HfCheckpoint.Save(other.Path, original.Family, original.Model, original.Head, new HfTokenIds(Pad: vocab)));
+        Assert.Contains("pad_token_id", e.Message);
+        Assert.False(File.Exists(Path.Combine(other.Path, "config.json")));
+    }
+
+    [Fact]
     public void A_context_cap_below_the_checkpoints_trims_learned_positions()
     {
         var (ids, logits, _) = Expected("gpt2");

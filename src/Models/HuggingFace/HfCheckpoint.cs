@@ -92,8 +92,11 @@ public static class HfCheckpoint
     }
 
     /// <summary>Write config.json and model.safetensors in the family's Hugging Face layout, each atomically.</summary>
-    public static void Save(string directory, HfFamily family, CausalTransformer model, ScalarHead? head = null)
+    /// <param name="tokenIds">pad/bos/eos ids for config.json. transformers needs pad_token_id to score a batch with a
+    /// …ForSequenceClassification reward model (it finds each row's last token by it).</param>
+    public static void Save(string directory, HfFamily family, CausalTransformer model, ScalarHead? head = null, HfTokenIds? tokenIds = null)
     {
+        tokenIds?.Validate(model.Config.VocabSize);
         if (family == HfFamily.Gpt2 != (model.Config.Positions == PositionKind.Learned))
             throw new ArgumentException($"a {HfFamilies.ModelType(family)} checkpoint needs {(family == HfFamily.Gpt2 ? "learned" : "rotary")} positions");
         Directory.CreateDirectory(directory);
@@ -103,7 +106,7 @@ public static class HfCheckpoint
         var tensors = HfWeightMap.ToHf(family, model.Config, ours).Select(t => new KeyValuePair<string, Tensor>(t.Name, t.Value)).ToList();
         SafeTensors.Save(Path.Combine(directory, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
         AtomicFile.WriteAllText(Path.Combine(directory, ConfigFile),
-            HfConfig.ToJson(family, model.Config, head is not null).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            HfConfig.ToJson(family, model.Config, head is not null, tokenIds).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
     /// <summary>The weight files: the shards of the index, or the single file.</summary>

@@ -108,7 +108,7 @@ public static class HfConfig
     }
 
     /// <summary>A config.json for <paramref name="c"/> in the family's layout (what transformers' from_pretrained reads).</summary>
-    public static JsonObject ToJson(HfFamily family, TransformerConfig c, bool rewardModel)
+    public static JsonObject ToJson(HfFamily family, TransformerConfig c, bool rewardModel, HfTokenIds? tokenIds = null)
     {
         var json = new JsonObject
         {
@@ -119,6 +119,12 @@ public static class HfConfig
             ["torch_dtype"] = "float32",
         };
         if (rewardModel) json["num_labels"] = 1;
+        if (tokenIds is { } ids)
+        {
+            if (ids.Pad is { } pad) json["pad_token_id"] = pad;
+            if (ids.Bos is { } bos) json["bos_token_id"] = bos;
+            if (ids.Eos is { Count: > 0 } eos) json["eos_token_id"] = eos.Count == 1 ? eos[0] : new JsonArray(eos.Select(e => (JsonNode)e).ToArray());
+        }
         if (family == HfFamily.Gpt2)
         {
             json["n_embd"] = c.DModel;
