@@ -22,6 +22,15 @@ public class BundleVerbTests
         Assert.True(check.ExitCode == 0, check.StdErr + check.StdOut);
         Assert.True((bool)check.LastJson()["passed"]!);
 
+        // The RM's preference pairs fit the normalizers, and location becomes the default.
+        File.WriteAllLines(dir.File("prefs.jsonl"), Enumerable.Range(0, 8).Select(i =>
+            new System.Text.Json.Nodes.JsonObject { ["prompt"] = "say it", ["chosen"] = $"the sea is {(char)('a' + i)} blue", ["rejected"] = "no" }.ToJsonString()));
+        var fitted = CliRunner.Run("bundle", "from-hf", "--reference", dir.File("ref"), "--reward", dir.File("rm"), "--prompts", dir.File("prompts.jsonl"),
+            "--out", dir.File("fitted"), "--max-new-tokens", "16", "--preferences", dir.File("prefs.jsonl"), "--json");
+        Assert.True(fitted.ExitCode == 0, fitted.StdErr);
+        Assert.Equal("location", (string?)fitted.LastJson()["normalizer"]);
+        Assert.Equal(8, (int)fitted.LastJson()["normalizer_fit"]!["pairs"]!);
+
         var missing = CliRunner.Run("bundle", "from-hf", "--reference", dir.File("nope"), "--reward", dir.File("rm"), "--prompts", dir.File("prompts.jsonl"),
             "--out", dir.File("b2"), "--tokenizer", dir.File("ref"), "--json");
         Assert.Equal(1, missing.ExitCode);

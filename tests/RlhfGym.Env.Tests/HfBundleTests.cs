@@ -1,5 +1,8 @@
+using System.Text.Json.Nodes;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
+using RlhfGym.Env.Normalization;
+using RlhfGym.Models.Tokenization;
 
 namespace RlhfGym.Env.Tests;
 
@@ -43,6 +46,73 @@ public class HfBundleTests
         var step = env.Step([imEnd, 3]);
         Assert.True(step.Terminated[0]);
         Assert.False(step.Terminated[1]);
+    }
+
+    private static string Words(Random rng, int count) =>
+        string.Join(" ", Enumerable.Range(0, count).Select(_ => new string(Enumerable.Range(0, rng.Next(1, 5)).Select(_ => (char)('a' + rng.Next(26))).ToArray())));
+
+    private static string Pair(string prompt, string chosen, string? rejected) =>
+        new JsonObject { ["prompt"] = prompt, ["chosen"] = chosen, ["rejected"] = rejected }.ToJsonString();
+
+    private static List<(string Prompt, string Chosen, string Rejected)> WritePreferences(string path, int pairs, int seed)
+    {
+        var rng = new Random(seed);
+        var data = Enumerable.Range(0, pairs).Select(_ => (Words(rng, 3), Words(rng, rng.Next(2, 6)), Words(rng, rng.Next(2, 6)))).ToList();
+        File.WriteAllLines(path, data.Select(d => Pair(d.Item1, d.Item2, d.Item3)));
+        return data;
+    }
+
+    [Fact]
+    public void Preference_pairs_fit_the_normalizers_on_the_same_segment_rewards_the_env_computes()
+    {
+        using var dir = new TempDir();
+        TinyHf.WriteTokenizer(dir.File("tok"));
+        TinyHf.WriteModels(dir.File("ref"), dir.File("rm"));
+        File.WriteAllLines(dir.File("prompts.jsonl"), ["""{"prompt":"tell me about the sea"}"""]);
+        var pairs = WritePreferences(dir.File("prefs.jsonl"), 24, seed: 4);
+        // One pair longer than the tiny models' context of 96 tokens: skipped and counted, not fatal.
+        File.AppendAllLines(dir.File("prefs.jsonl"), [Pair("hi", new string('a', 200), "no")]);
+        var bundle = HfBundleBuilder.Build(Request(dir) with { PreferencesFile = dir.File("prefs.jsonl"), MaxNewTokens = 40 });
+
+        Assert.Equal(NormalizerKind.Location, bundle.Defaults.Normalizer);
+        var fit = bundle.Info["normalizer_fit"]!;
+        Assert.Equal(24, (int)fit["pairs"]!);
+        Assert.Equal(1, (int)fit["skipped_too_long"]!);
+        Assert.NotEqual(RewardNormalizer.Identity.Mean, bundle.Normalizers[NormalizerKind.Location].Mean);
+
+        // The global normalizer's μ and σ are those of the raw segment rewards that the env's own score endpoint
+        // reads from the same 48 responses.
+        using var env = new TextVectorEnv(bundle, 1, bundle.Defaults with { Normalizer = NormalizerKind.None });
+        var template = ChatTemplate.Parse("chatml");
+        int imEnd = bundle.Tokenizer.SpecialTokens["<|im_end|>"];
+        var prompts = pairs.SelectMany(p => new[] { p.Prompt, p.Prompt }).Select(p => bundle.Tokenizer.Encode(template.Format(p))).ToList();
+        var responses = pairs.SelectMany(p => new[] { p.Chosen, p.Rejected }).Select(r => (int[])[.. bundle.Tokenizer.Encode(r), imEnd]).ToList();
+        var raw = env.Score(prompts, responses).SelectMany(e => e.RawSegmentRewards).ToList();
+        var (mean, std) = NormalizerFitter.MeanStd(raw);
+        var global = bundle.Normalizers[NormalizerKind.Global];
+        Assert.Equal(mean, global.Mean.Intercept, 4);
+        Assert.Equal(std, global.Std.Intercept, 4);
+    }
+
+    [Fact]
+    public void Bad_preference_files_name_the_line_and_write_no_bundle()
+    {
+        using var dir = new TempDir();
+        TinyHf.WriteTokenizer(dir.File("tok"));
+        TinyHf.WriteModels(dir.File("ref"), dir.File("rm"));
+        File.WriteAllLines(dir.File("prompts.jsonl"), ["""{"prompt":"hello"}"""]);
+        var request = Request(dir) with { PreferencesFile = dir.File("prefs.jsonl") };
+        File.WriteAllLines(dir.File("prefs.jsonl"), [Pair("a", "b c", "d"), Pair("a", "b", null)]);
+        var missing = Assert.Throws<InvalidDataException>(() => HfBundleBuilder.Build(request));
+        Assert.Contains("prefs.jsonl:2", missing.Message);
+        Assert.Contains("rejected", missing.Message);
+        File.WriteAllLines(dir.File("prefs.jsonl"), [Pair("a", "b", "")]);
+        Assert.Contains("no tokens", Assert.Throws<InvalidDataException>(() => HfBundleBuilder.Build(request)).Message);
+        File.WriteAllLines(dir.File("prefs.jsonl"), [Pair("a", new string('b', 300), "c")]);
+        Assert.Contains("context", Assert.Throws<InvalidDataException>(() => HfBundleBuilder.Build(request)).Message);
+        Assert.Throws<FileNotFoundException>(() => HfBundleBuilder.Build(request with { PreferencesFile = dir.File("none.jsonl") }));
+        Assert.Contains("not both", Assert.Throws<ArgumentException>(() => HfBundleBuilder.Build(request with { NormalizerFile = dir.File("n.json") })).Message);
+        Assert.False(File.Exists(Path.Combine(dir.File("bundle"), EnvBundle.EnvFile)));
     }
 
     [Fact]

@@ -20,11 +20,12 @@ public static class BundleCommand
         var mode = new Option<string>("--mode") { Description = "how the reward model is read: segment, token or bandit", DefaultValueFactory = _ => "segment" };
         var cEnt = new Option<double>("--c-ent") { Description = "entropy threshold for segment mode", DefaultValueFactory = _ => RewardReading.PaperCEnt };
         var normalizer = new Option<string?>("--normalizer") { Description = "a fitted normalizer JSON (`rlhfgym normalizer fit`); default: none" };
+        var preferences = new Option<string?>("--preferences") { Description = "the RM's preference pairs, JSONL {\"prompt\", \"chosen\", \"rejected\"}: fit every normalizer on them (location becomes the default)" };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "new-token budget per episode", DefaultValueFactory = _ => 128 };
         var maxSeq = new Option<int>("--max-seq-len") { Description = "context the models are loaded for", DefaultValueFactory = _ => 2048 };
         var fromHf = new Command("from-hf", "build an env bundle from Hugging Face reference and reward checkpoints")
         {
-            reference, reward, prompts, outDir, tokenizer, name, chat, mode, cEnt, normalizer, maxNew, maxSeq,
+            reference, reward, prompts, outDir, tokenizer, name, chat, mode, cEnt, normalizer, preferences, maxNew, maxSeq,
         };
         VerbRunner.Set(fromHf, (parse, progress) =>
         {
@@ -39,6 +40,7 @@ public static class BundleCommand
                 ChatTemplate = parse.GetValue(chat)!,
                 Reading = RewardReading.Parse(parse.GetValue(mode)!, parse.GetValue(cEnt)),
                 NormalizerFile = parse.GetValue(normalizer),
+                PreferencesFile = parse.GetValue(preferences),
                 MaxNewTokens = CommonOptions.Positive(parse.GetValue(maxNew), "--max-new-tokens"),
                 MaxSeqLen = CommonOptions.Positive(parse.GetValue(maxSeq), "--max-seq-len"),
             }, progress);
@@ -54,6 +56,7 @@ public static class BundleCommand
                 ["chat_template"] = bundle.Info["chat_template"]?.DeepClone(),
                 ["reference_family"] = bundle.Info["reference_family"]?.DeepClone(),
                 ["reward_family"] = bundle.Info["reward_family"]?.DeepClone(),
+                ["normalizer_fit"] = bundle.Info["normalizer_fit"]?.DeepClone(),
             };
         });
         return new Command("bundle", "env bundles from other sources") { fromHf };

@@ -25,8 +25,12 @@ public sealed record HfBundleRequest
     /// <summary>auto (from tokenizer_config.json's chat_template) or plain, chatml, llama3, mistral, phi3.</summary>
     public string ChatTemplate { get; init; } = "auto";
     public RewardReading Reading { get; init; } = RewardReading.Segment();
-    /// <summary>A fitted normalizer (`rlhfgym normalizer fit`); without one the bundle's normalizers are identities.</summary>
+    /// <summary>A fitted normalizer (`rlhfgym normalizer fit`). Without it or <see cref="PreferencesFile"/> the bundle's
+    /// normalizers are identities.</summary>
     public string? NormalizerFile { get; init; }
+    /// <summary>The RM's preference pairs, JSONL {"prompt", "chosen", "rejected"}: every normalizer kind is fitted on them
+    /// (<see cref="PreferenceNormalizerFit"/>) and location becomes the default, as in the paper.</summary>
+    public string? PreferencesFile { get; init; }
     public int MaxNewTokens { get; init; } = 128;
     /// <summary>Context the models are loaded for (rotary tables and KV caches are sized by it).</summary>
     public int MaxSeqLen { get; init; } = 2048;
@@ -42,6 +46,8 @@ public static class HfBundleBuilder
     public static EnvBundle Build(HfBundleRequest r, Action<string>? progress = null)
     {
         if (r.MaxNewTokens < 1) throw new ArgumentOutOfRangeException(nameof(r.MaxNewTokens), r.MaxNewTokens, "max_new_tokens must be >= 1");
+        if (r.NormalizerFile is not null && r.PreferencesFile is not null)
+            throw new ArgumentException("give a fitted normalizer or preference pairs to fit them on, not both");
         string tokenizerDir = r.TokenizerDir ?? r.ReferenceDir;
         var tokenizer = HfTokenizer.Load(tokenizerDir);
         var template = r.ChatTemplate == "auto" ? ChatTemplate.Detect(ReadChatTemplate(tokenizerDir)) : ChatTemplate.Parse(r.ChatTemplate);
@@ -70,11 +76,28 @@ public static class HfBundleBuilder
 
         var normalizers = Enum.GetValues<NormalizerKind>().ToDictionary(k => k, k => RewardNormalizer.Identity with { Kind = k });
         var defaultNormalizer = NormalizerKind.None;
+        JsonObject? fitInfo = null;
         if (r.NormalizerFile is { } normalizerFile)
         {
             var fitted = RewardNormalizer.Load(normalizerFile);
             normalizers[fitted.Kind] = fitted;
             defaultNormalizer = fitted.Kind;
+        }
+        else if (r.PreferencesFile is { } preferences)
+        {
+            var fit = PreferenceNormalizerFit.Fit(preferences, template, tokenizer, eosIds[^1], context, reference.Model, reward, r.Reading, progress);
+            foreach (var (kind, report) in fit.Fits) normalizers[kind] = report.Normalizer;
+            defaultNormalizer = NormalizerKind.Location;
+            var location = fit.Fits[NormalizerKind.Location];
+            fitInfo = new JsonObject
+            {
+                ["preferences"] = Path.GetFullPath(preferences),
+                ["pairs"] = fit.Pairs,
+                ["skipped_too_long"] = fit.Skipped,
+                ["segments"] = location.Segments,
+                ["location_buckets"] = location.Buckets,
+                ["sigma_clamped_fraction"] = location.ClampedFraction,
+            };
         }
         var defaults = new EnvOptions { Reading = r.Reading, Normalizer = defaultNormalizer, MaxNewTokens = r.MaxNewTokens };
         var tokenizerFiles = new[] { HfTokenizer.TokenizerJson, HfTokenizer.SentencePieceModel, HfTokenizer.TokenizerConfig, "special_tokens_map.json" }
@@ -87,8 +110,9 @@ public static class HfBundleBuilder
             ["reference_family"] = HfFamilies.ModelType(reference.Family),
             ["reward_family"] = HfFamilies.ModelType(rewardHf.Family),
             ["chat_template"] = template.Name,
-            ["normalizer_fitted"] = r.NormalizerFile is not null,
+            ["normalizer_fitted"] = r.NormalizerFile is not null || fitInfo is not null,
         };
+        if (fitInfo is not null) info["normalizer_fit"] = fitInfo;
         string name = r.Name ?? Path.GetFileName(Path.GetFullPath(r.OutDir).TrimEnd(Path.DirectorySeparatorChar));
         progress?.Invoke($"from-hf: writing {r.OutDir}");
         EnvBundle.WriteHf(r.OutDir, name, defaults, tokenizerFiles, vocab, eosIds, tokenizer.PadId, prompts, normalizers, reference.Model, reward, info);

@@ -1,3 +1,5 @@
+using RlhfGym.Env.Rewards;
+
 namespace RlhfGym.Env.Normalization;
 
 /// <summary>What a fit saw and did, for reports.</summary>
@@ -85,6 +87,12 @@ public static class NormalizerFitter
         return new NormalizerFitReport(normalizer, rewardsPerResponse.Count, all.Count, buckets, globalMean, globalStd,
             clamped / (double)all.Count, ClampedBelow(normalizer));
     }
+
+    /// <summary>Every kind from the same raw segment rewards, for a bundle. Bandit reads one reward per response (p = 1
+    /// always), so its location normalizer is the scalar μ0, σ0 (a global fit).</summary>
+    public static Dictionary<NormalizerKind, NormalizerFitReport> FitAll(RewardMode mode, IReadOnlyList<IReadOnlyList<double>> rewardsPerResponse) =>
+        Enum.GetValues<NormalizerKind>().ToDictionary(kind => kind,
+            kind => Fit(mode == RewardMode.Bandit && kind == NormalizerKind.Location ? NormalizerKind.Global : kind, rewardsPerResponse));
 
     private static RewardNormalizer Constant(NormalizerKind kind, double mean, double std, double floor) =>
         new() { Kind = kind, Mean = new LogLine(0, mean), Std = new LogLine(0, std), SigmaFloor = floor };

@@ -39,13 +39,7 @@ public static class PhraseWorldRewardModel
         var fitResponses = train.SelectMany(p => new[] { p.Chosen, p.Rejected }).ToList();
         var raw = RewardScoring.SegmentRewards(rm, fitResponses, world.Tokenizer.PadId).Where(r => r.Length > 0)
             .Select(r => (IReadOnlyList<double>)r).ToList();
-        var fits = new Dictionary<NormalizerKind, NormalizerFitReport>();
-        foreach (var kind in Enum.GetValues<NormalizerKind>())
-        {
-            // Bandit has one reward per response (p = 1 always): its location normalizer is the scalar μ0, σ0.
-            var fitKind = reading.Mode == RewardMode.Bandit && kind == NormalizerKind.Location ? NormalizerKind.Global : kind;
-            fits[kind] = NormalizerFitter.Fit(fitKind, raw);
-        }
+        var fits = NormalizerFitter.FitAll(reading.Mode, raw);
 
         var report = Report(reading, training, evaluation, fits, segmentsPerResponse);
         var defaults = new EnvOptions { Reading = reading, MaxNewTokens = PhraseWorldModels.MaxNewTokens };
