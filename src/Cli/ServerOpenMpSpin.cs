@@ -34,6 +34,12 @@ public static class ServerOpenMpSpin
         return Outcome.Set;
     }
 
+    /// <summary>The OpenMP wait setting a `serve` started from this process's environment runs with (for reports).</summary>
+    public static string Describe(Func<string, string?> getenv) =>
+        getenv(Variable) is { } spin ? $"{Variable}={spin} (environment)"
+        : getenv("OMP_WAIT_POLICY") is { } policy ? $"OMP_WAIT_POLICY={policy} (environment)"
+        : OperatingSystem.IsLinux() ? $"{Variable}={ServerValue} (serve)" : "runtime default";
+
     // libgomp is mapped into the process once libtorch has been loaded.
     private static bool IsOpenMpLoaded()
     {

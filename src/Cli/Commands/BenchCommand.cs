@@ -219,6 +219,7 @@ public static class BenchCommand
                 ["ping_p99_ms"] = Math.Round(r.PingP99Ms, 3),
                 ["pings"] = r.Pings,
                 ["server"] = parse.GetValue(sameProcess) ? "same process" : "separate process",
+                ["server_openmp_wait"] = parse.GetValue(sameProcess) ? "this process's" : ServerOpenMpSpin.Describe(Environment.GetEnvironmentVariable),
                 ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
             };
         });
