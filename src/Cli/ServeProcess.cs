@@ -9,6 +9,9 @@ public sealed class ServeProcess : IDisposable
 
     private ServeProcess(Process process) => _process = process;
 
+    /// <summary>What the server logged about its OpenMP wait setting (ServerOpenMpSpin), or null if nothing.</summary>
+    public string? OpenMpSetting { get; private set; }
+
     public static ServeProcess Start(string env, string address, string device, Action<string> progress)
     {
         // This program again: the apphost (rlhfgym), or `dotnet rlhfgym.dll` when started that way.
@@ -22,11 +25,14 @@ public sealed class ServeProcess : IDisposable
         psi.UseShellExecute = false;
         var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {host} serve");
         var ready = new TaskCompletionSource();
+        string? openMp = null;
         var lastLines = new Queue<string>();
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is null) return;
             lock (lastLines) { lastLines.Enqueue(e.Data); if (lastLines.Count > 5) lastLines.Dequeue(); }
+            // The logger's "level: category[id] " prefix is dropped; serve logs this line before it binds.
+            if (e.Data.Contains("OpenMP")) openMp ??= e.Data[(e.Data.IndexOf("] ", StringComparison.Ordinal) + 2)..];
             if (e.Data.Contains("serving envs on")) ready.TrySetResult();
         };
         process.BeginErrorReadLine();
@@ -49,7 +55,7 @@ public sealed class ServeProcess : IDisposable
             throw;
         }
         progress($"server process {process.Id} serving on {address}");
-        return new ServeProcess(process);
+        return new ServeProcess(process) { OpenMpSetting = openMp };
     }
 
     public void Dispose()

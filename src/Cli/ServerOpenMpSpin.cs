@@ -34,19 +34,14 @@ public static class ServerOpenMpSpin
         return Outcome.Set;
     }
 
-    /// <summary>The OpenMP wait setting a `serve` started from this process's environment runs with (for reports).</summary>
-    public static string Describe(Func<string, string?> getenv) =>
-        getenv(Variable) is { } spin ? $"{Variable}={spin} (environment)"
-        : getenv("OMP_WAIT_POLICY") is { } policy ? $"OMP_WAIT_POLICY={policy} (environment)"
-        : OperatingSystem.IsLinux() ? $"{Variable}={ServerValue} (serve)" : "runtime default";
-
     // libgomp is mapped into the process once libtorch has been loaded.
     private static bool IsOpenMpLoaded()
     {
         try { return File.ReadAllText("/proc/self/maps").Contains("libgomp", StringComparison.Ordinal); }
-        catch (IOException) { return false; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
+    // Called first thing in `serve`, before the host starts its threads, so no native getenv runs concurrently.
     // The C environment, which libgomp reads (Environment.SetEnvironmentVariable only changes .NET's copy), and .NET's
     // copy too, so child processes see the same value.
     private static void SetNative(string name, string value)

@@ -24,7 +24,7 @@ public class BundleVerbTests
 
         // The RM's preference pairs fit the normalizers, and location becomes the default.
         File.WriteAllLines(dir.File("prefs.jsonl"), Enumerable.Range(0, 8).Select(i =>
-            new System.Text.Json.Nodes.JsonObject { ["prompt"] = "say it", ["chosen"] = $"the sea is {(char)('a' + i)} blue", ["rejected"] = "no" }.ToJsonString()));
+            new System.Text.Json.Nodes.JsonObject { ["prompt"] = "say it", ["chosen"] = $"a sea {(char)('a' + i)}", ["rejected"] = "no" }.ToJsonString()));
         var fitted = CliRunner.Run("bundle", "from-hf", "--reference", dir.File("ref"), "--reward", dir.File("rm"), "--prompts", dir.File("prompts.jsonl"),
             "--out", dir.File("fitted"), "--max-new-tokens", "16", "--preferences", dir.File("prefs.jsonl"), "--json");
         Assert.True(fitted.ExitCode == 0, fitted.StdErr);

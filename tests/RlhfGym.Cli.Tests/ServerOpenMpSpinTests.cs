@@ -44,12 +44,4 @@ public class ServerOpenMpSpinTests
         Assert.Equal(ServerOpenMpSpin.Outcome.NotLinux, outcome);
         Assert.Empty(set);
     }
-
-    [Fact]
-    public void Describes_the_setting_a_served_process_runs_with()
-    {
-        Assert.Equal("GOMP_SPINCOUNT=100 (environment)", ServerOpenMpSpin.Describe(n => n == "GOMP_SPINCOUNT" ? "100" : null));
-        Assert.Equal("OMP_WAIT_POLICY=PASSIVE (environment)", ServerOpenMpSpin.Describe(n => n == "OMP_WAIT_POLICY" ? "PASSIVE" : null));
-        Assert.Equal($"GOMP_SPINCOUNT={ServerOpenMpSpin.ServerValue} (serve)", ServerOpenMpSpin.Describe(_ => null));
-    }
 }

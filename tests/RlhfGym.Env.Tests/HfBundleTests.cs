@@ -71,13 +71,14 @@ public class HfBundleTests
         File.WriteAllLines(dir.File("prompts.jsonl"), ["""{"prompt":"tell me about the sea"}"""]);
         var pairs = WritePreferences(dir.File("prefs.jsonl"), 24, seed: 4);
         // One pair longer than the tiny models' context of 96 tokens: skipped and counted, not fatal.
-        File.AppendAllLines(dir.File("prefs.jsonl"), [Pair("hi", new string('a', 200), "no")]);
+        // Another within the context but over the 40-token budget: the env never produces it, so it is skipped too.
+        File.AppendAllLines(dir.File("prefs.jsonl"), [Pair("hi", new string('a', 200), "no"), Pair("hi", string.Join(" ", Enumerable.Repeat("b", 30)), "no")]);
         var bundle = HfBundleBuilder.Build(Request(dir) with { PreferencesFile = dir.File("prefs.jsonl"), MaxNewTokens = 40 });
 
         Assert.Equal(NormalizerKind.Location, bundle.Defaults.Normalizer);
         var fit = bundle.Info["normalizer_fit"]!;
         Assert.Equal(24, (int)fit["pairs"]!);
-        Assert.Equal(1, (int)fit["skipped_too_long"]!);
+        Assert.Equal(2, (int)fit["skipped_too_long"]!);
         Assert.NotEqual(RewardNormalizer.Identity.Mean, bundle.Normalizers[NormalizerKind.Location].Mean);
 
         // The global normalizer's μ and σ are those of the raw segment rewards that the env's own score endpoint
@@ -92,6 +93,38 @@ public class HfBundleTests
         var global = bundle.Normalizers[NormalizerKind.Global];
         Assert.Equal(mean, global.Mean.Intercept, 4);
         Assert.Equal(std, global.Std.Intercept, 4);
+    }
+
+    // A SentencePiece-like tokenizer: every encoding starts with <s> (id 1); letters are 10 + (c - 'a'), '#' is EOS (2).
+    private sealed class BosTokenizer : ITokenizer
+    {
+        public int VocabSize => 40;
+        public int EosId => 2;
+        public int PadId => 0;
+        public IReadOnlyDictionary<string, int> SpecialTokens { get; } = new Dictionary<string, int> { ["<s>"] = 1, ["#"] = 2 };
+        public int[] Encode(string text) => [1, .. text.Where(c => c != ' ').Select(c => c == '#' ? 2 : 10 + (c - 'a'))];
+        public string Decode(ReadOnlySpan<int> ids) => throw new NotSupportedException();
+        public string TokenText(int id) => id.ToString();
+    }
+
+    [Fact]
+    public void A_preference_response_becomes_the_tokens_an_episode_would_hold()
+    {
+        var bos = new BosTokenizer();
+        int[] startOfText = bos.Encode("");
+        var eos = new HashSet<int> { 2, 3 };
+        Assert.Equal([10, 11, 3], PreferenceNormalizerFit.ResponseTokens(bos, "ab", startOfText, eos, endId: 3));    // no <s>; end-of-turn appended
+        Assert.Equal([10, 2], PreferenceNormalizerFit.ResponseTokens(bos, "a#b", startOfText, eos, endId: 3));        // cut after its first EOS
+        Assert.Equal([2], PreferenceNormalizerFit.ResponseTokens(bos, "#", startOfText, eos, endId: 3));              // an EOS-only answer, as the env allows
+        Assert.Throws<ArgumentException>(() => PreferenceNormalizerFit.ResponseTokens(bos, "", startOfText, eos, endId: 3));
+
+        using var dir = new TempDir();
+        TinyHf.WriteTokenizer(dir.File("tok"));
+        var bpe = HfTokenizer.Load(dir.File("tok"));
+        int imEnd = bpe.SpecialTokens["<|im_end|>"], endOfText = bpe.SpecialTokens["<|endoftext|>"];
+        var chatEos = new HashSet<int> { endOfText, imEnd };
+        Assert.Equal([.. bpe.Encode("the sea"), imEnd], PreferenceNormalizerFit.ResponseTokens(bpe, "the sea<|im_end|>\nmore", [], chatEos, imEnd));
+        Assert.Equal([.. bpe.Encode("hi"), endOfText], PreferenceNormalizerFit.ResponseTokens(bpe, "hi<|endoftext|>", [], chatEos, imEnd));
     }
 
     [Fact]
@@ -111,6 +144,11 @@ public class HfBundleTests
         File.WriteAllLines(dir.File("prefs.jsonl"), [Pair("a", new string('b', 300), "c")]);
         Assert.Contains("context", Assert.Throws<InvalidDataException>(() => HfBundleBuilder.Build(request)).Message);
         Assert.Throws<FileNotFoundException>(() => HfBundleBuilder.Build(request with { PreferencesFile = dir.File("none.jsonl") }));
+        // A threshold no entropy reaches leaves one segment per response: nothing to regress the location fit on.
+        WritePreferences(dir.File("prefs.jsonl"), 6, seed: 1);
+        var oneSegment = Assert.Throws<InvalidDataException>(() => HfBundleBuilder.Build(request with { Reading = Rewards.RewardReading.Segment(1000) }));
+        Assert.Contains("prefs.jsonl", oneSegment.Message);
+        Assert.Contains("--c-ent", oneSegment.Message);
         Assert.Contains("not both", Assert.Throws<ArgumentException>(() => HfBundleBuilder.Build(request with { NormalizerFile = dir.File("n.json") })).Message);
         Assert.False(File.Exists(Path.Combine(dir.File("bundle"), EnvBundle.EnvFile)));
     }

@@ -95,6 +95,9 @@ public class NormalizerTests
         Assert.Equal(1.0, last.StdAt(0.5), 12);
         var none = NormalizerFitter.Fit(NormalizerKind.None, data).Normalizer;
         Assert.Equal(3.5, none.Normalize(3.5, 2, 3));
+        // "none" is μ 0, σ 1 whatever the spread: a σ floor from rewards with std > 10 must not rescale it.
+        var wide = NormalizerFitter.Fit(NormalizerKind.None, [[0.0, 100.0], [-50.0]]).Normalizer;
+        Assert.Equal(37.0, wide.Normalize(37.0, 1, 2));
     }
 
     [Fact]

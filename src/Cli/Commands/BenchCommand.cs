@@ -201,9 +201,10 @@ public static class BenchCommand
             var shape = shapeOptions.Resolve(parse);
             int p = parse.GetValue(port) ?? FreeLoopbackPort();
             if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
+            ServeProcess? server = null;
             var r = RlhfGym.Transport.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
                 CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), CommonOptions.Positive(parse.GetValue(pings), "--pings"), p, dev, progress: progress,
-                startServer: parse.GetValue(sameProcess) ? null : (bundle, address) => ServeProcess.Start(bundle, address, dev.ToString(), progress), shape: shape);
+                startServer: parse.GetValue(sameProcess) ? null : (bundle, address) => server = ServeProcess.Start(bundle, address, dev.ToString(), progress), shape: shape);
             return new JsonObject
             {
                 ["bench"] = "transport",
@@ -219,7 +220,7 @@ public static class BenchCommand
                 ["ping_p99_ms"] = Math.Round(r.PingP99Ms, 3),
                 ["pings"] = r.Pings,
                 ["server"] = parse.GetValue(sameProcess) ? "same process" : "separate process",
-                ["server_openmp_wait"] = parse.GetValue(sameProcess) ? "this process's" : ServerOpenMpSpin.Describe(Environment.GetEnvironmentVariable),
+                ["server_openmp_wait"] = parse.GetValue(sameProcess) ? "this process's" : server?.OpenMpSetting ?? "not logged by the server",
                 ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
             };
         });

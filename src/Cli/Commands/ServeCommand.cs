@@ -74,7 +74,8 @@ public static class ServeCommand
                 log.LogInformation("OpenMP workers spin briefly between requests ({Variable}={Value})", ServerOpenMpSpin.Variable, ServerOpenMpSpin.ServerValue);
                 break;
             case ServerOpenMpSpin.Outcome.UserSetting:
-                log.LogInformation("OpenMP wait settings from the environment are kept");
+                log.LogInformation("OpenMP wait settings from the environment are kept ({Variable}={Spin}, OMP_WAIT_POLICY={Policy})", ServerOpenMpSpin.Variable,
+                    Environment.GetEnvironmentVariable(ServerOpenMpSpin.Variable) ?? "unset", Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "unset");
                 break;
             case ServerOpenMpSpin.Outcome.TooLate:
                 log.LogWarning("libtorch was loaded before serve could shorten the OpenMP spin; remote steps may be slower on few cores");

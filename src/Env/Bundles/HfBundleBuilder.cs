@@ -47,7 +47,8 @@ public static class HfBundleBuilder
     {
         if (r.MaxNewTokens < 1) throw new ArgumentOutOfRangeException(nameof(r.MaxNewTokens), r.MaxNewTokens, "max_new_tokens must be >= 1");
         if (r.NormalizerFile is not null && r.PreferencesFile is not null)
-            throw new ArgumentException("give a fitted normalizer or preference pairs to fit them on, not both");
+            throw new ArgumentException("give a fitted normalizer (--normalizer) or preference pairs to fit one on (--preferences), not both");
+        if (r.PreferencesFile is { } prefs && !File.Exists(prefs)) throw new FileNotFoundException($"{prefs}: preference file not found", prefs);
         string tokenizerDir = r.TokenizerDir ?? r.ReferenceDir;
         var tokenizer = HfTokenizer.Load(tokenizerDir);
         var template = r.ChatTemplate == "auto" ? ChatTemplate.Detect(ReadChatTemplate(tokenizerDir)) : ChatTemplate.Parse(r.ChatTemplate);
@@ -85,7 +86,7 @@ public static class HfBundleBuilder
         }
         else if (r.PreferencesFile is { } preferences)
         {
-            var fit = PreferenceNormalizerFit.Fit(preferences, template, tokenizer, eosIds[^1], context, reference.Model, reward, r.Reading, progress);
+            var fit = PreferenceNormalizerFit.Fit(preferences, template, tokenizer, eosIds, r.MaxNewTokens, context, reference.Model, reward, r.Reading, progress);
             foreach (var (kind, report) in fit.Fits) normalizers[kind] = report.Normalizer;
             defaultNormalizer = NormalizerKind.Location;
             var location = fit.Fits[NormalizerKind.Location];

@@ -42,7 +42,8 @@ public static class NormalizerFitter
         switch (kind)
         {
             case NormalizerKind.None:
-                normalizer = RewardNormalizer.Identity with { SigmaFloor = floor };
+                // μ 0, σ 1 exactly (method.md §3): a floor from the data could exceed 1 and rescale "none".
+                normalizer = RewardNormalizer.Identity;
                 break;
             case NormalizerKind.Global:
                 normalizer = Constant(kind, globalMean, globalStd, floor);
