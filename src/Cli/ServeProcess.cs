@@ -12,14 +12,19 @@ public sealed class ServeProcess : IDisposable
     /// <summary>What the server logged about its OpenMP wait setting (ServerOpenMpSpin), or null if nothing.</summary>
     public string? OpenMpSetting { get; private set; }
 
-    public static ServeProcess Start(string env, string address, string device, Action<string> progress)
+    public static ServeProcess Start(string env, string address, string device, Action<string> progress) =>
+        Start(address, ["--env", env, "--device", device], progress);
+
+    /// <param name="serveArgs">More flags for `rlhfgym serve --bind ADDRESS`.</param>
+    public static ServeProcess Start(string address, IEnumerable<string> serveArgs, Action<string>? progress = null)
     {
-        // This program again: the apphost (rlhfgym), or `dotnet rlhfgym.dll` when started that way.
-        string host = Environment.ProcessPath ?? "dotnet", self = typeof(ServeProcess).Assembly.Location;
-        var psi = Path.GetFileNameWithoutExtension(host) == "dotnet"
-            ? new ProcessStartInfo(host) { ArgumentList = { self } }
-            : new ProcessStartInfo(host);
-        foreach (var a in new[] { "serve", "--env", env, "--bind", address, "--device", device }) psi.ArgumentList.Add(a);
+        // This program again: the rlhfgym apphost, else `dotnet rlhfgym.dll` (started that way, or from a test host).
+        string? processPath = Environment.ProcessPath;
+        bool apphost = processPath is not null && Path.GetFileNameWithoutExtension(processPath) == "rlhfgym";
+        string host = apphost ? processPath! : processPath is not null && Path.GetFileNameWithoutExtension(processPath) == "dotnet" ? processPath : "dotnet";
+        var psi = new ProcessStartInfo(host);
+        if (!apphost) psi.ArgumentList.Add(typeof(ServeProcess).Assembly.Location);
+        foreach (var a in (string[])["serve", "--bind", address, .. serveArgs]) psi.ArgumentList.Add(a);
         psi.RedirectStandardError = true;
         psi.RedirectStandardOutput = true;
         psi.UseShellExecute = false;
@@ -54,7 +59,7 @@ public sealed class ServeProcess : IDisposable
             process.Dispose();
             throw;
         }
-        progress($"server process {process.Id} serving on {address}");
+        progress?.Invoke($"server process {process.Id} serving on {address}");
         return new ServeProcess(process) { OpenMpSetting = openMp };
     }
 

@@ -1,7 +1,5 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using RlhfGym.Env.Core;
+using RlhfGym.Transport;
 
 namespace RlhfGym.Cli.Tests;
 
@@ -27,14 +25,14 @@ public class RemoteVerbTests
     public void Serve_names_a_missing_or_bad_key_file()
     {
         using var dir = new TempDir();
-        var missing = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{FreePort()}", "--curve-secret-key", dir.File("nope.key_secret"), "--json");
+        var missing = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--curve-secret-key", dir.File("nope.key_secret"), "--json");
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("nope.key_secret", (string)missing.LastJson()["error"]!);
         File.WriteAllText(dir.File("bad.key_secret"), "not a key\n");
-        var bad = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{FreePort()}", "--curve-secret-key", dir.File("bad.key_secret"), "--json");
+        var bad = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--curve-secret-key", dir.File("bad.key_secret"), "--json");
         Assert.Equal(1, bad.ExitCode);
         Assert.Contains("bad.key_secret", (string)bad.LastJson()["error"]!);
-        var allowOnly = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{FreePort()}", "--allow-keys", dir.File("allow.txt"), "--json");
+        var allowOnly = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--allow-keys", dir.File("allow.txt"), "--json");
         Assert.Equal(1, allowOnly.ExitCode);
         Assert.Contains("CurveSecretKeyFile", (string)allowOnly.LastJson()["error"]!);
     }
@@ -47,34 +45,26 @@ public class RemoteVerbTests
         Assert.Equal(0, CliRunner.Run("keys", "new", "--out", dir.File("server")).ExitCode);
         Assert.Equal(0, CliRunner.Run("keys", "new", "--out", dir.File("client")).ExitCode);
         File.WriteAllText(dir.File("allow.txt"), File.ReadAllText(dir.File("client.key")));
-        string address = $"tcp://127.0.0.1:{FreePort()}";
-        var log = new List<string>();
-        using var server = StartServer(log, "serve", "--env", bundle.Directory, "--bind", address, "--device", "cpu",
-            "--curve-secret-key", dir.File("server.key_secret"), "--allow-keys", dir.File("allow.txt"));
-        try
-        {
-            // serve shortened the OpenMP spin before anything loaded libtorch (ServerOpenMpSpin).
-            lock (log) Assert.Contains(log, line => line.Contains($"{ServerOpenMpSpin.Variable}={ServerOpenMpSpin.ServerValue}"));
-            string reference = Path.Combine(bundle.Directory, "reference");
-            var noInit = CliRunner.Run("train", "--env", address, "--out", dir.File("run0"), "--json");
-            Assert.Contains("--init", (string)noInit.LastJson()["error"]!);
-            var r = CliRunner.Run("train", "--env", address, "--init", reference, "--iterations", "2", "--num-envs", "4", "--out", dir.File("run"),
-                "--server-key", dir.File("server.key"), "--client-key", dir.File("client.key_secret"), "--device", "cpu", "--json");
-            Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
-            var json = r.LastJson();
-            Assert.Equal(address, (string)json["env_address"]!);
-            Assert.True(File.Exists(Path.Combine(dir.File("run"), "metrics.jsonl")));
-            // A client that is not on the allow-list is refused by name.
-            Assert.Equal(0, CliRunner.Run("keys", "new", "--out", dir.File("stranger")).ExitCode);
-            var refused = CliRunner.Run("train", "--env", address, "--init", reference, "--iterations", "1", "--num-envs", "2", "--out", dir.File("run2"),
-                "--server-key", dir.File("server.key"), "--client-key", dir.File("stranger.key_secret"), "--device", "cpu", "--json");
-            Assert.Equal(1, refused.ExitCode);
-            Assert.Contains("unauthorized", (string)refused.LastJson()["error"]!);
-        }
-        finally
-        {
-            server.Kill(entireProcessTree: true);
-        }
+        string address = $"tcp://127.0.0.1:{LoopbackPort.Free()}";
+        using var server = ServeProcess.Start(address, ["--env", bundle.Directory, "--device", "cpu",
+            "--curve-secret-key", dir.File("server.key_secret"), "--allow-keys", dir.File("allow.txt")]);
+        // serve shortened the OpenMP spin before anything loaded libtorch (ServerOpenMpSpin).
+        Assert.Contains($"{ServerOpenMpSpin.Variable}={ServerOpenMpSpin.ServerValue}", server.OpenMpSetting);
+        string reference = Path.Combine(bundle.Directory, "reference");
+        var noInit = CliRunner.Run("train", "--env", address, "--out", dir.File("run0"), "--json");
+        Assert.Contains("--init", (string)noInit.LastJson()["error"]!);
+        var r = CliRunner.Run("train", "--env", address, "--init", reference, "--iterations", "2", "--num-envs", "4", "--out", dir.File("run"),
+            "--server-key", dir.File("server.key"), "--client-key", dir.File("client.key_secret"), "--device", "cpu", "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr + r.StdOut);
+        var json = r.LastJson();
+        Assert.Equal(address, (string)json["env_address"]!);
+        Assert.True(File.Exists(Path.Combine(dir.File("run"), "metrics.jsonl")));
+        // A client that is not on the allow-list is refused by name.
+        Assert.Equal(0, CliRunner.Run("keys", "new", "--out", dir.File("stranger")).ExitCode);
+        var refused = CliRunner.Run("train", "--env", address, "--init", reference, "--iterations", "1", "--num-envs", "2", "--out", dir.File("run2"),
+            "--server-key", dir.File("server.key"), "--client-key", dir.File("stranger.key_secret"), "--device", "cpu", "--json");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("unauthorized", (string)refused.LastJson()["error"]!);
     }
 
     [Fact]
@@ -91,31 +81,5 @@ public class RemoteVerbTests
         var bad = CliRunner.Run("bench", "transport", "--port", "70000", "--json");
         Assert.Equal(1, bad.ExitCode);
         Assert.Contains("--port", (string)bad.LastJson()["error"]!);
-    }
-
-    private static Process StartServer(List<string> log, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "rlhfgym.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
-        var ready = new TaskCompletionSource();
-        p.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (log) log.Add(e.Data);
-            if (e.Data.Contains("serving envs on")) ready.TrySetResult();
-        };
-        p.BeginErrorReadLine();
-        p.BeginOutputReadLine();
-        if (!ready.Task.Wait(TimeSpan.FromMinutes(2))) { p.Kill(true); throw new TimeoutException("rlhfgym serve did not start"); }
-        return p;
-    }
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }

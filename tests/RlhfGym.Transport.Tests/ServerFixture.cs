@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RlhfGym.Env.Core;
@@ -28,12 +26,7 @@ internal sealed class TestServer : IAsyncDisposable
         Port = port;
     }
 
-    public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+    public static int FreePort() => LoopbackPort.Free();
 
     public static async Task<TestServer> Start(int? port = null, double sessionTimeout = 60, int maxSessions = 80,
         string? curveSecretKeyFile = null, string? allowedClientKeysFile = null)

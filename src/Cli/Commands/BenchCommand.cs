@@ -199,7 +199,7 @@ public static class BenchCommand
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             int t = EpisodeSteps(parse.GetValue(steps));
             var shape = shapeOptions.Resolve(parse);
-            int p = parse.GetValue(port) ?? FreeLoopbackPort();
+            int p = parse.GetValue(port) ?? RlhfGym.Transport.LoopbackPort.Free();
             if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
             ServeProcess? server = null;
             var r = RlhfGym.Transport.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
@@ -225,13 +225,6 @@ public static class BenchCommand
             };
         });
         return command;
-    }
-
-    private static int FreeLoopbackPort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     // Episodes fit PhraseWorld-shaped models' context (prompt + budget + 1 ≤ 512).

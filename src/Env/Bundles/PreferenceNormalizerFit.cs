@@ -30,7 +30,6 @@ public static class PreferenceNormalizerFit
     public static PreferenceFitOutcome Fit(string path, ChatTemplate template, ITokenizer tokenizer, IReadOnlyList<int> eosIds, int maxNewTokens,
         int context, CausalTransformer reference, RewardModel rm, RewardReading reading, Action<string>? progress = null)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: preference file not found", path);
         IReadOnlySet<int> isEos = new HashSet<int>(eosIds);
         // SentencePiece tokenizers put <s> before every encoded text; a response continues the prompt, so drop it.
         var startOfText = tokenizer.Encode("");

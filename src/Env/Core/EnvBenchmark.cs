@@ -81,7 +81,6 @@ public static class EnvBenchmark
         }
     }
 
-
     // Both models' decode steps for the same tokens: the work the env cannot avoid.
     private static double RawIncremental(CausalTransformer reference, RewardModel rm, int[][] prompts, int[][] actions, int pad, Device device)
     {

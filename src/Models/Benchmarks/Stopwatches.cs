@@ -7,26 +7,19 @@ public static class Stopwatches
 {
     public static double MedianSeconds(int repeats, Action action, int warmup = 1)
     {
-        for (int i = 0; i < warmup; i++) action();
-        var times = new double[repeats];
-        for (int i = 0; i < repeats; i++)
+        return MedianSeconds(repeats, () =>
         {
             long start = Stopwatch.GetTimestamp();
             action();
-            times[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        }
-        Array.Sort(times);
-        return times[repeats / 2];
+            return Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }, warmup);
     }
 
     /// <summary>Median of the seconds each run reports for its own timed part (set-up excluded).</summary>
     public static double MedianSeconds(int repeats, Func<double> timedRun, int warmup = 1)
     {
         for (int i = 0; i < warmup; i++) timedRun();
-        var times = new double[repeats];
-        for (int i = 0; i < repeats; i++) times[i] = timedRun();
-        Array.Sort(times);
-        return times[repeats / 2];
+        return Median(Enumerable.Range(0, repeats).Select(_ => timedRun()).ToList());
     }
 
     /// <summary>The median (upper one for an even count) of measured values.</summary>

@@ -26,5 +26,4 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
         MlpKind.GeluTanh => down_proj.forward(nn.functional.gelu(up_proj.forward(x), GELU.Approximate.tanh)),
         _ => down_proj.forward(nn.functional.gelu(up_proj.forward(x))),
     };
-
 }

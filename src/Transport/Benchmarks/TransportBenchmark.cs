@@ -115,6 +115,5 @@ public static class TransportBenchmark
         return clock.Elapsed.TotalSeconds;
     }
 
-
     private static double Percentile(double[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
 }
