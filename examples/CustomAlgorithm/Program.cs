@@ -9,7 +9,10 @@ using RlhfGym.Env.Core;
 using RlhfGym.Env.Training;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
+using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
+
+PhraseWorldPlugin.Register();
 
 using var env = EnvRegistry.Make("PhraseWorld-Segment-v0", numEnvs: 32, progress: Console.Error.WriteLine);
 var (model, _) = ModelCheckpoint.Load(Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir));

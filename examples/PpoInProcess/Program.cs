@@ -1,17 +1,23 @@
 // Train PPO in-process on the built-in segment-reward env and compare the policy with the SFT model under the gold
 // judge. Run: dotnet run --project examples/PpoInProcess -c Release
+using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
+using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
+
+PhraseWorldPlugin.Register(); // the built-in world: its env ids and its gold judge
 
 // 1. The env: 64 sub-envs of PhraseWorld with segment-level rewards (built and cached on first use).
 //    Options are flags of one env: try Reading = RewardReading.Token, or Normalizer = NormalizerKind.None.
 using var env = EnvRegistry.Make("PhraseWorld-Segment-v0", numEnvs: 64, configure: o => o with { Interpolation = Interpolation.Even },
     progress: Console.Error.WriteLine);
 
-// 2. The trainer: the policy and critic start from the bundle's reference (the SFT model).
-var trainer = new Trainer(env, Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir), env.Bundle.World, CPU, Console.Error.WriteLine);
+// 2. The trainer: the policy and critic start from the bundle's reference (the SFT model); evaluation compares them
+//    under the world's gold judge on held-out prompts.
+var evaluator = JudgePolicyEvaluator.ForBundle(env.Bundle, env.Spec.MaxNewTokens, CPU);
+var trainer = new Trainer(env, Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir), evaluator, CPU, Console.Error.WriteLine);
 
 // 3. PPO with the defaults measured for PhraseWorld (docs/agents.md); swap Algorithm = "reinforce" for RLOO.
 var options = new TrainerOptions { Algorithm = "ppo", Iterations = 40, Seed = 7, KlCoef = 0.3 };

@@ -3,6 +3,11 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RlhfGym.Cli;
+using RlhfGym.PhraseWorld;
+
+// Worlds are plug-ins: PhraseWorld registers its env ids and its judge (it loads no native code, so serve can still
+// set OpenMP's spin before libtorch loads).
+PhraseWorldPlugin.Register();
 
 // The generic host supplies configuration (appsettings.json, RLHFGYM_* environment variables), logging to stderr
 // and DI; System.CommandLine owns the command line.

@@ -1,3 +1,4 @@
+using RlhfGym.PhraseWorld;
 using System.Text.Json.Nodes;
 using RlhfGym.Agents.Algorithms;
 using RlhfGym.Agents.Policies;

@@ -1,3 +1,4 @@
+using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Core;
 
 namespace RlhfGym.Cli.Tests;

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Normalization;
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
 using RlhfGym.Models.Checkpoints;
@@ -37,13 +37,13 @@ public class EnvBundleTests
             Assert.Equal(2.0, b.Defaults.Reading.CEnt);
             Assert.Equal(4, b.Normalizers.Count);
             Assert.Equal(NormalizerKind.Location, b.Normalizers[NormalizerKind.Location].Kind);
-            Assert.NotNull(b.World);
+            Assert.IsType<PhraseWorldJudge>(b.Judge);
             Assert.Equal([b.Tokenizer.EosId], b.EosIds);
             using var reference = b.LoadReference(CPU);
             using var rm = b.LoadRewardModel(CPU);
             Assert.Equal(b.Tokenizer.VocabSize, rm.Transformer.Config.VocabSize);
             // The bundled reward model is the trained one: it reproduces the reported pairwise accuracy.
-            var world = b.World!;
+            var world = PhraseWorldPlugin.WorldOf(b);
             var pairs = WorldStore.LoadPairs(bundle.Replace("bundle", "world"), world).Where(p => p.Split == "validation").ToList();
             var planned = PhraseWorldRewardModel.Plan(world, pairs, b.Defaults.Reading, reference);
             Assert.Equal((double)outcome.Report["pairwise_accuracy"]!, RewardModelTrainer.PairwiseAccuracy(rm, planned, world.Tokenizer.PadId), 3);

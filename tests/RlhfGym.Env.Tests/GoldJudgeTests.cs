@@ -1,4 +1,4 @@
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.PhraseWorld;
 
 namespace RlhfGym.Env.Tests;
 

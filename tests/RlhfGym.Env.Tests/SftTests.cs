@@ -1,4 +1,4 @@
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Training;
 using RlhfGym.Models.Checkpoints;
 using static TorchSharp.torch;

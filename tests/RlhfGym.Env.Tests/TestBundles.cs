@@ -1,6 +1,6 @@
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Normalization;
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
 using static TorchSharp.torch;
@@ -35,7 +35,7 @@ internal static class TestBundles
         };
         var prompts = world.Prompts.Select(p => new BundlePrompt(p.Id, p.Split, p.Text, p.Tokens)).ToList();
         EnvBundle.Write(bundleDir, "Test-v0", new EnvOptions { Reading = reading, MaxNewTokens = 12 }, world.Tokenizer, prompts,
-            normalizers, sft, rm, world, new System.Text.Json.Nodes.JsonObject());
+            normalizers, sft, rm, PhraseWorldPlugin.BundleJudge(world), new System.Text.Json.Nodes.JsonObject());
         sft.Dispose();
         return bundleDir;
     }

@@ -1,4 +1,5 @@
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.Env.Judging;
+using RlhfGym.PhraseWorld;
 
 namespace RlhfGym.Env.Tests;
 
@@ -10,7 +11,7 @@ public class WorldEvaluatorTests
         var rng = new Random(1);
         var wins = Enumerable.Range(0, 4000).Select(_ => rng.NextDouble() < 0.7 ? 1.0 : 0.0).ToList();
         var diff = Enumerable.Range(0, 4000).Select(_ => (double)rng.Next(-10, 11)).ToList();
-        Assert.InRange(WorldEvaluator.LengthControlledWinRate(wins, diff), 0.67, 0.73);
+        Assert.InRange(JudgedComparison.LengthControlledWinRate(wins, diff), 0.67, 0.73);
     }
 
     [Fact]
@@ -21,7 +22,7 @@ public class WorldEvaluatorTests
         var diff = Enumerable.Range(0, 4000).Select(_ => rng.NextDouble() * 10 - 3).ToList();
         var wins = diff.Select(d => rng.NextDouble() < 1 / (1 + Math.Exp(-d)) ? 1.0 : 0.0).ToList();
         Assert.True(wins.Average() > 0.65);
-        Assert.InRange(WorldEvaluator.LengthControlledWinRate(wins, diff), 0.4, 0.6);
+        Assert.InRange(JudgedComparison.LengthControlledWinRate(wins, diff), 0.4, 0.6);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using RlhfGym.PhraseWorld;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RlhfGym.Env.Core;

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Core;
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
-using RlhfGym.Models.Benchmarks;
+using RlhfGym.Benchmarks;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Cli.Commands;
@@ -202,7 +202,7 @@ public static class BenchCommand
             int p = parse.GetValue(port) ?? RlhfGym.Transport.LoopbackPort.Free();
             if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
             ServeProcess? server = null;
-            var r = RlhfGym.Transport.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
+            var r = RlhfGym.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
                 CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), CommonOptions.Positive(parse.GetValue(pings), "--pings"), p, dev, progress: progress,
                 startServer: parse.GetValue(sameProcess) ? null : (bundle, address) => server = ServeProcess.Start(bundle, address, dev.ToString(), progress), shape: shape);
             return new JsonObject

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Training;
 using RlhfGym.Models;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using RlhfGym.Agents.Algorithms;
+using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
@@ -94,7 +95,8 @@ public static class TrainCommand
                 return figures;
             }
             using var vectorEnv = env.Make(parse, dev, progress);
-            var trainer = new Trainer(vectorEnv, parse.GetValue(init) ?? Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir), vectorEnv.Bundle.World, dev, progress);
+            var evaluator = JudgePolicyEvaluator.ForBundle(vectorEnv.Bundle, vectorEnv.Spec.MaxNewTokens, dev);
+            var trainer = new Trainer(vectorEnv, parse.GetValue(init) ?? Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir), evaluator, dev, progress);
             return trainer.Run(parse.GetValue(outDir)!, o, parse.GetValue(resume)).Figures;
         });
         return command;
@@ -119,11 +121,11 @@ public static class TrainCommand
                 policyDir = RunCheckpoint.Find(runDir) is { } ck ? Path.Combine(ck.Path, RunCheckpoint.PolicyDir)
                     : throw new FileNotFoundException($"{runDir}: no final policy and no checkpoint to evaluate");
             using var vectorEnv = env.Make(parse, dev, progress);
-            if (vectorEnv.Bundle.World is null) throw new InvalidOperationException($"{vectorEnv.Spec.Id} has no gold judge to evaluate with");
-            var trainer = new Trainer(vectorEnv, Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir), vectorEnv.Bundle.World, dev, progress);
+            var evaluator = JudgePolicyEvaluator.ForBundle(vectorEnv.Bundle, vectorEnv.Spec.MaxNewTokens, dev)
+                ?? throw new InvalidOperationException($"{vectorEnv.Spec.Id} has no judge to evaluate with");
             using (var policy = ModelCheckpoint.LoadFor(policyDir, vectorEnv.Spec.VocabSize, $"the env {vectorEnv.Spec.Id}", dev))
             {
-                var result = trainer.Evaluate(policy, CommonOptions.Positive(parse.GetValue(samples), "--samples-per-prompt"), parse.GetValue(seed));
+                var result = evaluator.Evaluate(policy, CommonOptions.Positive(parse.GetValue(samples), "--samples-per-prompt"), parse.GetValue(seed));
                 result["run"] = Path.GetFullPath(runDir);
                 result["policy"] = Path.GetFullPath(policyDir);
                 return result;

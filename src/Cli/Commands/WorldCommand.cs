@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Common;
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Segmentation;
 using RlhfGym.Models;
 

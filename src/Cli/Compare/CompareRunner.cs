@@ -1,3 +1,4 @@
+using RlhfGym.Agents.Evaluation;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -38,7 +39,8 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                 }
                 progress($"compare: {cell.Name}, seed {seed}");
                 using var env = EnvRegistry.Make(cell.Env, 64, cell.Apply, device: device, progress: progress);
-                var trainer = new Trainer(env, Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir), env.Bundle.World, device);
+                var trainer = new Trainer(env, Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir),
+                    JudgePolicyEvaluator.ForBundle(env.Bundle, env.Spec.MaxNewTokens, device), device);
                 var options = new TrainerOptions { Algorithm = cell.Agent, Iterations = iterations, Seed = seed, EvalEvery = iterations };
                 perCell[cell.Name].Add(trainer.Run(runDir, options, resume: RunCheckpoint.Find(runDir) is not null).Figures);
                 ran++;

@@ -1,3 +1,4 @@
+using RlhfGym.Agents.Evaluation;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -5,7 +6,7 @@ using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Normalization;
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Models.Checkpoints;
 using Spectre.Console;
 using static TorchSharp.torch;
@@ -44,7 +45,7 @@ public sealed class DemoPipeline(IAnsiConsole console, Device device)
         {
             string runDir = Path.Combine(outDir, mode);
             using var env = EnvRegistry.Make(bundles[mode], numEnvs, device: device);
-            var trainer = new Trainer(env, Path.Combine(bundles[mode], EnvBundle.ReferenceDir), env.Bundle.World, device,
+            var trainer = new Trainer(env, Path.Combine(bundles[mode], EnvBundle.ReferenceDir), JudgePolicyEvaluator.ForBundle(env.Bundle, env.Spec.MaxNewTokens, device), device,
                 line => { if (line.Contains($"/{iterations}]") && (line.Contains($" {iterations}/") || line.Contains("0/"))) Stage($"    [grey]{Markup.Escape(line)}[/]"); });
             var options = new TrainerOptions { Iterations = iterations, Seed = seed, EvalEvery = 10, CheckpointEvery = iterations };
             bool resume = RunCheckpoint.Find(runDir) is not null && !File.Exists(Path.Combine(runDir, Trainer.SummaryFile));
@@ -61,7 +62,7 @@ public sealed class DemoPipeline(IAnsiConsole console, Device device)
             metrics, sftGold, "SFT");
         DemoPlots.MetricOverIterations(Path.Combine(outDir, "kl.png"), "kl", "KL(π ‖ π_ref) per episode during PPO", "KL (nats)", metrics);
         using var segmentEnv = EnvRegistry.Make(bundles["segment"], 1, device: device);
-        var world = segmentEnv.Bundle.World!;
+        var world = PhraseWorldPlugin.WorldOf(segmentEnv.Bundle);
         var locationPoints = LocationPoints(segmentEnv, world, seed);
         DemoPlots.RewardVsLocation(Path.Combine(outDir, "reward_vs_location.png"), locationPoints, segmentEnv.Bundle.Normalizers[NormalizerKind.Location]);
         string samples = SampleResponses(segmentEnv, world, Path.Combine(outDir, "segment", Trainer.FinalPolicyDir), seed);

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Common;
+using RlhfGym.Env.Judging;
 using RlhfGym.Env.Normalization;
-using RlhfGym.Env.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
@@ -18,13 +18,13 @@ public sealed record BundlePrompt(string Id, string Split, string Text, int[] To
 /// An env bundle: a directory holding everything one environment needs.
 /// <code>
 /// env.json            format, version, name, tokenizer, EOS ids, reward mode and c_ent, default options, RM figures
-/// tokenizer.json      the tokenizer (PhraseWorld's word tokenizer), or
+/// tokenizer.json      the tokenizer (a word tokenizer), or
 /// tokenizer/          a Hugging Face tokenizer (tokenizer.json or tokenizer.model, tokenizer_config.json)
 /// prompts.jsonl       the prompt set with splits
 /// normalizers.json    fitted normalizers, one per kind (location, global, last, none)
 /// reference/          the frozen reference LM (config.json + model.safetensors)
 /// reward/             the reward model (config.json + model.safetensors with score.weight)
-/// world.json          optional: a gold judge (PhraseWorld), for evaluation only
+/// gold_judge          optional: a judge's file (PhraseWorld: world.json), loaded through JudgeRegistry; evaluation only
 /// </code>
 /// <see cref="Load"/> validates all of it and names the file and field of any problem; weights are read only when a
 /// model is loaded, but their headers, names and shapes are checked up front.
@@ -34,7 +34,7 @@ public sealed class EnvBundle
     public const string Format = "rlhfgym.envbundle";
     public const int FormatVersion = 1;
     public const string EnvFile = "env.json", NormalizersFile = "normalizers.json", PromptsFile = "prompts.jsonl",
-        TokenizerFile = "tokenizer.json", HfTokenizerDir = "tokenizer", ReferenceDir = "reference", RewardDir = "reward", WorldFile = "world.json";
+        TokenizerFile = "tokenizer.json", HfTokenizerDir = "tokenizer", ReferenceDir = "reference", RewardDir = "reward";
 
     public string Directory { get; }
     public string Name { get; }
@@ -49,13 +49,13 @@ public sealed class EnvBundle
     public IReadOnlyDictionary<NormalizerKind, RewardNormalizer> Normalizers { get; }
     public TransformerConfig ReferenceConfig { get; }
     public TransformerConfig RewardConfig { get; }
-    /// <summary>The gold judge's world when the bundle has one (PhraseWorld); never part of the reward.</summary>
-    public World? World { get; }
+    /// <summary>The bundle's judge when it has one (a world's gold judge); for evaluation only, never part of the reward.</summary>
+    public IEpisodeJudge? Judge { get; }
     public JsonObject Info { get; }
 
     private EnvBundle(string directory, string name, EnvOptions defaults, ITokenizer tokenizer, int vocabSize, IReadOnlyList<int> eosIds, int padId,
         IReadOnlyList<BundlePrompt> prompts, IReadOnlyDictionary<NormalizerKind, RewardNormalizer> normalizers,
-        TransformerConfig referenceConfig, TransformerConfig rewardConfig, World? world, JsonObject info)
+        TransformerConfig referenceConfig, TransformerConfig rewardConfig, IEpisodeJudge? judge, JsonObject info)
     {
         Directory = directory;
         Name = name;
@@ -68,7 +68,7 @@ public sealed class EnvBundle
         Normalizers = normalizers;
         ReferenceConfig = referenceConfig;
         RewardConfig = rewardConfig;
-        World = world;
+        Judge = judge;
         Info = info;
     }
 
@@ -89,7 +89,7 @@ public sealed class EnvBundle
     /// <summary>Write a bundle (env.json last, so a directory without it is never mistaken for a complete bundle).</summary>
     public static void Write(string directory, string name, EnvOptions defaults, WordTokenizer tokenizer, IReadOnlyList<BundlePrompt> prompts,
         IReadOnlyDictionary<NormalizerKind, RewardNormalizer> normalizers, CausalTransformer reference, RewardModel reward,
-        World? world, JsonObject rmReport) =>
+        BundleJudge? judge, JsonObject rmReport) =>
         Write(directory, name, defaults, dir => tokenizer.Save(Path.Combine(dir, TokenizerFile)), new JsonObject
         {
             ["file"] = TokenizerFile,
@@ -97,7 +97,7 @@ public sealed class EnvBundle
             ["vocab_size"] = tokenizer.VocabSize,
             ["eos_ids"] = new JsonArray(tokenizer.EosId),
             ["pad_id"] = tokenizer.PadId,
-        }, prompts, normalizers, reference, reward, world, rmReport);
+        }, prompts, normalizers, reference, reward, judge, rmReport);
 
     /// <summary>Write a bundle around Hugging Face models: the tokenizer files are copied into tokenizer/.</summary>
     /// <param name="tokenizerFiles">tokenizer.json or tokenizer.model, with tokenizer_config.json and the like.</param>
@@ -121,7 +121,7 @@ public sealed class EnvBundle
 
     private static void Write(string directory, string name, EnvOptions defaults, Action<string> writeTokenizer, JsonObject tokenizerSection,
         IReadOnlyList<BundlePrompt> prompts, IReadOnlyDictionary<NormalizerKind, RewardNormalizer> normalizers, CausalTransformer reference,
-        RewardModel reward, World? world, JsonObject rmReport)
+        RewardModel reward, BundleJudge? judge, JsonObject rmReport)
     {
         defaults.Validate();
         System.IO.Directory.CreateDirectory(directory);
@@ -130,15 +130,14 @@ public sealed class EnvBundle
         ModelCheckpoint.Save(Path.Combine(directory, ReferenceDir), reference, metadata: new Dictionary<string, string> { ["kind"] = "reference" });
         reward.Save(Path.Combine(directory, RewardDir), new Dictionary<string, string> { ["kind"] = "reward", ["mode"] = defaults.Reading.Name });
         writeTokenizer(directory);
-        if (world is not null) WorldStore.Save(directory, world); // world.json + the same tokenizer.json and prompts.jsonl
-        else
-            Jsonl.Write(Path.Combine(directory, PromptsFile), prompts.Select(p => new JsonObject
-            {
-                ["version"] = FormatVersion,
-                ["id"] = p.Id,
-                ["split"] = p.Split,
-                ["text"] = p.Text,
-            }));
+        Jsonl.Write(Path.Combine(directory, PromptsFile), prompts.Select(p => new JsonObject
+        {
+            ["version"] = FormatVersion,
+            ["id"] = p.Id,
+            ["split"] = p.Split,
+            ["text"] = p.Text,
+        }));
+        judge?.WriteInto(directory); // after the prompts: a judge may rewrite prompts.jsonl with fields of its own
         var norms = new JsonObject { ["version"] = FormatVersion };
         foreach (var (kind, n) in normalizers) norms[RewardNormalizer.KindName(kind)] = n.ToJson();
         AtomicFile.WriteAllText(Path.Combine(directory, NormalizersFile), norms.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
@@ -154,7 +153,7 @@ public sealed class EnvBundle
             ["reward_model"] = RewardDir,
             ["prompts"] = PromptsFile,
             ["normalizers"] = NormalizersFile,
-            ["gold_judge"] = world is null ? null : WorldFile,
+            ["gold_judge"] = judge?.File,
             ["reward"] = new JsonObject
             {
                 ["mode"] = defaults.Reading.Name,
@@ -241,24 +240,14 @@ public sealed class EnvBundle
         var referenceConfig = CheckModel(directory, env.String("reference"), vocabSize, withHead: false);
         var rewardConfig = CheckModel(directory, env.String("reward_model"), vocabSize, withHead: true);
 
-        World? world = null;
-        IReadOnlyList<BundlePrompt> prompts;
-        if (json["gold_judge"] is not null)
+        var prompts = Jsonl.Read(Path.Combine(directory, env.String("prompts")), FormatVersion, l =>
         {
-            if (env.String("gold_judge") != WorldFile) throw Bad("gold_judge", $"null or \"{WorldFile}\"");
-            world = WorldStore.Load(directory);
-            prompts = world.Prompts.Select(p => new BundlePrompt(p.Id, p.Split, p.Text, p.Tokens)).ToList();
-        }
-        else
-        {
-            prompts = Jsonl.Read(Path.Combine(directory, env.String("prompts")), FormatVersion, l =>
-            {
-                string text = l.String("text");
-                return new BundlePrompt(l.String("id"), l.String("split"), text, tokenizer.Encode(text));
-            });
-        }
+            string text = l.String("text");
+            return new BundlePrompt(l.String("id"), l.String("split"), text, tokenizer.Encode(text));
+        });
         if (prompts.Count == 0) throw new InvalidDataException($"{Path.Combine(directory, env.String("prompts"))}: no prompts");
-        return new EnvBundle(directory, name, defaults, tokenizer, vocabSize, eosIds, padId, prompts, normalizers, referenceConfig, rewardConfig, world,
+        var judge = json["gold_judge"] is null ? null : JudgeRegistry.Load(env.String("gold_judge"), directory);
+        return new EnvBundle(directory, name, defaults, tokenizer, vocabSize, eosIds, padId, prompts, normalizers, referenceConfig, rewardConfig, judge,
             json["rm"] as JsonObject ?? new JsonObject());
     }
 

@@ -25,6 +25,6 @@ public sealed record EpisodeRewards(
 {
     public double Total => PerToken.Sum(v => (double)v);
 
-    /// <summary>The gold judge's score when the env has one (evaluation only, never part of the reward).</summary>
+    /// <summary>The env judge's score when the env has one (evaluation only, never part of the reward).</summary>
     public double? Gold { get; init; }
 }

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Normalization;
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.Env.Judging;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
 using RlhfGym.Models;
@@ -27,7 +27,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     private readonly RewardNormalizer _normalizer;
     private readonly CausalTransformer _ref;
     private readonly RewardModel _rm;
-    private readonly GoldJudge? _judge;
+    private readonly IEpisodeJudge? _judge;
     private readonly IReadOnlyList<BundlePrompt> _pool;
     private readonly int _b, _budget, _capacity, _eos, _vocab;
     private readonly bool[] _isEos; // by token id: does it end a response (eos_token, a chat model's end of turn)
@@ -69,7 +69,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         Spec = new EnvSpec(id ?? bundle.Name, numEnvs, _vocab, bundle.EosIds, bundle.PadId, _budget, autoreset, _o);
         _ref = bundle.LoadReference(Device);
         _rm = bundle.LoadRewardModel(Device);
-        _judge = bundle.World is { } w ? new GoldJudge(w) : null;
+        _judge = bundle.Judge;
         _refCache = _ref.NewCache(_b, _capacity);
         _rmCache = _rm.Transformer.NewCache(_b, _capacity);
         _refLogp = zeros(_b, _vocab, ScalarType.Float32, Device);
@@ -234,8 +234,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         int t = _length[b];
         var response = _response[b][..t];
         var episode = RewardAssembler.Assemble(_o, _normalizer, response, _entropy[b][..t], _logProb[b][..t], _value[b][..t], EosOf(response), truncated);
-        if (_judge is not null && Bundle.World is { } world)
-            episode = episode with { Gold = _judge.Judge(world.Prompt(_prompt[b]!.Id), response).Score };
+        if (_judge is not null) episode = episode with { Gold = _judge.Judge(_prompt[b]!.Id, response).Score };
         return episode;
     }
 

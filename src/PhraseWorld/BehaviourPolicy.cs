@@ -1,6 +1,6 @@
 using RlhfGym.Env.Common;
 
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>
 /// The data-generating behaviour the SFT model imitates: a mix of good and bad phrases around the style's ideal

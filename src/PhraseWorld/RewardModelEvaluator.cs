@@ -1,7 +1,7 @@
+using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Common;
-using RlhfGym.Env.PhraseWorld;
 
-namespace RlhfGym.Env.Rewards;
+namespace RlhfGym.PhraseWorld;
 
 public sealed record RewardModelEvaluation(int Pairs, double PairwiseAccuracy, double GoldSpearman, double? SegmentGoldCorrelation, int Segments);
 

@@ -1,6 +1,6 @@
 using RlhfGym.Env.Common;
 
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>
 /// Makes preference pairs from any source of responses (the behaviour policy, or a trained SFT model): two distinct

@@ -1,11 +1,10 @@
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Normalization;
-using RlhfGym.Env.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Env.Core;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>
 /// A PhraseWorld-shaped bundle with random weights and identity normalizers: for benchmarks and smoke tests, where
@@ -28,7 +27,7 @@ public static class RandomBundle
         var normalizers = Enum.GetValues<NormalizerKind>().ToDictionary(k => k, k => RewardNormalizer.Identity with { Kind = k });
         var prompts = world.Prompts.Select(p => new BundlePrompt(p.Id, p.Split, p.Text, p.Tokens)).ToList();
         EnvBundle.Write(dir, "Bench-v0", new EnvOptions { Reading = RewardReading.Segment(), MaxNewTokens = maxNewTokens }, world.Tokenizer,
-            prompts, normalizers, reference, rm, world, new System.Text.Json.Nodes.JsonObject());
+            prompts, normalizers, reference, rm, PhraseWorldPlugin.BundleJudge(world), new System.Text.Json.Nodes.JsonObject());
         return EnvBundle.Load(dir);
     }
 }

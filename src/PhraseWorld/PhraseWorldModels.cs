@@ -1,6 +1,6 @@
 using RlhfGym.Models.Transformer;
 
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>The transformer shape PhraseWorld trains (SFT, reward models, policies, critics), sized for 2 CPU cores.</summary>
 public static class PhraseWorldModels

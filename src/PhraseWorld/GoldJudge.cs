@@ -1,4 +1,4 @@
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>One parsed unit of a response: a phrase, or a run of unparseable (gibberish) tokens.</summary>
 /// <param name="Start">Index of the first token in the response.</param>

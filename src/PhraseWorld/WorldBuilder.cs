@@ -1,7 +1,7 @@
 using RlhfGym.Env.Common;
 using RlhfGym.Models.Tokenization;
 
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>Builds a <see cref="World"/> from a seed: phrase values and prompt splits are drawn, text is fixed.</summary>
 public static class WorldBuilder

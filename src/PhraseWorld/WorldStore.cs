@@ -4,7 +4,7 @@ using RlhfGym.Env.Common;
 using RlhfGym.Models.Checkpoints;
 using RlhfGym.Models.Tokenization;
 
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>
 /// A world directory: world.json (seed, rules, phrases and values), tokenizer.json, prompts.jsonl, sft.jsonl and

@@ -1,6 +1,6 @@
 using RlhfGym.Models.Tokenization;
 
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 public enum PhraseKind { Informative, Wrong, Filler, Closing }
 

@@ -1,11 +1,12 @@
+using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Common;
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Segmentation;
-using RlhfGym.Models.Benchmarks;
+using RlhfGym.Benchmarks;
 using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Env.Rewards;
+namespace RlhfGym.Benchmarks;
 
 public sealed record RewardModelBenchmarkResult(int Pairs, double TrainTokensPerSecond, double RmForwardSeconds, double SegmentationSeconds)
 {

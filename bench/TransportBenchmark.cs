@@ -1,15 +1,16 @@
+using RlhfGym.PhraseWorld;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Core;
-using RlhfGym.Models.Benchmarks;
+using RlhfGym.Benchmarks;
 using RlhfGym.Models.Transformer;
 using RlhfGym.Transport.Client;
 using RlhfGym.Transport.Server;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Transport.Benchmarks;
+namespace RlhfGym.Benchmarks;
 
 public sealed record TransportBenchmarkResult(int Batch, int Steps, double InProcessSeconds, double RemoteSeconds, double RemoteVsInProcess,
     double RemoteTokensPerSecond, double PingP50Ms, double PingP99Ms, int Pings);

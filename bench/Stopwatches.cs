@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace RlhfGym.Models.Benchmarks;
+namespace RlhfGym.Benchmarks;
 
 /// <summary>Timing helpers for bench verbs: warm up once, then report the median of repeated runs.</summary>
 public static class Stopwatches

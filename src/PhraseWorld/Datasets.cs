@@ -1,4 +1,4 @@
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>A supervised example: a prompt and a behaviour response (token ids ending with EOS).</summary>
 public sealed record SftExample(string PromptId, string Split, int[] Response, double Gold);

@@ -2,7 +2,7 @@ using RlhfGym.Models.Transformer;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Models.Benchmarks;
+namespace RlhfGym.Benchmarks;
 
 public sealed record ModelBenchmarkOptions
 {

@@ -1,7 +1,7 @@
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.Env.Judging;
 
-/// <summary>Held-out evaluation against the gold judge.</summary>
-public sealed record WorldEvaluation(
+/// <summary>Two models' responses to the same prompts, side by side under a judge.</summary>
+public sealed record JudgedComparison(
     int Responses,
     double MeanGold,
     double WinRateVsReference,
@@ -9,39 +9,36 @@ public sealed record WorldEvaluation(
     double MeanLength,
     double EosRate,
     double RepetitionRate,
-    double ReferenceMeanGold);
-
-/// <summary>
-/// Compares a policy's responses with a reference's (the SFT model) prompt by prompt: gold score, win rate (ties ½),
-/// and a length-controlled win rate in the spirit of AlpacaEval-2 LC: a logistic regression of the win on the
-/// length difference, read at zero difference.
-/// </summary>
-public static class WorldEvaluator
+    double ReferenceMeanGold)
 {
-    public static WorldEvaluation Evaluate(World world, IReadOnlyList<WorldPrompt> prompts, IReadOnlyList<int[]> policy, IReadOnlyList<int[]> reference)
+    /// <summary>
+    /// Compares a policy's responses with a reference's (the SFT model) prompt by prompt: judge score, win rate (ties
+    /// ½), and a length-controlled win rate in the spirit of AlpacaEval-2 LC: a logistic regression of the win on the
+    /// length difference, read at zero difference.
+    /// </summary>
+    public static JudgedComparison Compare(IEpisodeJudge judge, IReadOnlyList<string> promptIds, IReadOnlyList<int[]> policy, IReadOnlyList<int[]> reference)
     {
-        if (prompts.Count == 0 || prompts.Count != policy.Count || prompts.Count != reference.Count)
-            throw new ArgumentException($"need one policy and one reference response per prompt (got {prompts.Count}, {policy.Count}, {reference.Count})");
-        var judge = new GoldJudge(world);
-        int n = prompts.Count;
+        if (promptIds.Count == 0 || promptIds.Count != policy.Count || promptIds.Count != reference.Count)
+            throw new ArgumentException($"need one policy and one reference response per prompt (got {promptIds.Count}, {policy.Count}, {reference.Count})");
+        int n = promptIds.Count;
         var wins = new double[n];
         var lengthDiff = new double[n];
-        double gold = 0, refGold = 0, length = 0, eos = 0, repeats = 0, phrases = 0;
+        double gold = 0, refGold = 0, length = 0, eos = 0, repeats = 0, units = 0;
         for (int i = 0; i < n; i++)
         {
-            var a = judge.Judge(prompts[i], policy[i]);
-            var b = judge.Judge(prompts[i], reference[i]);
+            var a = judge.Judge(promptIds[i], policy[i]);
+            var b = judge.Judge(promptIds[i], reference[i]);
             gold += a.Score;
             refGold += b.Score;
             wins[i] = a.Score > b.Score ? 1 : a.Score < b.Score ? 0 : 0.5;
             lengthDiff[i] = a.Length - b.Length;
             length += a.Length;
             eos += a.Terminated ? 1 : 0;
-            repeats += a.Repeats;
-            phrases += a.Spans.Count(s => s.PhraseId >= 0);
+            repeats += a.RepeatedUnits;
+            units += a.Units;
         }
-        return new WorldEvaluation(n, gold / n, wins.Average(), LengthControlledWinRate(wins, lengthDiff), length / n, eos / n,
-            phrases > 0 ? repeats / phrases : 0, refGold / n);
+        return new JudgedComparison(n, gold / n, wins.Average(), LengthControlledWinRate(wins, lengthDiff), length / n, eos / n,
+            units > 0 ? repeats / units : 0, refGold / n);
     }
 
     /// <summary>

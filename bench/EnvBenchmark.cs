@@ -1,15 +1,16 @@
+using RlhfGym.Env.Core;
 using System.Diagnostics;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Normalization;
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
-using RlhfGym.Models.Benchmarks;
+using RlhfGym.Benchmarks;
 using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Env.Core;
+namespace RlhfGym.Benchmarks;
 
 /// <param name="StepOverheadRatio">Env step loop over the bare incremental forward of reference LM + RM for the same
 /// tokens (median of paired runs).</param>

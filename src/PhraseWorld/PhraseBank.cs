@@ -1,4 +1,4 @@
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>
 /// The hand-written text of PhraseWorld. Every phrase starts with a word no other phrase starts with, so once a

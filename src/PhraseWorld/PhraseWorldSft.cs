@@ -8,7 +8,7 @@ using RlhfGym.Models.Generation;
 using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>How the SFT model's samples compare with the behaviour it imitates, on the same held-out prompts.</summary>
 public sealed record SftFidelity(int Samples, double SftMeanGold, double BehaviourMeanGold, double SftEosRate)

@@ -6,7 +6,7 @@ using RlhfGym.Env.Segmentation;
 using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Env.PhraseWorld;
+namespace RlhfGym.PhraseWorld;
 
 /// <summary>
 /// The paper's first half on PhraseWorld: plan every pair response for the reward mode (entropy cuts from the frozen
@@ -45,7 +45,7 @@ public static class PhraseWorldRewardModel
         var defaults = new EnvOptions { Reading = reading, MaxNewTokens = PhraseWorldModels.MaxNewTokens };
         var prompts = world.Prompts.Select(p => new BundlePrompt(p.Id, p.Split, p.Text, p.Tokens)).ToList();
         EnvBundle.Write(bundleDir, bundleName, defaults, world.Tokenizer, prompts, fits.ToDictionary(kv => kv.Key, kv => kv.Value.Normalizer),
-            reference, rm, world, report);
+            reference, rm, PhraseWorldPlugin.BundleJudge(world), report);
         return new Outcome(training, evaluation, fits, segmentsPerResponse, report);
     }
 

@@ -1,7 +1,7 @@
-using RlhfGym.Env.PhraseWorld;
+using RlhfGym.Env.Segmentation;
 using RlhfGym.Models.Transformer;
 
-namespace RlhfGym.Env.Segmentation;
+namespace RlhfGym.PhraseWorld;
 
 public sealed record SegmentationPoint(double CEnt, double Precision, double Recall, double F1, double SegmentsPerResponse);
 
