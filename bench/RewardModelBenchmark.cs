@@ -1,3 +1,4 @@
+using RlhfGym.Env.Core;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Common;
 using RlhfGym.PhraseWorld;
@@ -46,9 +47,7 @@ public static class RewardModelBenchmark
         progress?.Invoke("bench rm: segmentation pass vs RM forward");
         double segmentation = Stopwatches.MedianSeconds(repeats, () =>
         {
-            var entropies = ReferenceEntropies.Compute(reference, responses, pad);
-            for (int i = 0; i < responses.Count; i++)
-                ResponseSegments.Plan(RewardReading.Segment(), responses[i].Item2, world.EosId, entropies[i]);
+            new ScoringPipeline(reference, null, pad).Plan(responses, RewardReading.Segment(), _ => world.EosId);
         });
         double forward = Stopwatches.MedianSeconds(repeats, () => RewardScoring.SegmentRewards(rm, planned, pad));
 

@@ -1,3 +1,4 @@
+using RlhfGym.Env.Core;
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Normalization;
@@ -35,10 +36,10 @@ public static class PhraseWorldRewardModel
         var training = RewardModelTrainer.Train(rm, train, validation, world.Tokenizer.PadId, options, progress);
         var evaluation = RewardModelEvaluator.Evaluate(rm, world, validationPairs.Select(p => world.Prompt(p.PromptId)).ToList(), validation, reading);
 
-        // Normalizers are fitted on the raw segment rewards of the RM's own training responses (the paper's choice).
-        var fitResponses = train.SelectMany(p => new[] { p.Chosen, p.Rejected }).ToList();
-        var raw = RewardScoring.SegmentRewards(rm, fitResponses, world.Tokenizer.PadId).Where(r => r.Length > 0)
-            .Select(r => (IReadOnlyList<double>)r).ToList();
+        // Normalizers are fitted on the raw segment rewards of the RM's own training responses (the paper's choice),
+        // read by the same scoring pipeline the env's score endpoint uses.
+        var fitRows = train.SelectMany(p => new[] { (p.Chosen.Prompt, p.Chosen.Response), (p.Rejected.Prompt, p.Rejected.Response) }).ToList();
+        var raw = new ScoringPipeline(reference, rm, world.Tokenizer.PadId).RawSegmentRewards(fitRows, reading, [world.EosId], PhraseWorldModels.MaxNewTokens);
         var fits = NormalizerFitter.FitAll(reading.Mode, raw);
 
         var report = Report(reading, training, evaluation, fits, segmentsPerResponse);
@@ -54,12 +55,9 @@ public static class PhraseWorldRewardModel
     {
         var prompts = pairs.Select(p => world.Prompt(p.PromptId).Tokens).ToList();
         var responses = pairs.Select(p => p.Chosen).Concat(pairs.Select(p => p.Rejected)).ToList();
-        var entropies = reading.NeedsEntropy
-            ? ReferenceEntropies.Compute(reference, responses.Select((r, i) => (prompts[i % pairs.Count], r)).ToList(), world.Tokenizer.PadId)
-            : null;
-        PlannedResponse Make(int i) => new(prompts[i % pairs.Count], responses[i],
-            ResponseSegments.Plan(reading, responses[i], world.EosId, entropies is null ? default : entropies[i]));
-        return Enumerable.Range(0, pairs.Count).Select(i => new PlannedPair(Make(i), Make(pairs.Count + i))).ToList();
+        var planned = new ScoringPipeline(reference, null, world.Tokenizer.PadId)
+            .Plan(responses.Select((r, i) => (prompts[i % pairs.Count], r)).ToList(), reading, _ => world.EosId);
+        return Enumerable.Range(0, pairs.Count).Select(i => new PlannedPair(planned[i], planned[pairs.Count + i])).ToList();
     }
 
     private static JsonObject Report(RewardReading reading, RewardTrainingResult t, RewardModelEvaluation e,

@@ -1,3 +1,4 @@
+using RlhfGym.Env.Core;
 using RlhfGym.Env.Segmentation;
 using RlhfGym.Models.Transformer;
 
@@ -19,7 +20,7 @@ public static class SegmentationDiagnostics
         IReadOnlyList<(WorldPrompt Prompt, int[] Response)> data, IEnumerable<double> thresholds)
     {
         var judge = new GoldJudge(world);
-        var entropies = ReferenceEntropies.Compute(reference, data.Select(d => (d.Prompt.Tokens, d.Response)).ToList(), world.Tokenizer.PadId);
+        var entropies = new ScoringPipeline(reference, null, world.Tokenizer.PadId).Entropies(data.Select(d => (d.Prompt.Tokens, d.Response)).ToList());
         var gold = new HashSet<int>[data.Count];
         var content = new int[data.Count];
         for (int i = 0; i < data.Count; i++)

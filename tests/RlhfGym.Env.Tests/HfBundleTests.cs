@@ -1,3 +1,4 @@
+using RlhfGym.Env.Builders;
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;

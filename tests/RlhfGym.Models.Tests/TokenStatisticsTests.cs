@@ -15,9 +15,16 @@ public class TokenStatisticsTests
         var expectedLogProb = probs.log().gather(-1, tokens.unsqueeze(-1)).squeeze(-1);
         Assert.True((TokenStatistics.Entropy(logits).to_type(ScalarType.Float64) - expectedEntropy).abs().max().item<double>() < 1e-5);
         Assert.True((TokenStatistics.LogProbOf(logits, tokens).to_type(ScalarType.Float64) - expectedLogProb).abs().max().item<double>() < 1e-5);
-        var (h, lp) = TokenStatistics.EntropyAndLogProbOf(logits, tokens);
+        var (logp, h) = TokenStatistics.LogSoftmaxAndEntropy(logits);
         Assert.True((h.to_type(ScalarType.Float64) - expectedEntropy).abs().max().item<double>() < 1e-5);
-        Assert.True((lp.to_type(ScalarType.Float64) - expectedLogProb).abs().max().item<double>() < 1e-5);
+        Assert.True((TokenStatistics.Select(logp, tokens).to_type(ScalarType.Float64) - expectedLogProb).abs().max().item<double>() < 1e-5);
+        // One routine: the entropy alone is bit-identical to the pair's, with or without autograd.
+        Assert.True(TokenStatistics.Entropy(logits).equal(h).item<bool>());
+        var tracked = logits.clone().requires_grad_(true);
+        var (_, hTracked) = TokenStatistics.LogSoftmaxAndEntropy(tracked);
+        Assert.True(hTracked.detach().equal(h).item<bool>());
+        hTracked.sum().backward();
+        Assert.NotNull(tracked.grad);
     }
 
     [Fact]

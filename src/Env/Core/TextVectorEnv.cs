@@ -37,6 +37,8 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     private readonly long[] _feed, _rmFeed;
     private readonly float[] _stats;           // (3B): log π_ref(action), entropy, RM value
     private readonly StepResult _result;
+    private readonly ScoringPipeline _scoring; // the score endpoint: the same pipeline normalizers were fitted with
+    private const int ScoreBatch = 64;
 
     // Per sub-env episode state (host).
     private readonly BundlePrompt?[] _prompt;
@@ -69,6 +71,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         Spec = new EnvSpec(id ?? bundle.Name, numEnvs, _vocab, bundle.EosIds, bundle.PadId, _budget, autoreset, _o);
         _ref = bundle.LoadReference(Device);
         _rm = bundle.LoadRewardModel(Device);
+        _scoring = new ScoringPipeline(_ref, _rm, bundle.PadId);
         _judge = bundle.Judge;
         _refCache = _ref.NewCache(_b, _capacity);
         _rmCache = _rm.Transformer.NewCache(_b, _capacity);
@@ -164,7 +167,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     }
 
     // One decode step of both models for every row, then the three per-row numbers to the host. Kept to the few tensor
-    // ops the env needs beyond the bare forward: gather, log-softmax, and exp · log p summed for the entropy.
+    // ops the env needs beyond the bare forward: gather, and the one log-softmax + entropy routine.
     private void Advance()
     {
         MemoryMarshal.AsBytes(_feed.AsSpan()).CopyTo(_feedCpu.bytes);
@@ -175,9 +178,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         var tokens = onCpu ? _feedCpu : _feedCpu.to(Device);
         var rmTokens = onCpu ? _rmFeedCpu : _rmFeedCpu.to(Device);
         var logProb = _refLogp.gather(1, tokens.unsqueeze(1)); // (B, 1), contiguous: read as B floats
-        var logits = _ref.Logits(_ref.DecodeStep(tokens, _refCache));
-        var logp = nn.functional.log_softmax(logits.dtype == ScalarType.Float32 ? logits : logits.to_type(ScalarType.Float32), -1);
-        var negEntropy = logp.exp().mul_(logp).sum(-1); // Σ p·log p per row
+        var (logp, entropy) = TokenStatistics.LogSoftmaxAndEntropy(_ref.Logits(_ref.DecodeStep(tokens, _refCache)));
         var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache));
         if (value.dtype != ScalarType.Float32) value = value.to_type(ScalarType.Float32);
         // The next step reads log π_ref of its tokens from this distribution: keep it, drop the old one.
@@ -186,11 +187,10 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         if (onCpu)
         {
             MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(0, _b));
-            MemoryMarshal.Cast<byte, float>(negEntropy.bytes).CopyTo(_stats.AsSpan(_b, _b));
+            MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(_b, _b));
             MemoryMarshal.Cast<byte, float>(value.bytes).CopyTo(_stats.AsSpan(2 * _b, _b));
         }
-        else MemoryMarshal.Cast<byte, float>(stack([logProb.view(-1), negEntropy, value]).cpu().bytes).CopyTo(_stats);
-        for (int b = 0; b < _b; b++) _stats[_b + b] = -_stats[_b + b];
+        else MemoryMarshal.Cast<byte, float>(stack([logProb.view(-1), entropy, value]).cpu().bytes).CopyTo(_stats);
     }
 
     private void Record(int b, int action)
@@ -306,61 +306,12 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             foreach (var tok in prompts[i].Concat(responses[i]))
                 if (tok < 0 || tok >= _vocab) throw new ArgumentOutOfRangeException(nameof(responses), tok, $"pair {i}: token id must be in 0..{_vocab - 1}");
         }
-        var result = new List<EpisodeRewards>(responses.Count);
-        const int chunk = 64;
-        for (int start = 0; start < responses.Count; start += chunk)
-        {
-            int n = Math.Min(chunk, responses.Count - start);
-            var rows = Enumerable.Range(start, n).Select(i => (prompts[i], responses[i])).ToList();
-            // The reward model sees EOS in place of the last token of a response cut by the budget (overwrite rule).
-            var rmRows = rows.Select(r => (r.Item1, RewardAssembler.OverwritesLastToken(_o, _isEos[r.Item2[^1]]) ? WithEos(r.Item2) : r.Item2)).ToList();
-            using var scope = NewDisposeScope();
-            using var _ = no_grad();
-            using var batch = new SequenceBatch(rows, Bundle.PadId, Device);
-            using var rmBatch = new SequenceBatch(rmRows, Bundle.PadId, Device);
-            var logits = _ref.Logits(_ref.Forward(batch.Tokens, batch.Lengths));
-            var logp = nn.functional.log_softmax(logits.dtype == ScalarType.Float32 ? logits : logits.to_type(ScalarType.Float32), -1);
-            long rowsTimesWidth = logp.shape[0] * logp.shape[1];
-            var negEntropy = logp.exp().view(rowsTimesWidth, 1, -1).bmm(logp.view(rowsTimesWidth, -1, 1)).view(logp.shape[0], logp.shape[1]);
-            // log π_ref(y_j) is read at the position before y_j.
-            var chosenT = logp.narrow(1, 0, batch.Width - 1).gather(2, batch.Tokens.narrow(1, 1, batch.Width - 1).unsqueeze(2)).squeeze(2);
-            var valuesT = _rm.Values(rmBatch);
-            var entropy = HostFloats(negEntropy);
-            var chosen = HostFloats(chosenT);
-            var values = HostFloats(valuesT);
-            for (int r = 0; r < n; r++)
-            {
-                var (prompt, response) = rows[r];
-                int p = prompt.Length, t = response.Length, w = batch.Width;
-                var ent = new float[t];
-                var lp = new float[t];
-                var val = new float[t];
-                for (int j = 0; j < t; j++)
-                {
-                    ent[j] = -entropy[r * w + p + j];
-                    lp[j] = chosen[r * (w - 1) + p + j - 1];
-                    val[j] = values[r * w + p + j];
-                }
-                bool truncated = !_isEos[response[^1]];
-                var episode = RewardAssembler.Assemble(_o, _normalizer, response, ent, lp, val, EosOf(response), truncated);
-                result.Add(episode);
-            }
-        }
-        return result;
+        var rows = prompts.Zip(responses).ToList();
+        return _scoring.Score(rows, _o, _normalizer, Bundle.EosIds, ScoreBatch);
     }
-
-    private static float[] HostFloats(Tensor t) =>
-        MemoryMarshal.Cast<byte, float>(t.to_type(ScalarType.Float32).cpu().contiguous().bytes).ToArray();
 
     // The EOS id a response ended with (any of the bundle's), else the primary one.
     private int EosOf(int[] response) => response.Length > 0 && _isEos[response[^1]] ? response[^1] : _eos;
-
-    private int[] WithEos(int[] response)
-    {
-        var copy = (int[])response.Clone();
-        copy[^1] = _eos;
-        return copy;
-    }
 
     public void Dispose()
     {

@@ -1,3 +1,4 @@
+using RlhfGym.Env.Bundles;
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Normalization;
@@ -7,7 +8,7 @@ using RlhfGym.Models.HuggingFace;
 using RlhfGym.Models.Tokenization;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Env.Bundles;
+namespace RlhfGym.Env.Builders;
 
 /// <summary>What `rlhfgym bundle from-hf` needs.</summary>
 public sealed record HfBundleRequest

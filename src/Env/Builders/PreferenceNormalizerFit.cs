@@ -1,3 +1,5 @@
+using RlhfGym.Env.Core;
+using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Normalization;
 using RlhfGym.Env.Rewards;
@@ -5,7 +7,7 @@ using RlhfGym.Env.Segmentation;
 using RlhfGym.Models.Tokenization;
 using RlhfGym.Models.Transformer;
 
-namespace RlhfGym.Env.Bundles;
+namespace RlhfGym.Env.Builders;
 
 /// <summary>What a fit from preference pairs used and skipped.</summary>
 public sealed record PreferenceFitOutcome(Dictionary<NormalizerKind, NormalizerFitReport> Fits, int Pairs, int Skipped);
@@ -57,11 +59,8 @@ public static class PreferenceNormalizerFit
         int longestRow = rows.Max(r => r.Prompt.Length + r.Response.Length);
         int widest = Math.Max(reference.Config.VocabSize, Math.Max(rm.Transformer.Config.DFf, reference.Config.DFf));
         int batch = (int)Math.Clamp(ActivationBudget / ((long)longestRow * widest), 1, 128);
-        var entropies = reading.NeedsEntropy ? ReferenceEntropies.Compute(reference, rows, tokenizer.PadId, batch) : null;
-        var planned = rows.Select((r, i) => new PlannedResponse(r.Prompt, r.Response,
-            ResponseSegments.Plan(reading, r.Response, r.Response[^1], entropies is null ? default : entropies[i]))).ToList();
-        var raw = RewardScoring.SegmentRewards(rm, planned, tokenizer.PadId, batch).Where(r => r.Length > 0)
-            .Select(r => (IReadOnlyList<double>)r).ToList();
+        // The same scoring pipeline the env's score endpoint uses: the normalizers fit what the env will pay.
+        var raw = new ScoringPipeline(reference, rm, tokenizer.PadId).RawSegmentRewards(rows, reading, eosIds, maxNewTokens, batch);
         try
         {
             return new PreferenceFitOutcome(NormalizerFitter.FitAll(reading.Mode, raw), rows.Count / 2, skipped);
