@@ -21,7 +21,7 @@ for (int iteration = 1; iteration <= 20; iteration++)
     using var sampler = new Sampler(seed: iteration);
     var rollout = RolloutCollector.Collect(env, policy, sampler, seed: iteration, groupSize: algorithm.GroupSize);
     var stats = algorithm.Update(rollout, klCoef: 0, iteration, totalIterations: 20);
-    Console.WriteLine($"iteration {iteration,2}: env return {rollout.MeanTaskReturn,6:F3}  gold {rollout.MeanGold,6:F3}  loss {stats.PolicyLoss:F3}");
+    Console.WriteLine($"iteration {iteration,2}: env return {rollout.MeanTaskReturn,6:F3}  gold {rollout.MeanGold,6:F3}  loss {stats[UpdateStats.PolicyLoss]:F3}");
 }
 
 /// <summary>The whole algorithm: group by prompt, keep the best response, maximise its log-likelihood.</summary>
@@ -43,7 +43,7 @@ sealed class BestOfK(PolicyModel policy, int k, int padId) : IAlgorithm
         loss.backward();
         _optimizer.step();
         policy.Model.eval();
-        return new UpdateStats(loss.item<float>(), double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN);
+        return new UpdateStats(new Dictionary<string, double> { [UpdateStats.PolicyLoss] = loss.item<float>() });
     }
 
     public void SaveState(string directory) { }

@@ -89,7 +89,8 @@ public sealed class Trainer
             var update = Stopwatch.StartNew();
             var stats = algorithm.Update(rollout, kl.Coef, iteration, o.Iterations);
             double updateSeconds = update.Elapsed.TotalSeconds;
-            kl.Update(stats.Kl, rollout.Episodes.Count);
+            // An algorithm without a KL figure leaves β where it is.
+            if (double.IsFinite(stats[UpdateStats.Kl])) kl.Update(stats[UpdateStats.Kl], rollout.Episodes.Count);
             var row = IterationMetrics(iteration, rollout, stats, kl.Coef, updateSeconds);
             if (_world is not null && (iteration % o.EvalEvery == 0 || iteration == o.Iterations))
                 foreach (var (k, v) in Evaluate(policy.Model, o.EvalSamplesPerPrompt, o.Seed)) row[k] = v?.DeepClone();
@@ -152,29 +153,36 @@ public sealed class Trainer
         foreach (var (k, v) in target.state_dict()) v.copy_(src[k]);
     }
 
-    private JsonObject IterationMetrics(int iteration, Rollout rollout, UpdateStats s, double klCoef, double updateSeconds)
+    // The row's keys and their order are part of metrics.jsonl's format: the loop's figures and the well-known
+    // update figures in a fixed order, then whatever else the algorithm reported. Non-finite figures are left out.
+    private static JsonObject IterationMetrics(int iteration, Rollout rollout, UpdateStats s, double klCoef, double updateSeconds)
     {
         double Round(double v) => double.IsFinite(v) ? Math.Round(v, 5) : double.NaN;
-        var row = new JsonObject
+        var row = new JsonObject { ["iteration"] = iteration, ["task_reward"] = Round(rollout.MeanTaskReturn) };
+        void Figure(string name)
         {
-            ["iteration"] = iteration,
-            ["task_reward"] = Round(rollout.MeanTaskReturn),
-            ["shaped_reward"] = Round(s.ShapedReturn),
-            ["kl"] = Round(s.Kl),
-            ["kl_coef"] = Round(klCoef),
-            ["policy_entropy"] = Round(s.Entropy),
-            ["policy_loss"] = Round(s.PolicyLoss),
-            ["response_length"] = Round(rollout.MeanLength),
-            ["eos_rate"] = Round(rollout.EosRate),
-            ["rollout_tokens_per_s"] = Round(rollout.Episodes.Sum(e => e.Response.Length) / rollout.Seconds),
-            ["env_time_share"] = Round(rollout.EnvSeconds / (rollout.Seconds + updateSeconds)),
-            ["update_seconds"] = Round(updateSeconds),
-        };
-        if (double.IsFinite(s.ValueLoss)) row["value_loss"] = Round(s.ValueLoss);
-        if (double.IsFinite(s.ApproxKl)) row["approx_kl"] = Round(s.ApproxKl);
-        if (double.IsFinite(s.ClipFraction)) row["clip_fraction"] = Round(s.ClipFraction);
-        if (double.IsFinite(s.ExplainedVariance)) row["explained_variance"] = Round(s.ExplainedVariance);
+            if (double.IsFinite(s[name])) row[name] = Round(s[name]);
+        }
+        Figure(UpdateStats.ShapedReward);
+        Figure(UpdateStats.Kl);
+        row["kl_coef"] = Round(klCoef);
+        Figure(UpdateStats.PolicyEntropy);
+        Figure(UpdateStats.PolicyLoss);
+        row["response_length"] = Round(rollout.MeanLength);
+        row["eos_rate"] = Round(rollout.EosRate);
+        row["rollout_tokens_per_s"] = Round(rollout.Episodes.Sum(e => e.Response.Length) / rollout.Seconds);
+        row["env_time_share"] = Round(rollout.EnvSeconds / (rollout.Seconds + updateSeconds));
+        row["update_seconds"] = Round(updateSeconds);
+        Figure(UpdateStats.ValueLoss);
+        Figure(UpdateStats.ApproxKl);
+        Figure(UpdateStats.ClipFraction);
+        Figure(UpdateStats.ExplainedVariance);
         if (rollout.MeanGold is { } gold) row["rollout_gold"] = Round(gold);
+        foreach (var name in s.Figures.Keys.Except(UpdateStats.WellKnown))
+        {
+            if (row.ContainsKey(name)) throw new InvalidOperationException($"the algorithm reported a figure '{name}', a name the trainer writes itself");
+            Figure(name);
+        }
         return row;
     }
 
