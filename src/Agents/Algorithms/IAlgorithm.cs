@@ -4,7 +4,8 @@ namespace RlhfGym.Agents.Algorithms;
 
 /// <summary>
 /// A learning algorithm the trainer loop can swap: it sees rollouts of finished episodes (with the env's per-token
-/// task rewards and reference log-probs) and updates the policy.
+/// task rewards and reference log-probs) and updates the policy. Register a factory under a name in
+/// <see cref="AlgorithmRegistry"/> and the trainer runs it like the built-ins: metrics, TensorBoard, checkpoints, resume.
 /// </summary>
 public interface IAlgorithm : IDisposable
 {

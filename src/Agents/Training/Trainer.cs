@@ -6,7 +6,6 @@ using RlhfGym.Agents.Policies;
 using RlhfGym.Agents.Rollouts;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.PhraseWorld;
-using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
 using RlhfGym.Models.Transformer;
@@ -19,7 +18,8 @@ public sealed record TrainingSummary(JsonObject Figures, string RunDir);
 
 /// <summary>
 /// One trainer loop for every algorithm: iterations of collect (one episode per sub-env) → update → evaluate →
-/// checkpoint. It sees only <see cref="IVectorEnv"/>, so the same loop trains in-process or against a remote env.
+/// checkpoint. It sees only <see cref="IVectorEnv"/>, so the same loop trains in-process or against a remote env; the
+/// algorithm comes from <see cref="AlgorithmRegistry"/> by name.
 /// Every iteration's randomness is derived from (seed, iteration), so a run resumed from a checkpoint continues
 /// exactly as the uninterrupted run would have.
 /// </summary>
@@ -67,7 +67,7 @@ public sealed class Trainer
         }
 
         using var policy = new PolicyModel(LoadInit(), o.Temperature, _env.Spec.NumEnvs);
-        using var algorithm = CreateAlgorithm(o, policy);
+        using var algorithm = AlgorithmRegistry.Create(o.Algorithm, new AlgorithmContext(policy, _env.Spec, _initDir, _device, o));
         var kl = new KlController(o.KlCoef, o.KlTarget);
         int start = 1;
         if (resume && found is { } ck)
@@ -131,20 +131,6 @@ public sealed class Trainer
     };
 
     private CausalTransformer LoadInit() => ModelCheckpoint.LoadFor(_initDir, _env.Spec.VocabSize, $"the env {_env.Spec.Id}", _device);
-
-    private IAlgorithm CreateAlgorithm(TrainerOptions o, PolicyModel policy)
-    {
-        if (o.Algorithm == "reinforce")
-        {
-            if (o.Reinforce.Baseline == ReinforceBaseline.Rloo && _env.Spec.NumEnvs % o.Reinforce.K != 0)
-                throw new ArgumentException($"RLOO with k = {o.Reinforce.K} needs a number of sub-envs divisible by k, got {_env.Spec.NumEnvs}");
-            return new Reinforce(policy, o.Reinforce, _env.Spec.PadId, o.Seed);
-        }
-        random.manual_seed(o.Seed);
-        var critic = RewardModel.FromSft(_initDir, _device); // critic: the SFT transformer with a fresh scalar head
-        var ppo = o.Ppo with { ValueClip = _env.Spec.Options.Reading.Mode == RewardMode.Bandit ? 0.2 : o.Ppo.ValueClip };
-        return new Ppo(policy, critic, ppo, _env.Spec.PadId, o.Seed);
-    }
 
     private static void CopyInto(CausalTransformer target, CausalTransformer source)
     {
