@@ -1,5 +1,6 @@
 // Train PPO in-process on the built-in segment-reward env and compare the policy with the SFT model under the gold
 // judge. Run: dotnet run --project examples/PpoInProcess -c Release
+using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
@@ -10,8 +11,9 @@ using static TorchSharp.torch;
 using var env = EnvRegistry.Make("PhraseWorld-Segment-v0", numEnvs: 64, configure: o => o with { Interpolation = Interpolation.Even },
     progress: Console.Error.WriteLine);
 
-// 2. The trainer: the policy and critic start from the bundle's reference (the SFT model).
-var trainer = new Trainer(env, Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir), env.Bundle.World, CPU, Console.Error.WriteLine);
+// 2. The trainer: the policy and critic start from the bundle's reference (the SFT model); the gold judge evaluates.
+string sft = Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir);
+var trainer = new Trainer(env, sft, new WorldPolicyEvaluator(env.Bundle.World!, sft, CPU, env.Spec.MaxNewTokens), CPU, Console.Error.WriteLine);
 
 // 3. PPO with the defaults measured for PhraseWorld (docs/agents.md); swap Algorithm = "reinforce" for RLOO.
 var options = new TrainerOptions { Algorithm = "ppo", Iterations = 40, Seed = 7, KlCoef = 0.3 };

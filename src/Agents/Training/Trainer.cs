@@ -2,10 +2,10 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RlhfGym.Agents.Algorithms;
+using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Policies;
 using RlhfGym.Agents.Rollouts;
 using RlhfGym.Env.Core;
-using RlhfGym.Env.PhraseWorld;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
 using RlhfGym.Models.Transformer;
@@ -19,7 +19,7 @@ public sealed record TrainingSummary(JsonObject Figures, string RunDir);
 /// <summary>
 /// One trainer loop for every algorithm: iterations of collect (one episode per sub-env) → update → evaluate →
 /// checkpoint. It sees only <see cref="IVectorEnv"/>, so the same loop trains in-process or against a remote env; the
-/// algorithm comes from <see cref="AlgorithmRegistry"/> by name.
+/// algorithm comes from <see cref="AlgorithmRegistry"/> by name and the evaluation is injected.
 /// Every iteration's randomness is derived from (seed, iteration), so a run resumed from a checkpoint continues
 /// exactly as the uninterrupted run would have.
 /// </summary>
@@ -29,17 +29,17 @@ public sealed class Trainer
 
     private readonly IVectorEnv _env;
     private readonly string _initDir;
-    private readonly World? _world;
+    private readonly IPolicyEvaluator? _evaluator;
     private readonly Device _device;
     private readonly Action<string> _progress;
 
     /// <param name="initDir">The SFT model the policy and critic start from (for a bundle: its reference/).</param>
-    /// <param name="world">The gold judge's world for evaluation (null: no gold evaluation).</param>
-    public Trainer(IVectorEnv env, string initDir, World? world, Device device, Action<string>? progress = null)
+    /// <param name="evaluator">Held-out evaluation every EvalEvery iterations and at the end (null: none).</param>
+    public Trainer(IVectorEnv env, string initDir, IPolicyEvaluator? evaluator, Device device, Action<string>? progress = null)
     {
         _env = env;
         _initDir = initDir;
-        _world = world;
+        _evaluator = evaluator;
         _device = device;
         _progress = progress ?? (_ => { });
     }
@@ -92,8 +92,8 @@ public sealed class Trainer
             // An algorithm without a KL figure leaves β where it is.
             if (double.IsFinite(stats[UpdateStats.Kl])) kl.Update(stats[UpdateStats.Kl], rollout.Episodes.Count);
             var row = IterationMetrics(iteration, rollout, stats, kl.Coef, updateSeconds);
-            if (_world is not null && (iteration % o.EvalEvery == 0 || iteration == o.Iterations))
-                foreach (var (k, v) in Evaluate(policy.Model, o.EvalSamplesPerPrompt, o.Seed)) row[k] = v?.DeepClone();
+            if (_evaluator is not null && (iteration % o.EvalEvery == 0 || iteration == o.Iterations))
+                foreach (var (k, v) in _evaluator.Evaluate(policy.Model, o.EvalSamplesPerPrompt, o.Seed)) row[k] = v?.DeepClone();
             metrics.Write(row);
             _progress($"[{o.Algorithm} {iteration}/{o.Iterations}] reward {row["task_reward"]} kl {row["kl"]} len {row["response_length"]} gold {row["gold_score"]}");
             if (iteration % o.CheckpointEvery == 0 || iteration == o.Iterations) RunCheckpoint.Save(runDir, iteration, kl.Coef, policy.Model, algorithm);
@@ -112,7 +112,7 @@ public sealed class Trainer
             ["kl"] = MetricsLog.Read(runDir).LastOrDefault()?["kl"]?.DeepClone(),
             ["kl_coef"] = kl.Coef,
         };
-        if (_world is not null) foreach (var (k, v) in Evaluate(policy.Model, o.EvalSamplesPerPrompt * 2, o.Seed + 1)) summary[k] = v?.DeepClone();
+        if (_evaluator is not null) foreach (var (k, v) in _evaluator.Evaluate(policy.Model, o.EvalSamplesPerPrompt * 2, o.Seed + 1)) summary[k] = v?.DeepClone();
         summary["wall_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1);
         AtomicFile.WriteAllText(Path.Combine(runDir, SummaryFile), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         return new TrainingSummary(summary, runDir);
@@ -170,31 +170,5 @@ public sealed class Trainer
             Figure(name);
         }
         return row;
-    }
-
-    /// <summary>Held-out evaluation against the SFT model under the gold judge (test prompts).</summary>
-    public JsonObject Evaluate(CausalTransformer policy, int samplesPerPrompt, long seed)
-    {
-        var world = _world ?? throw new InvalidOperationException("no gold judge to evaluate with");
-        var (sft, _) = ModelCheckpoint.Load(_initDir, _device);
-        using (sft)
-        {
-            sft.eval();
-            var prompts = world.Split("test").SelectMany(p => Enumerable.Repeat(p, samplesPerPrompt)).ToList();
-            var mine = PhraseWorldSft.Sample(policy, world, prompts, seed * 13 + 5, maxNewTokens: _env.Spec.MaxNewTokens);
-            var theirs = PhraseWorldSft.Sample(sft, world, prompts, seed * 13 + 6, maxNewTokens: _env.Spec.MaxNewTokens);
-            var e = WorldEvaluator.Evaluate(world, prompts, mine, theirs);
-            return new JsonObject
-            {
-                ["gold_score_policy"] = Math.Round(e.MeanGold, 4),
-                ["gold_score_sft"] = Math.Round(e.ReferenceMeanGold, 4),
-                ["gold_score"] = Math.Round(e.MeanGold, 4),
-                ["win_rate_vs_sft"] = Math.Round(e.WinRateVsReference, 4),
-                ["lc_win_rate"] = Math.Round(e.LcWinRateVsReference, 4),
-                ["eval_length"] = Math.Round(e.MeanLength, 3),
-                ["eval_eos_rate"] = Math.Round(e.EosRate, 4),
-                ["eval_repetition_rate"] = Math.Round(e.RepetitionRate, 4),
-            };
-        }
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using RlhfGym.Agents.Algorithms;
+using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
@@ -94,7 +95,9 @@ public static class TrainCommand
                 return figures;
             }
             using var vectorEnv = env.Make(parse, dev, progress);
-            var trainer = new Trainer(vectorEnv, parse.GetValue(init) ?? Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir), vectorEnv.Bundle.World, dev, progress);
+            string localInit = parse.GetValue(init) ?? Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir);
+            var evaluator = vectorEnv.Bundle.World is { } world ? new WorldPolicyEvaluator(world, localInit, dev, vectorEnv.Spec.MaxNewTokens) : null;
+            var trainer = new Trainer(vectorEnv, localInit, evaluator, dev, progress);
             return trainer.Run(parse.GetValue(outDir)!, o, parse.GetValue(resume)).Figures;
         });
         return command;
@@ -119,11 +122,11 @@ public static class TrainCommand
                 policyDir = RunCheckpoint.Find(runDir) is { } ck ? Path.Combine(ck.Path, RunCheckpoint.PolicyDir)
                     : throw new FileNotFoundException($"{runDir}: no final policy and no checkpoint to evaluate");
             using var vectorEnv = env.Make(parse, dev, progress);
-            if (vectorEnv.Bundle.World is null) throw new InvalidOperationException($"{vectorEnv.Spec.Id} has no gold judge to evaluate with");
-            var trainer = new Trainer(vectorEnv, Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir), vectorEnv.Bundle.World, dev, progress);
+            var world = vectorEnv.Bundle.World ?? throw new InvalidOperationException($"{vectorEnv.Spec.Id} has no gold judge to evaluate with");
+            var evaluator = new WorldPolicyEvaluator(world, Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir), dev, vectorEnv.Spec.MaxNewTokens);
             using (var policy = ModelCheckpoint.LoadFor(policyDir, vectorEnv.Spec.VocabSize, $"the env {vectorEnv.Spec.Id}", dev))
             {
-                var result = trainer.Evaluate(policy, CommonOptions.Positive(parse.GetValue(samples), "--samples-per-prompt"), parse.GetValue(seed));
+                var result = evaluator.Evaluate(policy, CommonOptions.Positive(parse.GetValue(samples), "--samples-per-prompt"), parse.GetValue(seed));
                 result["run"] = Path.GetFullPath(runDir);
                 result["policy"] = Path.GetFullPath(policyDir);
                 return result;

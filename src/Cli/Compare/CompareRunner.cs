@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
@@ -38,7 +39,9 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                 }
                 progress($"compare: {cell.Name}, seed {seed}");
                 using var env = EnvRegistry.Make(cell.Env, 64, cell.Apply, device: device, progress: progress);
-                var trainer = new Trainer(env, Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir), env.Bundle.World, device);
+                string init = Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir);
+                var evaluator = env.Bundle.World is { } world ? new WorldPolicyEvaluator(world, init, device, env.Spec.MaxNewTokens) : null;
+                var trainer = new Trainer(env, init, evaluator, device);
                 var options = new TrainerOptions { Algorithm = cell.Agent, Iterations = iterations, Seed = seed, EvalEvery = iterations };
                 perCell[cell.Name].Add(trainer.Run(runDir, options, resume: RunCheckpoint.Find(runDir) is not null).Figures);
                 ran++;

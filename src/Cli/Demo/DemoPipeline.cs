@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
+using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
@@ -44,7 +45,9 @@ public sealed class DemoPipeline(IAnsiConsole console, Device device)
         {
             string runDir = Path.Combine(outDir, mode);
             using var env = EnvRegistry.Make(bundles[mode], numEnvs, device: device);
-            var trainer = new Trainer(env, Path.Combine(bundles[mode], EnvBundle.ReferenceDir), env.Bundle.World, device,
+            string init = Path.Combine(bundles[mode], EnvBundle.ReferenceDir);
+            var evaluator = env.Bundle.World is { } w ? new WorldPolicyEvaluator(w, init, device, env.Spec.MaxNewTokens) : null;
+            var trainer = new Trainer(env, init, evaluator, device,
                 line => { if (line.Contains($"/{iterations}]") && (line.Contains($" {iterations}/") || line.Contains("0/"))) Stage($"    [grey]{Markup.Escape(line)}[/]"); });
             var options = new TrainerOptions { Iterations = iterations, Seed = seed, EvalEvery = 10, CheckpointEvery = iterations };
             bool resume = RunCheckpoint.Find(runDir) is not null && !File.Exists(Path.Combine(runDir, Trainer.SummaryFile));
