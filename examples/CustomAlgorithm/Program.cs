@@ -1,31 +1,32 @@
-// Plug a custom algorithm into the same rollout machinery: "best-of-k filtered imitation" — sample k responses per
-// prompt, keep the one with the highest env return, and take a supervised step toward it.
-// Run: dotnet run --project examples/CustomAlgorithm -c Release
+// Plug a custom algorithm into the trainer: "best-of-k filtered imitation" — sample k responses per prompt, keep the
+// one with the highest env return, and take a supervised step toward it. Registered under a name, it trains through
+// the same loop as PPO: metrics.jsonl, TensorBoard, checkpoints, resume, gold evaluation, `rlhfgym compare` cells.
+// Run: dotnet run --project examples/CustomAlgorithm -c Release (interrupt it and run again: it resumes).
 using RlhfGym.Agents.Algorithms;
+using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Policies;
 using RlhfGym.Agents.Rollouts;
+using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Training;
-using RlhfGym.Models;
-using RlhfGym.Models.Checkpoints;
 using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
-PhraseWorldPlugin.Register();
+PhraseWorldPlugin.Register(); // the built-in world: its env ids and its gold judge
+AlgorithmRegistry.Register("best-of-k", c => new BestOfK(c.Policy, k: 4, c.Env.PadId));
 
 using var env = EnvRegistry.Make("PhraseWorld-Segment-v0", numEnvs: 32, progress: Console.Error.WriteLine);
-var (model, _) = ModelCheckpoint.Load(Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir));
-using var policy = new PolicyModel(model, temperature: 1.0, maxBatch: 32);
-using var algorithm = new BestOfK(policy, k: 4, padId: env.Spec.PadId);
+string sft = Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir);
+var trainer = new Trainer(env, sft, JudgePolicyEvaluator.ForBundle(env.Bundle, env.Spec.MaxNewTokens, CPU), CPU, Console.Error.WriteLine);
+string runDir = Path.Combine(Path.GetTempPath(), "rlhfgym-example-best-of-k");
+var options = new TrainerOptions { Algorithm = "best-of-k", Iterations = 20, EvalEvery = 10 };
+var summary = trainer.Run(runDir, options, resume: RunCheckpoint.Find(runDir) is not null);
 
-for (int iteration = 1; iteration <= 20; iteration++)
-{
-    using var sampler = new Sampler(seed: iteration);
-    var rollout = RolloutCollector.Collect(env, policy, sampler, seed: iteration, groupSize: algorithm.GroupSize);
-    var stats = algorithm.Update(rollout, klCoef: 0, iteration, totalIterations: 20);
-    Console.WriteLine($"iteration {iteration,2}: env return {rollout.MeanTaskReturn,6:F3}  gold {rollout.MeanGold,6:F3}  loss {stats.PolicyLoss:F3}");
-}
+foreach (var row in MetricsLog.Read(runDir))
+    Console.WriteLine($"iteration {row["iteration"],2}: env return {row["task_reward"],8}  best of k {row["best_return"],8}  loss {row["policy_loss"]}");
+foreach (var key in new[] { "gold_score_sft", "gold_score_policy", "win_rate_vs_sft" })
+    Console.WriteLine($"{key,-20} {summary.Figures[key]}");
 
 /// <summary>The whole algorithm: group by prompt, keep the best response, maximise its log-likelihood.</summary>
 sealed class BestOfK(PolicyModel policy, int k, int padId) : IAlgorithm
@@ -46,10 +47,16 @@ sealed class BestOfK(PolicyModel policy, int k, int padId) : IAlgorithm
         loss.backward();
         _optimizer.step();
         policy.Model.eval();
-        return new UpdateStats(loss.item<float>(), double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN);
+        // Well-known figures under their names, plus one of its own: the mean return of the kept responses.
+        return new UpdateStats(new Dictionary<string, double>
+        {
+            [UpdateStats.PolicyLoss] = loss.item<float>(),
+            ["best_return"] = best.Average(e => e.TaskRewards.Sum()),
+        });
     }
 
-    public void SaveState(string directory) { }
-    public void LoadState(string directory) { }
+    // A resumed run must continue with the optimizer's moments, as the built-ins do.
+    public void SaveState(string directory) => _optimizer.save_state_dict(Path.Combine(directory, "best_of_k_optimizer.bin"));
+    public void LoadState(string directory) => _optimizer.load_state_dict(Path.Combine(directory, "best_of_k_optimizer.bin"));
     public void Dispose() => _optimizer.Dispose();
 }

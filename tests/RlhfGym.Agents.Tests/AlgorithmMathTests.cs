@@ -24,6 +24,30 @@ public class AlgorithmMathTests
     }
 
     [Fact]
+    public void Kl_shaping_matches_hand_computed_rewards()
+    {
+        // Episode 0: r = [0, 1], log π_old = [−0.5, −2.5], log π_ref = [−1, −2] → KL per token [0.5, −0.5], Σ = 0.
+        // Episode 1: r = [2], log π_old = [−0.75], log π_ref = [−1] → KL 0.25.
+        // β = 0.1: R = [0 − 0.05, 1 + 0.05] and [2 − 0.025]; KL figure = mean per-episode Σ = (0 + 0.25) / 2.
+        var episodes = new List<Rollouts.EpisodeSample>
+        {
+            new([5], [6, 7], [0f, 1f], [-1f, -2f], true, null, 0),
+            new([5], [8], [2f], [-1f], false, null, 1),
+        };
+        float[][] old = [[-0.5f, -2.5f], [-0.75f]];
+        var shaped = KlShaping.Shape(episodes, old, klCoef: 0.1);
+        Assert.Equal(-0.05, shaped.Rewards[0][0], 12);
+        Assert.Equal(1.05, shaped.Rewards[0][1], 12);
+        Assert.Equal(1.975, shaped.Rewards[1][0], 12);
+        Assert.Equal(0.125, shaped.Kl, 12);
+        // The summation order of the KL figure is the only thing sumKlBackward changes.
+        var backward = KlShaping.Shape(episodes, old, klCoef: 0.1, sumKlBackward: true);
+        Assert.Equal(shaped.Rewards, backward.Rewards);
+        Assert.Equal(shaped.Kl, backward.Kl);
+        Assert.Throws<ArgumentException>(() => KlShaping.Shape(episodes, [[-0.5f], [-0.75f]], 0.1));
+    }
+
+    [Fact]
     public void Whitening_is_over_the_whole_rollout()
     {
         var episodes = new List<float[]> { new[] { 1f, 2f }, new[] { 3f, 4f, 5f } };

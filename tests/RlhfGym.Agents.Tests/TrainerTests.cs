@@ -133,8 +133,8 @@ public class TrainerTests
         var shifted = rollout with { Episodes = rollout.Episodes.Select(e => e with { RefLogProbs = e.RefLogProbs.Select(v => v - 1f).ToArray() }).ToList() };
         double meanLength = rollout.Episodes.Average(e => e.Response.Length);
         using var a = new Reinforce(policy, new ReinforceOptions { Baseline = ReinforceBaseline.None, Actor = new() { LearningRate = 1e-12 } }, 0, 1);
-        double kl = a.Update(rollout, 0.5, 1, 1).Kl;
-        double klShifted = a.Update(shifted, 0.5, 2, 2).Kl;
+        double kl = a.Update(rollout, 0.5, 1, 1)[UpdateStats.Kl];
+        double klShifted = a.Update(shifted, 0.5, 2, 2)[UpdateStats.Kl];
         Assert.Equal(kl + meanLength, klShifted, 3); // KL = Σ(log π_old − log π_ref): lowering log π_ref by 1 adds 1 per token
     }
 }

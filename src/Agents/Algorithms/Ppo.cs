@@ -83,18 +83,16 @@ public sealed class Ppo : IAlgorithm
         }
 
         // Reward shaping and GAE, per episode.
+        var shaping = KlShaping.Shape(episodes, oldLogProbs, klCoef);
         var advantages = new float[episodes.Count][];
         var returns = new float[episodes.Count][];
-        double klSum = 0, shapedSum = 0;
+        double shapedSum = 0;
         for (int b = 0; b < episodes.Count; b++)
         {
-            var e = episodes[b];
-            var shaped = new float[e.Response.Length];
+            var shaped = new float[episodes[b].Response.Length];
             for (int t = 0; t < shaped.Length; t++)
             {
-                double kl = oldLogProbs[b][t] - e.RefLogProbs[t];
-                klSum += kl;
-                shaped[t] = (float)(e.TaskRewards[t] - klCoef * kl);
+                shaped[t] = (float)shaping.Rewards[b][t];
                 shapedSum += shaped[t];
             }
             (advantages[b], returns[b]) = Advantages.Gae(shaped, oldValues[b], _o.Gamma, _o.Lambda);
@@ -146,8 +144,17 @@ public sealed class Ppo : IAlgorithm
         }
         _policy.Model.eval();
         _critic.Train(false);
-        return new UpdateStats(policyLoss / updates, valueLoss / updates, entropy, approxKl / updates, clipFraction / updates,
-            explained, klSum / episodes.Count, shapedSum / episodes.Count);
+        return new UpdateStats(new Dictionary<string, double>
+        {
+            [UpdateStats.PolicyLoss] = policyLoss / updates,
+            [UpdateStats.ValueLoss] = valueLoss / updates,
+            [UpdateStats.PolicyEntropy] = entropy,
+            [UpdateStats.ApproxKl] = approxKl / updates,
+            [UpdateStats.ClipFraction] = clipFraction / updates,
+            [UpdateStats.ExplainedVariance] = explained,
+            [UpdateStats.Kl] = shaping.Kl,
+            [UpdateStats.ShapedReward] = shapedSum / episodes.Count,
+        });
     }
 
     // V(s_t) for every action position: the critic's head at the token before each action, aligned like the policy scores.

@@ -65,19 +65,16 @@ public sealed class Reinforce : IAlgorithm
             entropy = ((_policy.NextTokenEntropy(all.Batch) * all.Mask).sum() / all.Mask.sum()).item<float>();
         }
 
+        var shaping = KlShaping.Shape(episodes, oldLogProbs, klCoef, sumKlBackward: true);
         var toGo = new float[episodes.Count][];
         var totals = new double[episodes.Count];
-        double klSum = 0;
         for (int b = 0; b < episodes.Count; b++)
         {
-            var e = episodes[b];
-            toGo[b] = new float[e.Response.Length];
+            toGo[b] = new float[episodes[b].Response.Length];
             double running = 0;
-            for (int t = e.Response.Length - 1; t >= 0; t--)
+            for (int t = toGo[b].Length - 1; t >= 0; t--)
             {
-                double kl = oldLogProbs[b][t] - e.RefLogProbs[t];
-                klSum += kl;
-                running += e.TaskRewards[t] - klCoef * kl;
+                running += shaping.Rewards[b][t];
                 toGo[b][t] = (float)running;
             }
             totals[b] = running;
@@ -108,7 +105,13 @@ public sealed class Reinforce : IAlgorithm
             loss += l.item<float>();
         }
         _policy.Model.eval();
-        return new UpdateStats(loss / updates, double.NaN, entropy, double.NaN, double.NaN, double.NaN, klSum / episodes.Count, totals.Average());
+        return new UpdateStats(new Dictionary<string, double>
+        {
+            [UpdateStats.PolicyLoss] = loss / updates,
+            [UpdateStats.PolicyEntropy] = entropy,
+            [UpdateStats.Kl] = shaping.Kl,
+            [UpdateStats.ShapedReward] = totals.Average(),
+        });
     }
 
     private double[] Baselines(IReadOnlyList<EpisodeSample> episodes, double[] totals)

@@ -6,7 +6,6 @@ using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Policies;
 using RlhfGym.Agents.Rollouts;
 using RlhfGym.Env.Core;
-using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
 using RlhfGym.Models.Transformer;
@@ -19,7 +18,8 @@ public sealed record TrainingSummary(JsonObject Figures, string RunDir);
 
 /// <summary>
 /// One trainer loop for every algorithm: iterations of collect (one episode per sub-env) → update → evaluate →
-/// checkpoint. It sees only <see cref="IVectorEnv"/>, so the same loop trains in-process or against a remote env.
+/// checkpoint. It sees only <see cref="IVectorEnv"/>, so the same loop trains in-process or against a remote env; the
+/// algorithm comes from <see cref="AlgorithmRegistry"/> by name and the evaluation is injected.
 /// Every iteration's randomness is derived from (seed, iteration), so a run resumed from a checkpoint continues
 /// exactly as the uninterrupted run would have.
 /// </summary>
@@ -68,7 +68,7 @@ public sealed class Trainer
         }
 
         using var policy = new PolicyModel(LoadInit(), o.Temperature, _env.Spec.NumEnvs);
-        using var algorithm = CreateAlgorithm(o, policy);
+        using var algorithm = AlgorithmRegistry.Create(o.Algorithm, new AlgorithmContext(policy, _env.Spec, _initDir, _device, o));
         var kl = new KlController(o.KlCoef, o.KlTarget);
         int start = 1;
         if (resume && found is { } ck)
@@ -90,7 +90,8 @@ public sealed class Trainer
             var update = Stopwatch.StartNew();
             var stats = algorithm.Update(rollout, kl.Coef, iteration, o.Iterations);
             double updateSeconds = update.Elapsed.TotalSeconds;
-            kl.Update(stats.Kl, rollout.Episodes.Count);
+            // An algorithm without a KL figure leaves β where it is.
+            if (double.IsFinite(stats[UpdateStats.Kl])) kl.Update(stats[UpdateStats.Kl], rollout.Episodes.Count);
             var row = IterationMetrics(iteration, rollout, stats, kl.Coef, updateSeconds);
             if (_evaluator is not null && (iteration % o.EvalEvery == 0 || iteration == o.Iterations))
                 foreach (var (k, v) in _evaluator.Evaluate(policy.Model, o.EvalSamplesPerPrompt, o.Seed)) row[k] = v?.DeepClone();
@@ -132,20 +133,6 @@ public sealed class Trainer
 
     private CausalTransformer LoadInit() => ModelCheckpoint.LoadFor(_initDir, _env.Spec.VocabSize, $"the env {_env.Spec.Id}", _device);
 
-    private IAlgorithm CreateAlgorithm(TrainerOptions o, PolicyModel policy)
-    {
-        if (o.Algorithm == "reinforce")
-        {
-            if (o.Reinforce.Baseline == ReinforceBaseline.Rloo && _env.Spec.NumEnvs % o.Reinforce.K != 0)
-                throw new ArgumentException($"RLOO with k = {o.Reinforce.K} needs a number of sub-envs divisible by k, got {_env.Spec.NumEnvs}");
-            return new Reinforce(policy, o.Reinforce, _env.Spec.PadId, o.Seed);
-        }
-        random.manual_seed(o.Seed);
-        var critic = RewardModel.FromSft(_initDir, _device); // critic: the SFT transformer with a fresh scalar head
-        var ppo = o.Ppo with { ValueClip = _env.Spec.Options.Reading.Mode == RewardMode.Bandit ? 0.2 : o.Ppo.ValueClip };
-        return new Ppo(policy, critic, ppo, _env.Spec.PadId, o.Seed);
-    }
-
     private static void CopyInto(CausalTransformer target, CausalTransformer source)
     {
         using var _ = no_grad();
@@ -153,29 +140,36 @@ public sealed class Trainer
         foreach (var (k, v) in target.state_dict()) v.copy_(src[k]);
     }
 
-    private JsonObject IterationMetrics(int iteration, Rollout rollout, UpdateStats s, double klCoef, double updateSeconds)
+    // The row's keys and their order are part of metrics.jsonl's format: the loop's figures and the well-known
+    // update figures in a fixed order, then whatever else the algorithm reported. Non-finite figures are left out.
+    private static JsonObject IterationMetrics(int iteration, Rollout rollout, UpdateStats s, double klCoef, double updateSeconds)
     {
         double Round(double v) => double.IsFinite(v) ? Math.Round(v, 5) : double.NaN;
-        var row = new JsonObject
+        var row = new JsonObject { ["iteration"] = iteration, ["task_reward"] = Round(rollout.MeanTaskReturn) };
+        void Figure(string name)
         {
-            ["iteration"] = iteration,
-            ["task_reward"] = Round(rollout.MeanTaskReturn),
-            ["shaped_reward"] = Round(s.ShapedReturn),
-            ["kl"] = Round(s.Kl),
-            ["kl_coef"] = Round(klCoef),
-            ["policy_entropy"] = Round(s.Entropy),
-            ["policy_loss"] = Round(s.PolicyLoss),
-            ["response_length"] = Round(rollout.MeanLength),
-            ["eos_rate"] = Round(rollout.EosRate),
-            ["rollout_tokens_per_s"] = Round(rollout.Episodes.Sum(e => e.Response.Length) / rollout.Seconds),
-            ["env_time_share"] = Round(rollout.EnvSeconds / (rollout.Seconds + updateSeconds)),
-            ["update_seconds"] = Round(updateSeconds),
-        };
-        if (double.IsFinite(s.ValueLoss)) row["value_loss"] = Round(s.ValueLoss);
-        if (double.IsFinite(s.ApproxKl)) row["approx_kl"] = Round(s.ApproxKl);
-        if (double.IsFinite(s.ClipFraction)) row["clip_fraction"] = Round(s.ClipFraction);
-        if (double.IsFinite(s.ExplainedVariance)) row["explained_variance"] = Round(s.ExplainedVariance);
+            if (double.IsFinite(s[name])) row[name] = Round(s[name]);
+        }
+        Figure(UpdateStats.ShapedReward);
+        Figure(UpdateStats.Kl);
+        row["kl_coef"] = Round(klCoef);
+        Figure(UpdateStats.PolicyEntropy);
+        Figure(UpdateStats.PolicyLoss);
+        row["response_length"] = Round(rollout.MeanLength);
+        row["eos_rate"] = Round(rollout.EosRate);
+        row["rollout_tokens_per_s"] = Round(rollout.Episodes.Sum(e => e.Response.Length) / rollout.Seconds);
+        row["env_time_share"] = Round(rollout.EnvSeconds / (rollout.Seconds + updateSeconds));
+        row["update_seconds"] = Round(updateSeconds);
+        Figure(UpdateStats.ValueLoss);
+        Figure(UpdateStats.ApproxKl);
+        Figure(UpdateStats.ClipFraction);
+        Figure(UpdateStats.ExplainedVariance);
         if (rollout.MeanGold is { } gold) row["rollout_gold"] = Round(gold);
+        foreach (var name in s.Figures.Keys.Except(UpdateStats.WellKnown))
+        {
+            if (row.ContainsKey(name)) throw new InvalidOperationException($"the algorithm reported a figure '{name}', a name the trainer writes itself");
+            Figure(name);
+        }
         return row;
     }
 }

@@ -5,7 +5,7 @@ namespace RlhfGym.Agents.Training;
 /// <summary>Options of one training run (everything a resumed run must share with the one it continues).</summary>
 public sealed record TrainerOptions
 {
-    /// <summary>ppo or reinforce.</summary>
+    /// <summary>A name in <see cref="AlgorithmRegistry"/>: ppo, reinforce, or one you registered.</summary>
     public string Algorithm { get; init; } = "ppo";
     public int Iterations { get; init; } = 80;
     public long Seed { get; init; } = 1;
@@ -22,7 +22,7 @@ public sealed record TrainerOptions
 
     public void Validate()
     {
-        if (Algorithm is not ("ppo" or "reinforce")) throw new ArgumentException($"algorithm must be ppo or reinforce; got '{Algorithm}'");
+        AlgorithmRegistry.Validate(Algorithm);
         if (Iterations <= 0) throw new ArgumentOutOfRangeException(nameof(Iterations), Iterations, "iterations must be > 0");
         if (!(Temperature > 0)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "temperature must be > 0");
         if (EvalEvery <= 0 || CheckpointEvery <= 0 || EvalSamplesPerPrompt <= 0)

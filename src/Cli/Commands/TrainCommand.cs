@@ -19,7 +19,7 @@ public static class TrainCommand
     {
         var env = new EnvCliOptions();
         env.NumEnvs.DefaultValueFactory = _ => 64;
-        var agent = new Option<string>("--agent") { Description = "ppo or reinforce", DefaultValueFactory = _ => "ppo" };
+        var agent = new Option<string>("--agent") { Description = $"algorithm: {AlgorithmRegistry.Describe()} (the registered names)", DefaultValueFactory = _ => "ppo" };
         var defaults = new TrainerOptions();
         var iterations = new Option<int>("--iterations") { Description = "collect → update rounds", DefaultValueFactory = _ => defaults.Iterations };
         var outDir = new Option<string>("--out") { Description = "run directory (metrics.jsonl, tensorboard/, checkpoint/, policy/)", Required = true };
@@ -38,7 +38,7 @@ public static class TrainCommand
         var clientKey = new Option<string?>("--client-key") { Description = "with --server-key: this client's PREFIX.key_secret (`rlhfgym keys new`)" };
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
-        var command = new Command("train", "train a policy with PPO or REINFORCE against an env (registry id, bundle, or tcp:// server)")
+        var command = new Command("train", "train a policy with a registered algorithm (PPO, REINFORCE, ...) against an env (registry id, bundle, or tcp:// server)")
         {
             agent, iterations, outDir, resume, init, klCoef, klTarget, lr, baseline, k, temperature, evalEvery, preset, remoteEnv, serverKey, clientKey, seed, device,
         };

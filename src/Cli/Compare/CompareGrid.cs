@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using RlhfGym.Agents.Algorithms;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Normalization;
 using RlhfGym.Env.Rewards;
@@ -16,6 +17,7 @@ public sealed record CompareCell
     public required string Name { get; init; }
     /// <summary>Registry id or bundle directory.</summary>
     public required string Env { get; init; }
+    /// <summary>A name in <see cref="AlgorithmRegistry"/>.</summary>
     public string Agent { get; init; } = "ppo";
     public string? Mode { get; init; }
     public double? CEnt { get; init; }
@@ -85,7 +87,7 @@ public static class CompareGrid
                     DenseAsBandit = c["dense_as_bandit"]?.GetValue<bool>() ?? false,
                 };
                 cell.Apply(new EnvOptions());
-                if (cell.Agent is not ("ppo" or "reinforce")) throw new ArgumentException($"agent must be ppo or reinforce, got '{cell.Agent}'");
+                AlgorithmRegistry.Validate(cell.Agent);
                 result.Add(cell);
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
