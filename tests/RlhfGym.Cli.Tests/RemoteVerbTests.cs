@@ -38,6 +38,14 @@ public class RemoteVerbTests
     }
 
     [Fact]
+    public void Serve_refuses_an_invalid_setting_at_start_naming_it()
+    {
+        var r = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--max-sessions", "-1", "--json");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("EnvServer:MaxSessions must be > 0; got -1", (string)r.LastJson()["error"]!);
+    }
+
+    [Fact]
     public void Train_runs_unchanged_against_a_served_env_over_curve()
     {
         using var dir = new TempDir();
