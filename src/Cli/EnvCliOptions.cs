@@ -21,8 +21,18 @@ public sealed class EnvCliOptions
 
     private static Option<string?> Flag(EnvOption option) => new(option.Flag)
     {
-        Description = $"{option.Doc} ({option.Accepts}{(option.Type == EnvOptionType.Boolean ? "; the flag alone means true" : "")})",
-        HelpName = option.Type == EnvOptionType.Choice ? string.Join("|", option.Allowed) : option.Type.ToString().ToLowerInvariant(),
+        Description = option.Type switch
+        {
+            EnvOptionType.Choice => option.Doc, // the help name lists the words
+            EnvOptionType.Boolean => $"{option.Doc} (the flag alone means true)",
+            _ => $"{option.Doc} ({option.Accepts})",
+        },
+        HelpName = option.Type switch
+        {
+            EnvOptionType.Choice => string.Join("|", option.Allowed),
+            EnvOptionType.Boolean => "true|false",
+            _ => option.Type.ToString().ToLowerInvariant(),
+        },
         // A boolean flag may stand alone (--dense-as-bandit) or take a value (--dense-as-bandit false).
         Arity = option.Type == EnvOptionType.Boolean ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne,
     };

@@ -22,7 +22,7 @@ public static class EnvOptionTable
         new()
         {
             Key = "mode", Type = EnvOptionType.Choice, Allowed = ["bandit", "token", "segment"],
-            Doc = "where the reward model is read: at entropy cuts, at every content token, or once at EOS (method.md §1)",
+            Doc = "where the reward model is read: once at EOS, at every content token, or at entropy cuts (method.md §1)",
             Get = o => o.Reading.Name,
             Set = (o, v) => o with { Reading = RewardReading.Parse(v) },
         },
