@@ -251,7 +251,7 @@ public sealed class EnvBundle
                 field[key] = $"{section}.{key}";
             }
             foreach (var key in required)
-                if (!text.ContainsKey(key) && !(key == "c_ent" && text.GetValueOrDefault("mode") != "segment"))
+                if (!text.ContainsKey(key) && !(key == "c_ent" && !"segment".Equals(text.GetValueOrDefault("mode"), StringComparison.OrdinalIgnoreCase)))
                     throw new InvalidDataException($"{envPath}: field '{section}.{key}' is required ({EnvOptionTable.Find(key)!.Accepts})");
         }
         Read("reward", reward.Object, RewardKeys, RewardKeys.Contains);
