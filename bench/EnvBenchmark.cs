@@ -1,13 +1,13 @@
-using RlhfGym.Env.Core;
 using System.Diagnostics;
+using RlhfGym.Benchmarks;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Common;
+using RlhfGym.Env.Core;
 using RlhfGym.Env.Normalization;
-using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
-using RlhfGym.Benchmarks;
 using RlhfGym.Models.Transformer;
+using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Benchmarks;

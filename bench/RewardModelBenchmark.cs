@@ -1,10 +1,10 @@
+using RlhfGym.Benchmarks;
+using RlhfGym.Env.Common;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Rewards;
-using RlhfGym.Env.Common;
-using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Segmentation;
-using RlhfGym.Benchmarks;
 using RlhfGym.Models.Transformer;
+using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Benchmarks;

@@ -1,11 +1,11 @@
-using RlhfGym.PhraseWorld;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using RlhfGym.Benchmarks;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Core;
-using RlhfGym.Benchmarks;
 using RlhfGym.Models.Transformer;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Transport.Client;
 using RlhfGym.Transport.Server;
 using static TorchSharp.torch;

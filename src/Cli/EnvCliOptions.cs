@@ -1,64 +1,78 @@
 using System.CommandLine;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
-using RlhfGym.Env.Normalization;
-using RlhfGym.Env.Rewards;
+using RlhfGym.Env.Options;
 
 namespace RlhfGym.Cli;
 
-/// <summary>The env's options as command-line flags; unset flags keep the bundle's defaults.</summary>
+/// <summary>
+/// The env's options as command-line flags, one per row of <see cref="EnvOptionTable"/> (--mode, --c-ent, …,
+/// --dense-as-bandit, --prompt-split); unset flags keep the bundle's defaults. Every value goes through
+/// <see cref="EnvOptionsCodec"/>, so the CLI accepts and refuses exactly what the wire and env.json do.
+/// </summary>
 public sealed class EnvCliOptions
 {
     public readonly Option<string> Env = new("--env") { Description = "registered env id (e.g. PhraseWorld-Segment-v0) or env bundle directory", Required = true };
     public readonly Option<int> NumEnvs = new("--num-envs") { Description = "sub-envs stepped together", DefaultValueFactory = _ => 4 };
-    public readonly Option<string?> Mode = new("--mode") { Description = "reward reading: bandit, token or segment" };
-    public readonly Option<double?> CEnt = new("--c-ent") { Description = "entropy threshold for segment mode" };
-    public readonly Option<string?> Normalizer = new("--normalizer") { Description = "location, global, last or none" };
-    public readonly Option<string?> Interpolation = new("--interpolation") { Description = "even, repeat or none" };
-    public readonly Option<string?> Delivery = new("--delivery") { Description = "episode (paper-exact) or online" };
-    public readonly Option<int?> MaxNewTokens = new("--max-new-tokens") { Description = "new-token budget per episode" };
-    public readonly Option<string?> MissingEos = new("--missing-eos") { Description = "overwrite (score the last token as EOS) or penalty" };
-    public readonly Option<double?> MissingEosPenalty = new("--missing-eos-penalty") { Description = "penalty for a response without EOS (with --missing-eos penalty)" };
-    public readonly Option<bool> DenseAsBandit = new("--dense-as-bandit") { Description = "pay the mean of the dense segment rewards once at the end" };
     public readonly Option<string?> Autoreset = new("--autoreset") { Description = "next-step (default) or disabled" };
+
+    /// <summary>The env option flags by option key (text-valued: the codec parses them).</summary>
+    public IReadOnlyDictionary<string, Option<string?>> Flags { get; } = EnvOptionTable.All.ToDictionary(o => o.Key, Flag);
+
+    private static Option<string?> Flag(EnvOption option) => new(option.Flag)
+    {
+        Description = option.Type switch
+        {
+            EnvOptionType.Choice => option.Doc, // the help name lists the words
+            EnvOptionType.Boolean => $"{option.Doc} (the flag alone means true)",
+            _ => $"{option.Doc} ({option.Accepts})",
+        },
+        HelpName = option.Type switch
+        {
+            EnvOptionType.Choice => string.Join("|", option.Allowed),
+            EnvOptionType.Boolean => "true|false",
+            _ => option.Type.ToString().ToLowerInvariant(),
+        },
+        // A boolean flag may stand alone (--dense-as-bandit) or take a value (--dense-as-bandit false).
+        Arity = option.Type == EnvOptionType.Boolean ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne,
+    };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Env, NumEnvs, Mode, CEnt, Normalizer, Interpolation, Delivery, MaxNewTokens, MissingEos, MissingEosPenalty, DenseAsBandit, Autoreset })
-            command.Options.Add(option);
+        command.Options.Add(Env);
+        command.Options.Add(NumEnvs);
+        foreach (var flag in Flags.Values) command.Options.Add(flag);
+        command.Options.Add(Autoreset);
     }
 
-    public EnvOptions Apply(ParseResult parse, EnvOptions defaults)
+    /// <summary>The env option flags that were given, as option key → text (a lone boolean flag is "true").</summary>
+    public Dictionary<string, string> Given(ParseResult parse)
     {
-        var o = defaults;
-        if (parse.GetValue(Mode) is { } mode) o = o with { Reading = RewardReading.Parse(mode, parse.GetValue(CEnt) ?? RewardReading.PaperCEnt) };
-        else if (parse.GetValue(CEnt) is { } c) o = o with { Reading = RewardReading.Parse(o.Reading.Name, c) };
-        if (parse.GetValue(Normalizer) is { } n) o = o with { Normalizer = RewardNormalizer.ParseKind(n) };
-        if (parse.GetValue(Interpolation) is { } i) o = o with { Interpolation = EnvOptions.Parse<Interpolation>(i, "--interpolation") };
-        if (parse.GetValue(Delivery) is { } d) o = o with { Delivery = EnvOptions.Parse<RewardDelivery>(d, "--delivery") };
-        if (parse.GetValue(MaxNewTokens) is { } m) o = o with { MaxNewTokens = m };
-        if (parse.GetValue(MissingEos) is { } e) o = o with { MissingEos = EnvOptions.Parse<MissingEosRule>(e, "--missing-eos") };
-        if (parse.GetValue(MissingEosPenalty) is { } pen) o = o with { MissingEosPenalty = pen };
-        if (parse.GetValue(DenseAsBandit)) o = o with { DenseAsBandit = true };
-        o.Validate();
-        return o;
+        var given = new Dictionary<string, string>();
+        foreach (var (key, flag) in Flags)
+        {
+            if (parse.GetResult(flag) is not { Implicit: false } result) continue;
+            given[key] = result.Tokens.Count == 0 ? "true" : parse.GetValue(flag) ?? "";
+        }
+        return given;
     }
 
-    /// <summary>The flags that were given, as the wire's "make" options (docs/protocol.md); unset flags keep the server's defaults.</summary>
-    public Dictionary<string, string> ToWireOptions(ParseResult parse)
+    /// <summary>The given flags over the bundle's defaults; a bad value is an <see cref="EnvOptionException"/> naming the flag.</summary>
+    public EnvOptions Apply(ParseResult parse, EnvOptions defaults) => NamingFlag(() => EnvOptionsCodec.Decode(Given(parse), defaults));
+
+    /// <summary>The flags that were given, checked and in canonical form, as the wire's "make" options
+    /// (docs/protocol.md); unset flags keep the server's defaults.</summary>
+    public Dictionary<string, string> ToWireOptions(ParseResult parse) =>
+        NamingFlag(() => Given(parse).ToDictionary(kv => kv.Key, kv => EnvOptionsCodec.Canonical(kv.Key, kv.Value)));
+
+    // The codec names the option key; on the command line the user typed the flag, so say that too.
+    private static T NamingFlag<T>(Func<T> parse)
     {
-        var inv = System.Globalization.CultureInfo.InvariantCulture;
-        var o = new Dictionary<string, string>();
-        if (parse.GetValue(Mode) is { } mode) o["mode"] = mode;
-        if (parse.GetValue(CEnt) is { } c) o["c_ent"] = c.ToString("R", inv);
-        if (parse.GetValue(Normalizer) is { } n) o["normalizer"] = n;
-        if (parse.GetValue(Interpolation) is { } i) o["interpolation"] = i;
-        if (parse.GetValue(Delivery) is { } d) o["delivery"] = d;
-        if (parse.GetValue(MaxNewTokens) is { } m) o["max_new_tokens"] = m.ToString(inv);
-        if (parse.GetValue(MissingEos) is { } e) o["missing_eos"] = e;
-        if (parse.GetValue(MissingEosPenalty) is { } pen) o["missing_eos_penalty"] = pen.ToString("R", inv);
-        if (parse.GetValue(DenseAsBandit)) o["dense_as_bandit"] = "true";
-        return o;
+        try { return parse(); }
+        catch (EnvOptionException e)
+        {
+            throw new EnvOptionException(e.Key, $"{EnvOptionTable.Find(e.Key)?.Flag ?? e.Key}: {e.Message}", e);
+        }
     }
 
     /// <summary>Whether --env names a server (tcp://, ipc://) rather than a registry id or bundle.</summary>

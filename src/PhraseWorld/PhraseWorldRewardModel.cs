@@ -1,6 +1,6 @@
-using RlhfGym.Env.Core;
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Bundles;
+using RlhfGym.Env.Core;
 using RlhfGym.Env.Normalization;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Segmentation;

@@ -1,5 +1,5 @@
-using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Common;
+using RlhfGym.Env.Rewards;
 
 namespace RlhfGym.PhraseWorld;
 

@@ -1,4 +1,3 @@
-using RlhfGym.PhraseWorld;
 using RlhfGym.Agents.Algorithms;
 using RlhfGym.Agents.Policies;
 using RlhfGym.Agents.Rollouts;
@@ -7,6 +6,7 @@ using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Training;
 using RlhfGym.Models.Checkpoints;
+using RlhfGym.PhraseWorld;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

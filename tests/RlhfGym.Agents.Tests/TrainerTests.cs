@@ -1,4 +1,3 @@
-using RlhfGym.PhraseWorld;
 using System.Text.Json.Nodes;
 using RlhfGym.Agents.Algorithms;
 using RlhfGym.Agents.Policies;
@@ -8,6 +7,7 @@ using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
 using RlhfGym.Models.Checkpoints;
 using RlhfGym.Models.Transformer;
+using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Agents.Tests;

@@ -1,5 +1,5 @@
-using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Core;
+using RlhfGym.PhraseWorld;
 
 namespace RlhfGym.Cli.Tests;
 

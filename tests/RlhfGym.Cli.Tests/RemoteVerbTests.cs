@@ -1,5 +1,5 @@
-using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Core;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Transport;
 
 namespace RlhfGym.Cli.Tests;
@@ -36,6 +36,14 @@ public class RemoteVerbTests
         var allowOnly = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--allow-keys", dir.File("allow.txt"), "--json");
         Assert.Equal(1, allowOnly.ExitCode);
         Assert.Contains("CurveSecretKeyFile", (string)allowOnly.LastJson()["error"]!);
+    }
+
+    [Fact]
+    public void Serve_refuses_an_invalid_setting_at_start_naming_it()
+    {
+        var r = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--max-sessions", "-1", "--json");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("EnvServer:MaxSessions must be > 0; got -1", (string)r.LastJson()["error"]!);
     }
 
     [Fact]

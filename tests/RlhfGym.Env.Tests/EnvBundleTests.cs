@@ -1,10 +1,10 @@
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Normalization;
-using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
 using RlhfGym.Models.Checkpoints;
+using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Env.Tests;

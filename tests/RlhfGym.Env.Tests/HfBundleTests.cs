@@ -1,5 +1,5 @@
-using RlhfGym.Env.Builders;
 using System.Text.Json.Nodes;
+using RlhfGym.Env.Builders;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Normalization;

@@ -1,6 +1,6 @@
-using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Training;
 using RlhfGym.Models.Checkpoints;
+using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Env.Tests;

@@ -1,8 +1,8 @@
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Normalization;
-using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
+using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Env.Tests;

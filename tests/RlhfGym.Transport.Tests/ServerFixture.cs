@@ -1,7 +1,7 @@
-using RlhfGym.PhraseWorld;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RlhfGym.Env.Core;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Transport.Server;
 
 namespace RlhfGym.Transport.Tests;

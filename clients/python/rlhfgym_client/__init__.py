@@ -65,6 +65,20 @@ def read_key(key_or_path):
     return text.encode("ascii")
 
 
+def option_text(value):
+    """An env option value as the text the server's options codec reads (docs/env.md, "Options").
+
+    The wire's options are strings. Python's str() writes True as "True"; the codec accepts booleans in any case,
+    but this sends the canonical "true"/"false". Numbers use repr(), which round-trips floats exactly ("2.5",
+    "1e-05"). Strings (choices such as "segment") are sent as they are.
+    """
+    if isinstance(value, bool):  # before int: bool is a subclass of int
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
 def curve_proof(client_secret, server_public):
     """The allow-list proof of docs/protocol.md (Authentication): HMAC-SHA256 keyed by the X25519 shared secret."""
     client_public = x25519(client_secret, bytes([9]) + bytes(31))
@@ -81,7 +95,10 @@ class VectorEnv:
 
     def __init__(self, address="tcp://127.0.0.1:5555", env=None, num_envs=1, autoreset="next-step", options=None,
                  connect_timeout=10.0, step_timeout=60.0, server_key=None, client_secret_key=None):
-        """server_key / client_secret_key: for a CurveZMQ server (`rlhfgym serve --curve-secret-key`), its public key
+        """options: env options by key (docs/env.md), e.g. {"mode": "segment", "c_ent": 2.5, "dense_as_bandit": True};
+        values may be str, bool, int or float (see option_text). An unknown key or a bad value is a RemoteEnvError
+        with code invalid_argument naming the key.
+        server_key / client_secret_key: for a CurveZMQ server (`rlhfgym serve --curve-secret-key`), its public key
         and this client's secret key, each Z85 text or a key file."""
         self.address = address
         self._ids = itertools.count(1)
@@ -104,7 +121,7 @@ class VectorEnv:
         self.server = hello.get("server")
         self.capabilities = hello.get("capabilities", [])
         made = self._call({"op": "make", "env": env, "num_envs": num_envs, "autoreset": autoreset,
-                           "options": {k: str(v) for k, v in (options or {}).items()}, **auth}, int(connect_timeout * 1000))
+                           "options": {k: option_text(v) for k, v in (options or {}).items()}, **auth}, int(connect_timeout * 1000))
         self.session = made["session"]
         self.spec = made["spec"]
         self.num_envs = self.spec["num_envs"]

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using RlhfGym.Benchmarks;
 using RlhfGym.Env.Core;
-using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
-using RlhfGym.Benchmarks;
+using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Cli.Commands;

@@ -1,6 +1,6 @@
-using RlhfGym.Env.Builders;
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using RlhfGym.Env.Builders;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Rewards;
 

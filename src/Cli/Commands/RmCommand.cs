@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
-using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
+using RlhfGym.PhraseWorld;
 
 namespace RlhfGym.Cli.Commands;
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using RlhfGym.Transport.Server;
 
 namespace RlhfGym.Cli.Commands;
@@ -41,20 +42,18 @@ public static class ServeCommand
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
             builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-            builder.Services.Configure<EnvServerOptions>(builder.Configuration.GetSection("EnvServer"));
-            builder.Services.AddSingleton<EnvServer>();
-            builder.Services.AddHostedService(sp => sp.GetRequiredService<EnvServer>());
+            builder.Services.AddEnvServer(builder.Configuration.GetSection(EnvServerOptions.Section)); // options checked at start
             using var host = builder.Build();
-            var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<EnvServerOptions>>().Value;
             LogSpin(host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RlhfGym.Serve"), spin);
+            EnvServerOptions options;
             try
             {
-                options.Validate();
                 await host.StartAsync(ct);
+                options = host.Services.GetRequiredService<IOptions<EnvServerOptions>>().Value;
                 await host.Services.GetRequiredService<EnvServer>().Bound.Task;
                 await host.WaitForShutdownAsync(ct);
             }
-            catch (Exception ex) when (ex is IOException or ArgumentException or InvalidDataException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is IOException or ArgumentException or InvalidDataException or UnauthorizedAccessException or OptionsValidationException)
             {
                 Console.Error.WriteLine($"error: {ex.Message}");
                 if (parse.GetValue(CommonOptions.Json)) Console.WriteLine(new JsonObject { ["error"] = ex.Message }.ToJsonString());

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Common;
-using RlhfGym.PhraseWorld;
 using RlhfGym.Env.Segmentation;
 using RlhfGym.Models;
+using RlhfGym.PhraseWorld;
 
 namespace RlhfGym.Cli.Commands;
 

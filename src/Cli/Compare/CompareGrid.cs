@@ -2,8 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using RlhfGym.Agents.Algorithms;
 using RlhfGym.Env.Bundles;
-using RlhfGym.Env.Normalization;
-using RlhfGym.Env.Rewards;
+using RlhfGym.Env.Options;
 using RlhfGym.Models.Checkpoints;
 
 namespace RlhfGym.Cli.Compare;
@@ -25,16 +24,23 @@ public sealed record CompareCell
     public string? Interpolation { get; init; }
     public bool DenseAsBandit { get; init; }
 
-    public EnvOptions Apply(EnvOptions o)
+    /// <summary>The option keys a cell can set (grid files use the same keys as the wire and env.json).</summary>
+    public static IReadOnlyList<string> OptionKeys { get; } = ["mode", "c_ent", "normalizer", "interpolation", "dense_as_bandit"];
+
+    /// <summary>The options this cell sets, as the options codec's text.</summary>
+    public Dictionary<string, string> Options()
     {
-        if (Mode is { } m) o = o with { Reading = RewardReading.Parse(m, CEnt ?? RewardReading.PaperCEnt) };
-        else if (CEnt is { } c) o = o with { Reading = RewardReading.Parse(o.Reading.Name, c) };
-        if (Normalizer is { } n) o = o with { Normalizer = RewardNormalizer.ParseKind(n) };
-        if (Interpolation is { } i) o = o with { Interpolation = EnvOptions.Parse<Interpolation>(i, "interpolation") };
-        if (DenseAsBandit) o = o with { DenseAsBandit = true };
-        o.Validate();
+        var o = new Dictionary<string, string>();
+        if (Mode is { } m) o["mode"] = m;
+        if (CEnt is { } c) o["c_ent"] = c.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        if (Normalizer is { } n) o["normalizer"] = n;
+        if (Interpolation is { } i) o["interpolation"] = i;
+        if (DenseAsBandit) o["dense_as_bandit"] = "true";
         return o;
     }
+
+    /// <summary>The cell's options over a bundle's defaults (<see cref="EnvOptionsCodec"/>: a bad value names its key).</summary>
+    public EnvOptions Apply(EnvOptions o) => EnvOptionsCodec.Decode(Options(), o);
 }
 
 /// <summary>The comparisons the paper makes (method.md §5), as named presets, or a grid read from a JSON file.</summary>
@@ -75,16 +81,21 @@ public static class CompareGrid
             string Str(string f) => c[f]?.GetValue<string>() ?? throw new InvalidDataException($"{path}: cells[{i}].{f} is required");
             try
             {
+                string[] known = ["name", "env", "agent", .. CompareCell.OptionKeys];
+                if (c.Select(kv => kv.Key).FirstOrDefault(k => !known.Contains(k)) is { } unknown)
+                    throw new ArgumentException($"unknown field '{unknown}' (known: {string.Join(", ", known)})");
+                // Option values as the codec reads them: JSON strings, numbers or booleans, checked and made canonical.
+                string? Opt(string key) => EnvOptionsJson.Text(key, c[key]) is { } v ? EnvOptionsCodec.Canonical(key, v) : null;
                 var cell = new CompareCell
                 {
                     Name = Str("name"),
                     Env = Str("env"),
                     Agent = c["agent"]?.GetValue<string>() ?? "ppo",
-                    Mode = c["mode"]?.GetValue<string>(),
-                    CEnt = c["c_ent"]?.GetValue<double>(),
-                    Normalizer = c["normalizer"]?.GetValue<string>(),
-                    Interpolation = c["interpolation"]?.GetValue<string>(),
-                    DenseAsBandit = c["dense_as_bandit"]?.GetValue<bool>() ?? false,
+                    Mode = Opt("mode"),
+                    CEnt = Opt("c_ent") is { } cEnt ? double.Parse(cEnt, System.Globalization.CultureInfo.InvariantCulture) : null,
+                    Normalizer = Opt("normalizer"),
+                    Interpolation = Opt("interpolation"),
+                    DenseAsBandit = Opt("dense_as_bandit") == "true",
                 };
                 cell.Apply(new EnvOptions());
                 AlgorithmRegistry.Validate(cell.Agent);

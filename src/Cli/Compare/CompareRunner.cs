@@ -1,7 +1,7 @@
-using RlhfGym.Agents.Evaluation;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;

@@ -1,13 +1,13 @@
-using RlhfGym.Agents.Evaluation;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
+using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Normalization;
-using RlhfGym.PhraseWorld;
 using RlhfGym.Models.Checkpoints;
+using RlhfGym.PhraseWorld;
 using Spectre.Console;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
-using RlhfGym.Env.Bundles;
 using System.Text.Json.Nodes;
+using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Normalization;
 using RlhfGym.Env.Rewards;

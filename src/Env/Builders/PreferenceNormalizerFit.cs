@@ -1,6 +1,6 @@
-using RlhfGym.Env.Core;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Common;
+using RlhfGym.Env.Core;
 using RlhfGym.Env.Normalization;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Segmentation;

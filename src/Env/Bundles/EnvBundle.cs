@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Judging;
 using RlhfGym.Env.Normalization;
+using RlhfGym.Env.Options;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
@@ -35,6 +36,12 @@ public sealed class EnvBundle
     public const int FormatVersion = 1;
     public const string EnvFile = "env.json", NormalizersFile = "normalizers.json", PromptsFile = "prompts.jsonl",
         TokenizerFile = "tokenizer.json", HfTokenizerDir = "tokenizer", ReferenceDir = "reference", RewardDir = "reward";
+
+    // env.json's layout of the default options (unchanged since version 1): the reading in "reward", the rest of the
+    // options a bundle fixes in "options". dense_as_bandit and prompt_split are per-env choices a bundle leaves out,
+    // but "options" may hold them, and any other key of EnvOptionTable.
+    private static readonly string[] RewardKeys = ["mode", "c_ent"];
+    private static readonly string[] OptionKeys = ["normalizer", "interpolation", "delivery", "max_new_tokens", "missing_eos", "missing_eos_penalty"];
 
     public string Directory { get; }
     public string Name { get; }
@@ -154,20 +161,8 @@ public sealed class EnvBundle
             ["prompts"] = PromptsFile,
             ["normalizers"] = NormalizersFile,
             ["gold_judge"] = judge?.File,
-            ["reward"] = new JsonObject
-            {
-                ["mode"] = defaults.Reading.Name,
-                ["c_ent"] = defaults.Reading.Mode == RewardMode.Segment ? defaults.Reading.CEnt : null,
-            },
-            ["options"] = new JsonObject
-            {
-                ["normalizer"] = RewardNormalizer.KindName(defaults.Normalizer),
-                ["interpolation"] = EnvOptions.Name(defaults.Interpolation),
-                ["delivery"] = EnvOptions.Name(defaults.Delivery),
-                ["max_new_tokens"] = defaults.MaxNewTokens,
-                ["missing_eos"] = EnvOptions.Name(defaults.MissingEos),
-                ["missing_eos_penalty"] = defaults.MissingEosPenalty,
-            },
+            ["reward"] = EnvOptionsJson.Write(defaults, RewardKeys),
+            ["options"] = EnvOptionsJson.Write(defaults, OptionKeys),
             ["rm"] = rmReport,
         };
         AtomicFile.WriteAllText(envPath, env.ToJsonString(new JsonSerializerOptions(Jsonl.Options) { WriteIndented = true }) + "\n");
@@ -203,29 +198,7 @@ public sealed class EnvBundle
         int padId = tok.Int("pad_id");
         if (padId < 0 || padId >= vocabSize) throw Bad("tokenizer.pad_id", $"in 0..{vocabSize - 1}");
 
-        var reward = Section("reward");
-        var options = Section("options");
-        EnvOptions defaults;
-        try
-        {
-            string mode = reward.String("mode");
-            double cEnt = mode == "segment" ? reward.Double("c_ent") : RewardReading.PaperCEnt;
-            defaults = new EnvOptions
-            {
-                Reading = RewardReading.Parse(mode, cEnt),
-                Normalizer = RewardNormalizer.ParseKind(options.String("normalizer")),
-                Interpolation = EnvOptions.Parse<Interpolation>(options.String("interpolation"), "options.interpolation"),
-                Delivery = EnvOptions.Parse<RewardDelivery>(options.String("delivery"), "options.delivery"),
-                MaxNewTokens = options.Int("max_new_tokens"),
-                MissingEos = EnvOptions.Parse<MissingEosRule>(options.String("missing_eos"), "options.missing_eos"),
-                MissingEosPenalty = options.Double("missing_eos_penalty"),
-            };
-            defaults.Validate();
-        }
-        catch (ArgumentException e)
-        {
-            throw new InvalidDataException($"{envPath}: {e.Message}", e);
-        }
+        var defaults = ReadOptions(envPath, Section("reward"), Section("options"));
 
         string normPath = Path.Combine(directory, env.String("normalizers"));
         var normJson = JsonFile.ReadObject(normPath);
@@ -249,6 +222,34 @@ public sealed class EnvBundle
         var judge = json["gold_judge"] is null ? null : JudgeRegistry.Load(env.String("gold_judge"), directory);
         return new EnvBundle(directory, name, defaults, tokenizer, vocabSize, eosIds, padId, prompts, normalizers, referenceConfig, rewardConfig, judge,
             json["rm"] as JsonObject ?? new JsonObject());
+    }
+
+    // The default options from env.json's "reward" and "options" sections, through the options codec; every key the
+    // writer writes is required (c_ent only for a segment reading), so a truncated file is never read as defaults.
+    private static EnvOptions ReadOptions(string envPath, JsonLine reward, JsonLine options)
+    {
+        var text = new Dictionary<string, string>();
+        var field = new Dictionary<string, string>();
+        void Read(string section, JsonObject json, IReadOnlyCollection<string> required, Func<string, bool> allowed)
+        {
+            foreach (var (key, node) in json)
+            {
+                if (!allowed(key)) throw new InvalidDataException($"{envPath}: field '{section}.{key}' is not an option here (known: {string.Join(", ", EnvOptionTable.Keys.Where(allowed))})");
+                try { if (EnvOptionsJson.Text(key, node) is { } v) text[key] = v; }
+                catch (EnvOptionException e) { throw new InvalidDataException($"{envPath}: field '{section}.{key}': {e.Message}", e); }
+                field[key] = $"{section}.{key}";
+            }
+            foreach (var key in required)
+                if (!text.ContainsKey(key) && !(key == "c_ent" && !"segment".Equals(text.GetValueOrDefault("mode"), StringComparison.OrdinalIgnoreCase)))
+                    throw new InvalidDataException($"{envPath}: field '{section}.{key}' is required ({EnvOptionTable.Find(key)!.Accepts})");
+        }
+        Read("reward", reward.Object, RewardKeys, RewardKeys.Contains);
+        Read("options", options.Object, OptionKeys, key => EnvOptionTable.Find(key) is not null && !RewardKeys.Contains(key));
+        try { return EnvOptionsCodec.Decode(text, new EnvOptions()); }
+        catch (EnvOptionException e)
+        {
+            throw new InvalidDataException($"{envPath}: field '{field.GetValueOrDefault(e.Key, e.Key)}': {e.Message}", e);
+        }
     }
 
     // Config valid, vocabulary matches, weights' header lists exactly the expected tensor names with the right shapes.

@@ -1,4 +1,5 @@
 using RlhfGym.Env.Normalization;
+using RlhfGym.Env.Options;
 using RlhfGym.Env.Rewards;
 
 namespace RlhfGym.Env.Bundles;
@@ -35,16 +36,8 @@ public sealed record EnvOptions
     /// <summary>Which prompt split Reset draws from.</summary>
     public string PromptSplit { get; init; } = "train";
 
-    public void Validate()
-    {
-        if (MaxNewTokens <= 0) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "max_new_tokens must be > 0");
-        if (!double.IsFinite(MissingEosPenalty) || MissingEosPenalty < 0)
-            throw new ArgumentOutOfRangeException(nameof(MissingEosPenalty), MissingEosPenalty, "missing_eos_penalty must be a finite number >= 0");
-        if (PromptSplit is not ("train" or "validation" or "test"))
-            throw new ArgumentException($"prompt split must be train, validation or test; got '{PromptSplit}'");
-        if (Reading.Mode == RewardMode.Segment && !(double.IsFinite(Reading.CEnt) && Reading.CEnt >= 0))
-            throw new ArgumentOutOfRangeException(nameof(Reading), Reading.CEnt, "c_ent must be a finite number >= 0");
-    }
+    /// <summary>Every option in its range (<see cref="EnvOptionsCodec.Validate"/>); an <see cref="EnvOptionException"/> names the one that is not.</summary>
+    public void Validate() => EnvOptionsCodec.Validate(this);
 
     public static string Name<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
 

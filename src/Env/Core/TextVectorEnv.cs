@@ -1,8 +1,8 @@
 using System.Runtime.InteropServices;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Common;
-using RlhfGym.Env.Normalization;
 using RlhfGym.Env.Judging;
+using RlhfGym.Env.Normalization;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
 using RlhfGym.Models;

@@ -19,12 +19,12 @@ public sealed class EnvServerOptions
     /// <summary>CurveZMQ allow-list: a file of client public keys, one per line. Set, only those clients are served.</summary>
     public string? AllowedClientKeysFile { get; set; }
 
+    /// <summary>The configuration section these settings are read from, and the prefix of their names in messages.</summary>
+    public const string Section = "EnvServer";
+
+    /// <summary>Throws an ArgumentException listing every problem (<see cref="EnvServerOptionsValidator"/>).</summary>
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(Bind)) throw new ArgumentException("EnvServer:Bind must be an endpoint such as tcp://127.0.0.1:5555");
-        if (MaxSessions <= 0 || MaxNumEnvs <= 0 || MaxFrameBytes <= 0 || !(SessionTimeoutSeconds > 0))
-            throw new ArgumentException("EnvServer limits (MaxSessions, MaxNumEnvs, MaxFrameBytes, SessionTimeoutSeconds) must be > 0");
-        if (AllowedClientKeysFile is not null && CurveSecretKeyFile is null)
-            throw new ArgumentException("EnvServer:AllowedClientKeysFile needs EnvServer:CurveSecretKeyFile: an allow-list means nothing on an unencrypted socket");
+        if (EnvServerOptionsValidator.Problems(this) is { Count: > 0 } problems) throw new ArgumentException(string.Join("; ", problems));
     }
 }

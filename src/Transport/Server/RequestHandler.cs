@@ -1,6 +1,7 @@
 using MessagePack;
 using Microsoft.Extensions.Logging;
 using RlhfGym.Env.Core;
+using RlhfGym.Env.Options;
 using RlhfGym.Models;
 using RlhfGym.Transport.Security;
 using RlhfGym.Transport.Wire;
@@ -128,7 +129,8 @@ public sealed class RequestHandler : IDisposable
         if (_sessions.Count >= _o.MaxSessions) return Error(r.Id, ErrorCodes.LimitExceeded, $"the server holds its maximum of {_o.MaxSessions} sessions");
         int n = r.NumEnvs ?? 1;
         if (n < 1 || n > _o.MaxNumEnvs) return Error(r.Id, ErrorCodes.LimitExceeded, $"num_envs must be in 1..{_o.MaxNumEnvs}, got {n}");
-        var env = EnvRegistry.Make(r.Env ?? _o.Env, n, d => Conversions.ApplyText(r.Options, d), Conversions.ParseAutoreset(r.Autoreset), _device);
+        // A bad option is an EnvOptionException (an ArgumentException): invalid_argument, its message naming the key.
+        var env = EnvRegistry.Make(r.Env ?? _o.Env, n, d => EnvOptionsCodec.Decode(r.Options, d), Conversions.ParseAutoreset(r.Autoreset), _device);
         string id = Guid.NewGuid().ToString("N");
         _sessions[id] = new Session(env, peer);
         _log.LogInformation("session {Session} for {Peer}: {Env} × {N}", id, peer, env.Spec.Id, n);

@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Options;
+
+namespace RlhfGym.Transport.Server;
+
+/// <summary>
+/// The checks on <see cref="EnvServerOptions"/>, each failure naming its setting as configuration spells it
+/// (EnvServer:MaxSessions …). A host checks them at start (<see cref="EnvServerServiceCollectionExtensions.AddEnvServer(Microsoft.Extensions.DependencyInjection.IServiceCollection, Action{EnvServerOptions}?)"/>),
+/// the server again when it builds its request handler.
+/// </summary>
+public sealed class EnvServerOptionsValidator : IValidateOptions<EnvServerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, EnvServerOptions options) =>
+        Problems(options) is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
+
+    /// <summary>Every problem of <paramref name="o"/>, one sentence each; empty when it is valid.</summary>
+    public static List<string> Problems(EnvServerOptions o)
+    {
+        const string S = EnvServerOptions.Section;
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(o.Bind)) problems.Add($"{S}:Bind must be an endpoint such as tcp://127.0.0.1:5555");
+        if (string.IsNullOrWhiteSpace(o.Env)) problems.Add($"{S}:Env must be a registry id or a bundle directory");
+        void Positive(string setting, double value)
+        {
+            if (!(value > 0)) problems.Add($"{S}:{setting} must be > 0; got {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        }
+        Positive(nameof(o.MaxSessions), o.MaxSessions);
+        Positive(nameof(o.MaxNumEnvs), o.MaxNumEnvs);
+        Positive(nameof(o.MaxFrameBytes), o.MaxFrameBytes);
+        Positive(nameof(o.SessionTimeoutSeconds), o.SessionTimeoutSeconds);
+        if (o.AllowedClientKeysFile is not null && o.CurveSecretKeyFile is null)
+            problems.Add($"{S}:AllowedClientKeysFile needs {S}:CurveSecretKeyFile: an allow-list means nothing on an unencrypted socket");
+        return problems;
+    }
+}
