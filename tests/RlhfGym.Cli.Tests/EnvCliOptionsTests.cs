@@ -1,8 +1,8 @@
 using System.CommandLine;
-using RlhfGym.Cli.Compare;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Options;
 using RlhfGym.Env.Rewards;
+using RlhfGym.Experiments.Compare;
 
 namespace RlhfGym.Cli.Tests;
 

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using RlhfGym.Cli.Compare;
+using RlhfGym.Experiments.Compare;
 using RlhfGym.Models;
 
 namespace RlhfGym.Cli.Commands;

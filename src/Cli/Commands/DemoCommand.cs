@@ -1,5 +1,5 @@
 using System.CommandLine;
-using RlhfGym.Cli.Demo;
+using RlhfGym.Experiments.Demo;
 using RlhfGym.Models;
 using Spectre.Console;
 
@@ -21,9 +21,24 @@ public static class DemoCommand
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             string dir = parse.GetValue(outDir) ?? Path.Combine("runs", DateTime.Now.ToString("yyyyMMdd-HHmmss"));
-            return new DemoPipeline(console, dev).Run(dir, CommonOptions.Positive(parse.GetValue(iterations), "--iterations"), parse.GetValue(seed),
-                CommonOptions.Positive(parse.GetValue(numEnvs), "--num-envs"));
+            var result = new DemoPipeline(dev, line => console.MarkupLineInterpolated($"[grey]{line}[/]")).Run(dir,
+                CommonOptions.Positive(parse.GetValue(iterations), "--iterations"), parse.GetValue(seed), CommonOptions.Positive(parse.GetValue(numEnvs), "--num-envs"));
+            console.Write(ResultsTable(result));
+            return result;
         });
         return command;
+    }
+
+    // The per-mode results as a terminal table (stderr): gold, win rates, KL and length against the SFT row.
+    private static Table ResultsTable(System.Text.Json.Nodes.JsonObject result)
+    {
+        var table = new Table().AddColumns("mode", "gold", "win rate vs SFT", "LC win rate", "KL", "length");
+        foreach (var mode in DemoPipeline.Modes)
+        {
+            var m = result[mode]!;
+            table.AddRow(mode, $"{m["gold_score"]}", $"{m["win_rate_vs_sft"]}", $"{m["lc_win_rate"]}", $"{m["kl"]}", $"{m["length"]}");
+        }
+        table.AddRow("SFT", $"{result["sft_gold_score"]}", "0.5", "0.5", "0", "");
+        return table;
     }
 }

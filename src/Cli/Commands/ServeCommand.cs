@@ -15,9 +15,11 @@ namespace RlhfGym.Cli.Commands;
 /// </summary>
 public static class ServeCommand
 {
+    public const string DefaultEnv = "PhraseWorld-Segment-v0";
+
     public static Command Create()
     {
-        var env = new Option<string?>("--env") { Description = "default env for sessions: registry id or bundle directory" };
+        var env = new Option<string?>("--env") { Description = $"default env for sessions: registry id or bundle directory (default {DefaultEnv})" };
         var bind = new Option<string?>("--bind") { Description = "ZeroMQ endpoint (default tcp://127.0.0.1:5555: loopback only)" };
         var maxSessions = new Option<int?>("--max-sessions") { Description = "sessions the server holds at most" };
         var timeout = new Option<double?>("--session-timeout") { Description = "seconds without a request before a session is reclaimed" };
@@ -31,7 +33,9 @@ public static class ServeCommand
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = AppContext.BaseDirectory });
             builder.Configuration.AddEnvironmentVariables("RLHFGYM_");
             var overrides = new Dictionary<string, string?>();
-            if (parse.GetValue(env) is { } e) overrides["EnvServer:Env"] = e;
+            // The default env is the CLI's (the built-in world's segment env); the server library has none of its own.
+            overrides["EnvServer:Env"] = parse.GetValue(env) is { } e ? e
+                : builder.Configuration["EnvServer:Env"] is { Length: > 0 } configured ? configured : DefaultEnv;
             if (parse.GetValue(bind) is { } b) overrides["EnvServer:Bind"] = b;
             if (parse.GetValue(maxSessions) is { } m) overrides["EnvServer:MaxSessions"] = m.ToString();
             if (parse.GetValue(timeout) is { } t) overrides["EnvServer:SessionTimeoutSeconds"] = t.ToString(System.Globalization.CultureInfo.InvariantCulture);

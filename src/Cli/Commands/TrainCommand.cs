@@ -5,6 +5,7 @@ using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
+using RlhfGym.Experiments;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
 using RlhfGym.Transport.Client;
@@ -115,21 +116,9 @@ public static class TrainCommand
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             string runDir = parse.GetValue(run)!;
-            if (!Directory.Exists(runDir)) throw new DirectoryNotFoundException($"{runDir}: run directory not found");
-            string policyDir = Path.Combine(runDir, Trainer.FinalPolicyDir);
-            if (!File.Exists(Path.Combine(policyDir, ModelCheckpoint.ConfigFile)))
-                policyDir = RunCheckpoint.Find(runDir) is { } ck ? Path.Combine(ck.Path, RunCheckpoint.PolicyDir)
-                    : throw new FileNotFoundException($"{runDir}: no final policy and no checkpoint to evaluate");
+            RunEvaluation.PolicyDirectory(runDir); // a missing run fails before any env is built
             using var vectorEnv = env.Make(parse, dev, progress);
-            var evaluator = JudgePolicyEvaluator.ForBundle(vectorEnv.Bundle, vectorEnv.Spec.MaxNewTokens, dev)
-                ?? throw new InvalidOperationException($"{vectorEnv.Spec.Id} has no judge to evaluate with");
-            using (var policy = ModelCheckpoint.LoadFor(policyDir, vectorEnv.Spec.VocabSize, $"the env {vectorEnv.Spec.Id}", dev))
-            {
-                var result = evaluator.Evaluate(policy, CommonOptions.Positive(parse.GetValue(samples), "--samples-per-prompt"), parse.GetValue(seed));
-                result["run"] = Path.GetFullPath(runDir);
-                result["policy"] = Path.GetFullPath(policyDir);
-                return result;
-            }
+            return RunEvaluation.Evaluate(runDir, vectorEnv, CommonOptions.Positive(parse.GetValue(samples), "--samples-per-prompt"), parse.GetValue(seed), dev);
         });
         return command;
     }

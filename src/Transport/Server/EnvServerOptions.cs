@@ -6,8 +6,9 @@ public sealed class EnvServerOptions
 {
     /// <summary>ZeroMQ endpoint; loopback unless told otherwise.</summary>
     public string Bind { get; set; } = "tcp://127.0.0.1:5555";
-    /// <summary>The env sessions get when "make" names none (registry id or bundle directory).</summary>
-    public string Env { get; set; } = "PhraseWorld-Segment-v0";
+    /// <summary>The env sessions get when "make" names none (registry id or bundle directory). Required: the server
+    /// library knows no world; `rlhfgym serve` defaults it to the built-in world's segment env.</summary>
+    public string Env { get; set; } = "";
     public int MaxSessions { get; set; } = 32;
     public int MaxNumEnvs { get; set; } = 256;
     public int MaxFrameBytes { get; set; } = 4 << 20;

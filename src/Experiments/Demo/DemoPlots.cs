@@ -1,7 +1,8 @@
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Normalization;
+using RlhfGym.Experiments;
 
-namespace RlhfGym.Cli.Demo;
+namespace RlhfGym.Experiments.Demo;
 
 /// <summary>The demo's PNG plots (ScottPlot).</summary>
 public static class DemoPlots

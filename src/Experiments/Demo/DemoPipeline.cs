@@ -8,17 +8,17 @@ using RlhfGym.Env.Core;
 using RlhfGym.Env.Normalization;
 using RlhfGym.Models.Checkpoints;
 using RlhfGym.PhraseWorld;
-using Spectre.Console;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Cli.Demo;
+namespace RlhfGym.Experiments.Demo;
 
 /// <summary>
 /// `rlhfgym demo`: the whole method on PhraseWorld, from nothing — world → SFT → three reward models and their
 /// normalizers (built once and cached by the env registry) → PPO in bandit, token and segment modes → held-out
 /// evaluation → runs/&lt;timestamp&gt;/report.md with tables, sample responses cut into their segments, and plots.
 /// </summary>
-public sealed class DemoPipeline(IAnsiConsole console, Device device)
+/// <param name="progress">Receives one line per stage (the CLI prints them on stderr).</param>
+public sealed class DemoPipeline(Device device, Action<string>? progress = null)
 {
     public static readonly string[] Modes = ["bandit", "token", "segment"];
 
@@ -26,19 +26,19 @@ public sealed class DemoPipeline(IAnsiConsole console, Device device)
     {
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(outDir);
-        void Stage(string text) => console.MarkupLine($"[grey]{clock.Elapsed:mm\\:ss}[/] {text}");
+        void Stage(string text) => progress?.Invoke($"{clock.Elapsed:mm\\:ss} {text}");
 
-        Stage("[bold]1/4[/] reward-model bundles (world seed 1 → SFT → RM per mode; reused when cached)");
+        Stage("1/4 reward-model bundles (world seed 1 → SFT → RM per mode; reused when cached)");
         var bundles = new Dictionary<string, string>();
         foreach (var mode in Modes)
         {
             string id = $"PhraseWorld-{char.ToUpperInvariant(mode[0])}{mode[1..]}-v0";
-            bundles[mode] = EnvRegistry.Resolve(id, line => Stage($"    [grey]{Markup.Escape(line)}[/]"), device);
+            bundles[mode] = EnvRegistry.Resolve(id, line => Stage($"    {line}"), device);
             var rm = EnvBundle.Load(bundles[mode]).Info;
             Stage($"    {id}: pairwise accuracy {rm["pairwise_accuracy"]}, gold Spearman {rm["gold_spearman"]}");
         }
 
-        Stage($"[bold]2/4[/] PPO in each mode ({iterations} iterations × {numEnvs} episodes)");
+        Stage($"2/4 PPO in each mode ({iterations} iterations × {numEnvs} episodes)");
         var summaries = new Dictionary<string, JsonObject>();
         var metrics = new Dictionary<string, List<JsonObject>>();
         foreach (var mode in Modes)
@@ -46,7 +46,7 @@ public sealed class DemoPipeline(IAnsiConsole console, Device device)
             string runDir = Path.Combine(outDir, mode);
             using var env = EnvRegistry.Make(bundles[mode], numEnvs, device: device);
             var trainer = new Trainer(env, Path.Combine(bundles[mode], EnvBundle.ReferenceDir), JudgePolicyEvaluator.ForBundle(env.Bundle, env.Spec.MaxNewTokens, device), device,
-                line => { if (line.Contains($"/{iterations}]") && (line.Contains($" {iterations}/") || line.Contains("0/"))) Stage($"    [grey]{Markup.Escape(line)}[/]"); });
+                line => { if (line.Contains($"/{iterations}]") && (line.Contains($" {iterations}/") || line.Contains("0/"))) Stage($"    {line}"); });
             var options = new TrainerOptions { Iterations = iterations, Seed = seed, EvalEvery = 10, CheckpointEvery = iterations };
             bool resume = RunCheckpoint.Find(runDir) is not null && !File.Exists(Path.Combine(runDir, Trainer.SummaryFile));
             summaries[mode] = File.Exists(Path.Combine(runDir, Trainer.SummaryFile))
@@ -56,7 +56,7 @@ public sealed class DemoPipeline(IAnsiConsole console, Device device)
             Stage($"    {mode}: gold {summaries[mode]["gold_score_policy"]} (SFT {summaries[mode]["gold_score_sft"]}), LC win rate {summaries[mode]["lc_win_rate"]}");
         }
 
-        Stage("[bold]3/4[/] plots and sample responses");
+        Stage("3/4 plots and sample responses");
         double sftGold = (double)summaries["segment"]["gold_score_sft"]!;
         DemoPlots.MetricOverIterations(Path.Combine(outDir, "gold_score.png"), "gold_score", "Held-out gold score during PPO", "mean gold score",
             metrics, sftGold, "SFT");
@@ -67,7 +67,7 @@ public sealed class DemoPipeline(IAnsiConsole console, Device device)
         DemoPlots.RewardVsLocation(Path.Combine(outDir, "reward_vs_location.png"), locationPoints, segmentEnv.Bundle.Normalizers[NormalizerKind.Location]);
         string samples = SampleResponses(segmentEnv, world, Path.Combine(outDir, "segment", Trainer.FinalPolicyDir), seed);
 
-        Stage("[bold]4/4[/] report");
+        Stage("4/4 report");
         var result = new JsonObject { ["sft_gold_score"] = sftGold, ["best_gold_score"] = Math.Round(world.Split("test").Average(new GoldJudge(world).BestScore), 4) };
         foreach (var mode in Modes)
             result[mode] = new JsonObject
@@ -80,17 +80,9 @@ public sealed class DemoPipeline(IAnsiConsole console, Device device)
             };
         string report = Path.Combine(outDir, "report.md");
         Models.Checkpoints.AtomicFile.WriteAllText(report, DemoReport.Markdown(result, bundles, samples, iterations, numEnvs, seed));
-        var table = new Table().AddColumns("mode", "gold", "win rate vs SFT", "LC win rate", "KL", "length");
-        foreach (var mode in Modes)
-        {
-            var m = result[mode]!;
-            table.AddRow(mode, $"{m["gold_score"]}", $"{m["win_rate_vs_sft"]}", $"{m["lc_win_rate"]}", $"{m["kl"]}", $"{m["length"]}");
-        }
-        table.AddRow("SFT", $"{sftGold}", "0.5", "0.5", "0", "");
-        console.Write(table);
         result["report"] = Path.GetFullPath(report);
         result["wall_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1);
-        Stage($"report: {Markup.Escape(Path.GetFullPath(report))}");
+        Stage($"report: {Path.GetFullPath(report)}");
         return result;
     }
 

@@ -5,10 +5,11 @@ using RlhfGym.Agents.Evaluation;
 using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
+using RlhfGym.Experiments;
 using RlhfGym.Models.Checkpoints;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Cli.Compare;
+namespace RlhfGym.Experiments.Compare;
 
 /// <summary>
 /// Runs every cell × seed of a grid, each into OUT/&lt;cell&gt;/seed-&lt;s&gt;. A finished run (summary.json present)

@@ -5,7 +5,7 @@ using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Options;
 using RlhfGym.Models.Checkpoints;
 
-namespace RlhfGym.Cli.Compare;
+namespace RlhfGym.Experiments.Compare;
 
 /// <summary>
 /// One cell of a comparison: which reward-model bundle, how the env reads and shapes its rewards, which agent.

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace RlhfGym.Cli;
+namespace RlhfGym.Experiments;
 
 /// <summary>Reads a JSON number as a double whether the node was parsed from text or built from an int or a double.</summary>
 public static class JsonNumbers

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using RlhfGym.Env.Bundles;
 
-namespace RlhfGym.Cli.Demo;
+namespace RlhfGym.Experiments.Demo;
 
 /// <summary>Writes the demo's report.md.</summary>
 public static class DemoReport

