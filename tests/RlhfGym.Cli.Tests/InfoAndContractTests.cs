@@ -57,7 +57,7 @@ public class InfoAndContractTests
             ["segment"] = [new() { ["iteration"] = 1, ["kl"] = 0.5 }, new() { ["iteration"] = 2, ["kl"] = 0.8 }],
         };
         string path = dir.File("kl.png");
-        Demo.DemoPlots.MetricOverIterations(path, "kl", "KL", "nats", rows, 0.1, "SFT");
+        RlhfGym.Experiments.Demo.DemoPlots.MetricOverIterations(path, "kl", "KL", "nats", rows, 0.1, "SFT");
         var bytes = File.ReadAllBytes(path);
         Assert.True(bytes.Length > 1000);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], bytes[..4]);
