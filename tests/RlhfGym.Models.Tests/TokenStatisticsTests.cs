@@ -19,10 +19,10 @@ public class TokenStatisticsTests
         Assert.True((h.to_type(ScalarType.Float64) - expectedEntropy).abs().max().item<double>() < 1e-5);
         Assert.True((TokenStatistics.Select(logp, tokens).to_type(ScalarType.Float64) - expectedLogProb).abs().max().item<double>() < 1e-5);
         // One routine: the entropy alone is bit-identical to the pair's, with or without autograd.
-        Assert.True(TokenStatistics.Entropy(logits).equal(h).item<bool>());
+        Assert.True(TokenStatistics.Entropy(logits).eq(h).all().item<bool>());
         var tracked = logits.clone().requires_grad_(true);
         var (_, hTracked) = TokenStatistics.LogSoftmaxAndEntropy(tracked);
-        Assert.True(hTracked.detach().equal(h).item<bool>());
+        Assert.True(hTracked.detach().eq(h).all().item<bool>());
         hTracked.sum().backward();
         Assert.NotNull(tracked.grad);
     }

@@ -26,11 +26,16 @@ public static class JudgeRegistry
     public static IEpisodeJudge Load(string file, string bundleDirectory)
     {
         Func<string, IEpisodeJudge>? load;
-        lock (Gate) Loaders.TryGetValue(file, out load);
+        string registered;
+        lock (Gate)
+        {
+            Loaders.TryGetValue(file, out load);
+            registered = Loaders.Count == 0 ? "none" : string.Join(", ", Loaders.Keys);
+        }
         if (load is null)
             throw new InvalidOperationException($"{Path.Combine(bundleDirectory, "env.json")}: field 'gold_judge' names '{file}', but no judge plug-in " +
-                $"for it is registered (registered: {(Loaders.Count == 0 ? "none" : string.Join(", ", Loaders.Keys))}); " +
-                "for PhraseWorld bundles call RlhfGym.PhraseWorld.PhraseWorldPlugin.Register() first");
+                $"for it is registered (registered: {registered}); " +
+                "register the plug-in of the world that wrote this bundle first (the rlhfgym CLI registers the built-in one)");
         return load(bundleDirectory);
     }
 }

@@ -1,7 +1,7 @@
 using RlhfGym.Env.Judging;
 using RlhfGym.PhraseWorld;
 
-namespace RlhfGym.Env.Tests;
+namespace RlhfGym.PhraseWorld.Tests;
 
 public class WorldEvaluatorTests
 {

@@ -1,6 +1,6 @@
 using RlhfGym.PhraseWorld;
 
-namespace RlhfGym.Env.Tests;
+namespace RlhfGym.PhraseWorld.Tests;
 
 public class WorldStoreTests
 {

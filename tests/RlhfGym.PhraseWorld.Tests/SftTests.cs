@@ -3,7 +3,7 @@ using RlhfGym.Models.Checkpoints;
 using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Env.Tests;
+namespace RlhfGym.PhraseWorld.Tests;
 
 public class SftTests
 {
