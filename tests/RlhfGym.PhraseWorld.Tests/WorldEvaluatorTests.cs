@@ -30,7 +30,7 @@ public class WorldEvaluatorTests
     {
         var w = TestWorlds.Seed1;
         var behaviour = new BehaviourPolicy(w);
-        var rng = new Common.SeededRandom(4);
+        var rng = new RlhfGym.Env.Common.SeededRandom(4);
         var prompts = w.Split("test").ToList();
         var responses = prompts.Select(p => behaviour.Sample(p, rng)).ToList();
         var e = WorldEvaluator.Evaluate(w, prompts, responses, responses);
