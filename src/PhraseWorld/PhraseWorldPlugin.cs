@@ -15,7 +15,10 @@ namespace RlhfGym.PhraseWorld;
 /// </summary>
 public static class PhraseWorldPlugin
 {
-    public static readonly IReadOnlyList<string> EnvIds = ["PhraseWorld-Bandit-v0", "PhraseWorld-Token-v0", "PhraseWorld-Segment-v0"];
+    public static readonly IReadOnlyList<string> EnvIds = [EnvId("bandit"), EnvId("token"), EnvId("segment")];
+
+    /// <summary>The id (and bundle name) of PhraseWorld under a reward mode: "segment" → PhraseWorld-Segment-v0.</summary>
+    public static string EnvId(string mode) => $"PhraseWorld-{char.ToUpperInvariant(mode[0])}{mode[1..]}-v0";
 
     public static void Register()
     {
@@ -38,8 +41,7 @@ public static class PhraseWorldPlugin
         string world = Path.Combine(shared, "world"), sft = Path.Combine(shared, "sft");
         if (!File.Exists(Path.Combine(world, WorldStore.PairsFile))) WorldStore.Build(world, 1);
         if (!File.Exists(Path.Combine(sft, "sft.json"))) PhraseWorldSft.Train(world, sft, new SftOptions(), device, progress).Model.Dispose();
-        string name = $"PhraseWorld-{char.ToUpperInvariant(reading.Name[0])}{reading.Name[1..]}-v0";
-        PhraseWorldRewardModel.TrainBundle(world, sft, reading, new RewardTrainingOptions(), bundleDir, name, device, progress);
+        PhraseWorldRewardModel.TrainBundle(world, sft, reading, new RewardTrainingOptions(), bundleDir, EnvId(reading.Name), device, progress);
         return bundleDir;
     }
 }

@@ -56,14 +56,7 @@ public static class PhraseWorldSft
     public static int[][] Sample(CausalTransformer model, World world, IReadOnlyList<WorldPrompt> prompts, long seed,
         double temperature = 1.0, int batchSize = 256, int maxNewTokens = PhraseWorldModels.MaxNewTokens)
     {
-        using var sampler = new Sampler(seed, temperature, device: model.Device);
-        var result = new List<int[]>(prompts.Count);
-        for (int start = 0; start < prompts.Count; start += batchSize)
-        {
-            var chunk = prompts.Skip(start).Take(batchSize).Select(p => p.Tokens).ToList();
-            result.AddRange(TextGenerator.Generate(model, chunk, maxNewTokens, sampler, world.EosId));
-        }
-        return result.ToArray();
+        return TextGenerator.SampleInBatches(model, prompts.Select(p => p.Tokens).ToList(), maxNewTokens, seed, world.EosId, temperature, batchSize);
     }
 
     /// <summary>Mean gold of SFT samples vs behaviour samples on the same held-out prompts.</summary>

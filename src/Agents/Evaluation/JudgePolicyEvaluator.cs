@@ -15,7 +15,6 @@ namespace RlhfGym.Agents.Evaluation;
 /// </summary>
 public sealed class JudgePolicyEvaluator : IPolicyEvaluator
 {
-    private const int SampleBatch = 256;
     private readonly IEpisodeJudge _judge;
     private readonly IReadOnlyList<BundlePrompt> _prompts;
     private readonly string _referenceDir;
@@ -49,8 +48,9 @@ public sealed class JudgePolicyEvaluator : IPolicyEvaluator
         {
             reference.eval();
             var prompts = _prompts.SelectMany(p => Enumerable.Repeat(p, samplesPerPrompt)).ToList();
-            var mine = Sample(policy, prompts, seed * 13 + 5);
-            var theirs = Sample(reference, prompts, seed * 13 + 6);
+            var tokens = prompts.Select(p => p.Tokens).ToList();
+            var mine = TextGenerator.SampleInBatches(policy, tokens, _maxNewTokens, seed * 13 + 5, _eosId);
+            var theirs = TextGenerator.SampleInBatches(reference, tokens, _maxNewTokens, seed * 13 + 6, _eosId);
             var e = JudgedComparison.Compare(_judge, prompts.Select(p => p.Id).ToList(), mine, theirs);
             return new JsonObject
             {
@@ -64,18 +64,5 @@ public sealed class JudgePolicyEvaluator : IPolicyEvaluator
                 ["eval_repetition_rate"] = Math.Round(e.RepetitionRate, 4),
             };
         }
-    }
-
-    // One response per prompt (prompts repeat), in batches, from one seeded sampler at temperature 1.
-    private int[][] Sample(CausalTransformer model, IReadOnlyList<BundlePrompt> prompts, long seed)
-    {
-        using var sampler = new Sampler(seed, 1.0, device: model.Device);
-        var result = new List<int[]>(prompts.Count);
-        for (int start = 0; start < prompts.Count; start += SampleBatch)
-        {
-            var chunk = prompts.Skip(start).Take(SampleBatch).Select(p => p.Tokens).ToList();
-            result.AddRange(TextGenerator.Generate(model, chunk, _maxNewTokens, sampler, _eosId));
-        }
-        return result.ToArray();
     }
 }

@@ -39,7 +39,7 @@ public static class RmCommand
                 Seed = parse.GetValue(seed),
             };
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
-            string bundleName = parse.GetValue(name) ?? $"PhraseWorld-{char.ToUpperInvariant(reading.Name[0])}{reading.Name[1..]}-v0";
+            string bundleName = parse.GetValue(name) ?? PhraseWorldPlugin.EnvId(reading.Name);
             var outcome = PhraseWorldRewardModel.TrainBundle(parse.GetValue(world)!, parse.GetValue(sft)!, reading, options,
                 parse.GetValue(outDir)!, bundleName, dev, progress);
             var result = new JsonObject { ["bundle"] = Path.GetFullPath(parse.GetValue(outDir)!), ["name"] = bundleName, ["device"] = dev.ToString() };

@@ -20,7 +20,7 @@ public static class EnvOptionsCodec
         if (text is null || text.Count == 0) return baseOptions;
         foreach (var key in text.Keys)
             if (EnvOptionTable.Find(key) is null)
-                throw new EnvOptionException(key, $"unknown option '{key}' (known: {string.Join(", ", EnvOptionTable.Keys)})");
+                throw Unknown(key);
         var result = baseOptions;
         foreach (var option in EnvOptionTable.All) // table order, not the map's (see EnvOptionTable)
         {
@@ -33,7 +33,7 @@ public static class EnvOptionsCodec
 
     /// <summary>Check one option's value; returns it in canonical form (lower case, invariant number formatting).</summary>
     public static string Canonical(string key, string value) =>
-        Canonical(EnvOptionTable.Find(key) ?? throw new EnvOptionException(key, $"unknown option '{key}' (known: {string.Join(", ", EnvOptionTable.Keys)})"), value);
+        Canonical(EnvOptionTable.Find(key) ?? throw Unknown(key), value);
 
     public static string Canonical(EnvOption option, string value)
     {
@@ -70,6 +70,9 @@ public static class EnvOptionsCodec
             if (Canonical(option, v) != v) throw Invalid(option, v); // e.g. a prompt split in capitals set in code
         }
     }
+
+    private static EnvOptionException Unknown(string key) =>
+        new(key, $"unknown option '{key}' (known: {string.Join(", ", EnvOptionTable.Keys)})");
 
     private static EnvOptionException Invalid(EnvOption option, string value) =>
         new(option.Key, $"option '{option.Key}' must be {(option.Type == EnvOptionType.Choice ? "one of " : "")}{option.Accepts}; got '{value}'");

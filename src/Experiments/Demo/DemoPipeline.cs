@@ -32,7 +32,7 @@ public sealed class DemoPipeline(Device device, Action<string>? progress = null)
         var bundles = new Dictionary<string, string>();
         foreach (var mode in Modes)
         {
-            string id = $"PhraseWorld-{char.ToUpperInvariant(mode[0])}{mode[1..]}-v0";
+            string id = PhraseWorldPlugin.EnvId(mode);
             bundles[mode] = EnvRegistry.Resolve(id, line => Stage($"    {line}"), device);
             var rm = EnvBundle.Load(bundles[mode]).Info;
             Stage($"    {id}: pairwise accuracy {rm["pairwise_accuracy"]}, gold Spearman {rm["gold_spearman"]}");

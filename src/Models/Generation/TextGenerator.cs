@@ -49,4 +49,17 @@ public static class TextGenerator
         }
         return output.Select(o => o.ToArray()).ToArray();
     }
+
+    /// <summary>One response per prompt (prompts may repeat), in batches of <paramref name="batchSize"/> rows, all drawn
+    /// from one sampler seeded with <paramref name="seed"/>: the same seed gives the same responses.</summary>
+    public static int[][] SampleInBatches(CausalTransformer model, IReadOnlyList<int[]> prompts, int maxNewTokens, long seed, int eosId,
+        double temperature = 1.0, int batchSize = 256)
+    {
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be > 0");
+        using var sampler = new Sampler(seed, temperature, device: model.Device);
+        var result = new List<int[]>(prompts.Count);
+        for (int start = 0; start < prompts.Count; start += batchSize)
+            result.AddRange(Generate(model, prompts.Skip(start).Take(batchSize).ToList(), maxNewTokens, sampler, eosId));
+        return result.ToArray();
+    }
 }
