@@ -12,8 +12,18 @@ public static class RuntimeInfo
     public static string PackageVersion =>
         typeof(RuntimeInfo).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
-    /// <summary>cpu, cuda or external (the MSBuild property TorchBackend this build was made with).</summary>
-    public static string Backend => Metadata("TorchBackend") ?? "unknown";
+    /// <summary>
+    /// cpu, cuda or external: the MSBuild property TorchBackend the application was built with. Libraries reference
+    /// TorchSharp only and the application picks the libtorch runtime, so the value is read from the application's
+    /// assembly (stamped by build/TorchSharpBackend.targets); "unknown" when the application was built elsewhere.
+    /// </summary>
+    public static string Backend =>
+        (Assembly.GetEntryAssembly() is { } entry ? BackendStampedOn(entry) : null)
+        ?? AppDomain.CurrentDomain.GetAssemblies().Select(BackendStampedOn).FirstOrDefault(b => b is not null)
+        ?? "unknown";
+
+    private static string? BackendStampedOn(Assembly assembly) =>
+        assembly.IsDynamic ? null : assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "TorchBackend")?.Value;
 
     public static string TorchSharpVersion => Metadata("TorchSharpVersion") ?? "unknown";
 

@@ -5,7 +5,7 @@ using RlhfGym.Env.Training;
 using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
-namespace RlhfGym.Env.Tests;
+namespace RlhfGym.Tests;
 
 /// <summary>
 /// One small but real bundle per test run: a toy world, an SFT model trained for one epoch (so entropies have
@@ -18,9 +18,12 @@ internal static class TestBundles
 
     public static string SegmentBundle => Segment.Value;
 
-    private static string Build(RewardReading reading)
+    private static string Build(RewardReading reading) =>
+        Build(Path.Combine(Path.GetTempPath(), "rlhfgym-test-bundle-" + Guid.NewGuid().ToString("N")), "Test-v0", reading);
+
+    /// <summary>Builds the small bundle into root/bundle under the env name given; returns the bundle directory.</summary>
+    public static string Build(string root, string name, RewardReading reading)
     {
-        string root = Path.Combine(Path.GetTempPath(), "rlhfgym-test-bundle-" + Guid.NewGuid().ToString("N"));
         string worldDir = Path.Combine(root, "world"), sftDir = Path.Combine(root, "sft"), bundleDir = Path.Combine(root, "bundle");
         var world = WorldStore.Build(worldDir, 11, TestWorlds.Small with { SftPerTrainPrompt = 8 }).World;
         var (sft, _) = PhraseWorldSft.Train(worldDir, sftDir, new SftOptions { Epochs = 1 }, CPU);
@@ -34,7 +37,7 @@ internal static class TestBundles
             [NormalizerKind.None] = RewardNormalizer.Identity with { SigmaFloor = 0.1 },
         };
         var prompts = world.Prompts.Select(p => new BundlePrompt(p.Id, p.Split, p.Text, p.Tokens)).ToList();
-        EnvBundle.Write(bundleDir, "Test-v0", new EnvOptions { Reading = reading, MaxNewTokens = 12 }, world.Tokenizer, prompts,
+        EnvBundle.Write(bundleDir, name, new EnvOptions { Reading = reading, MaxNewTokens = 12 }, world.Tokenizer, prompts,
             normalizers, sft, rm, PhraseWorldPlugin.BundleJudge(world), new System.Text.Json.Nodes.JsonObject());
         sft.Dispose();
         return bundleDir;
