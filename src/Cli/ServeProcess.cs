@@ -9,6 +9,9 @@ public sealed class ServeProcess : IDisposable
 
     private ServeProcess(Process process) => _process = process;
 
+    /// <summary>The server's process id (tests read its memory use).</summary>
+    public int ProcessId => _process.Id;
+
     /// <summary>What the server logged about its OpenMP wait setting (ServerOpenMpSpin), or null if nothing.</summary>
     public string? OpenMpSetting { get; private set; }
 

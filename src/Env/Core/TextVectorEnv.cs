@@ -298,16 +298,28 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     public IReadOnlyList<EpisodeRewards> Score(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses)
     {
         if (prompts.Count != responses.Count) throw new ArgumentException($"{prompts.Count} prompts but {responses.Count} responses");
+        var cut = new int[responses.Count][];
         for (int i = 0; i < responses.Count; i++)
         {
             if (prompts[i].Length == 0) throw new ArgumentException($"prompt {i} is empty");
-            if (responses[i].Length == 0) throw new ArgumentException($"response {i} is empty");
-            if (responses[i].Length > _budget) throw new ArgumentException($"response {i} has {responses[i].Length} tokens, more than max_new_tokens {_budget}");
-            foreach (var tok in prompts[i].Concat(responses[i]))
+            // A response is read through its first EOS, as a rollout would have ended there: what follows it (padding
+            // from a batched generator) is ignored, so [5, 9, EOS, 0, 0] scores exactly as [5, 9, EOS].
+            cut[i] = ThroughFirstEos(responses[i]);
+            if (cut[i].Length == 0) throw new ArgumentException($"response {i} is empty");
+            if (cut[i].Length > _budget) throw new ArgumentException($"response {i} has {cut[i].Length} tokens before its EOS, more than max_new_tokens {_budget}");
+            foreach (var tok in prompts[i].Concat(cut[i]))
                 if (tok < 0 || tok >= _vocab) throw new ArgumentOutOfRangeException(nameof(responses), tok, $"pair {i}: token id must be in 0..{_vocab - 1}");
         }
-        var rows = prompts.Zip(responses).ToList();
+        var rows = prompts.Zip(cut).ToList();
         return _scoring.Score(rows, _o, _normalizer, Bundle.EosIds, ScoreBatch);
+    }
+
+    private int[] ThroughFirstEos(int[] response)
+    {
+        for (int t = 0; t < response.Length; t++)
+            if ((uint)response[t] < (uint)_vocab && _isEos[response[t]])
+                return t == response.Length - 1 ? response : response[..(t + 1)];
+        return response;
     }
 
     // The EOS id a response ended with (any of the bundle's), else the primary one.

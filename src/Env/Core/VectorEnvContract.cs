@@ -98,6 +98,7 @@ public interface IVectorEnv : IDisposable
 /// generate elsewhere).</summary>
 public interface IScoringEnv
 {
-    /// <summary>Rewards for finished (prompt, response) pairs; a response without EOS counts as cut by the budget.</summary>
+    /// <summary>Rewards for finished (prompt, response) pairs. A response is read through its first EOS (what follows is
+    /// ignored); one without EOS counts as cut by the budget.</summary>
     IReadOnlyList<EpisodeRewards> Score(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses);
 }

@@ -35,6 +35,8 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
 
     public EnvSpec Spec { get; private set; } = null!;
     public string ServerVersion { get; private set; } = "";
+    /// <summary>The server's limits from its hello reply (null from a server that does not announce them).</summary>
+    public LimitsMessage? ServerLimits { get; private set; }
 
     public RemoteVectorEnv(string address, string? env = null, int numEnvs = 1, AutoresetMode autoreset = AutoresetMode.NextStep,
         IReadOnlyDictionary<string, string>? options = null, TimeSpan? connectTimeout = null, TimeSpan? stepTimeout = null,
@@ -64,6 +66,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         OpenSocket();
         var hello = Call(new Request { Op = "hello", Client = "rlhfgym-dotnet", ClientKey = _curve?.ClientKeyZ85, Proof = _curve?.Proof }, _connectTimeout, "connect");
         ServerVersion = hello.Server ?? "";
+        ServerLimits = hello.Limits;
         var made = Call(new Request
         {
             Op = "make",
@@ -87,7 +90,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
 
     public StepResult Step(ReadOnlySpan<int> actions)
     {
-        var r = CallWithSession(new Request { Op = "step", Actions = actions.ToArray() }, _stepTimeout);
+        var r = CallWithSession(new Request { Op = "step", Actions = Conversions.WireIds(actions) }, _stepTimeout);
         r.Rewards!.CopyTo(_result.Rewards, 0);
         r.Terminated!.CopyTo(_result.Terminated, 0);
         r.Truncated!.CopyTo(_result.Truncated, 0);
@@ -106,7 +109,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
 
     public IReadOnlyList<EpisodeRewards> Score(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses)
     {
-        var r = CallWithSession(new Request { Op = "score", Prompts = prompts.ToArray(), Responses = responses.ToArray() }, _stepTimeout);
+        var r = CallWithSession(new Request { Op = "score", Prompts = Conversions.WireIds(prompts), Responses = Conversions.WireIds(responses) }, _stepTimeout);
         return r.Episodes!.Select(e => Conversions.FromMessage(e!)).ToList();
     }
 
@@ -133,19 +136,23 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     {
         request.Version = ProtocolVersion.Current;
         request.Id = ++_nextId;
-        _socket.SendFrame(MessagePackSerializer.Serialize(request));
+        byte[] frame = MessagePackSerializer.Serialize(request);
+        // The server's socket drops a bigger frame unread and never answers: say so here instead of timing out.
+        if (ServerLimits is { MaxFrameBytes: > 0 } limits && frame.Length > limits.MaxFrameBytes)
+            throw new RemoteEnvException(ErrorCodes.LimitExceeded, $"'{what}' would send a frame of {frame.Length} bytes, over {_address}'s max_frame_bytes of {limits.MaxFrameBytes}: split the request");
+        _socket.SendFrame(frame);
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero || !_socket.TryReceiveFrameBytes(left, out var frame))
+            if (left <= TimeSpan.Zero || !_socket.TryReceiveFrameBytes(left, out var answer))
             {
                 // A fresh socket: ZeroMQ would otherwise deliver the abandoned reply later.
                 OpenSocket();
                 throw new RemoteEnvException("timeout", $"no reply to '{what}' from {_address} within {timeout.TotalSeconds:F0} s (is `rlhfgym serve` running there?"
                     + (_curve is null ? " Does it need CurveZMQ keys?)" : " Is the server key right? A wrong CURVE key gets no reply at all.)"));
             }
-            var reply = MessagePackSerializer.Deserialize<Reply>(frame);
+            var reply = MessagePackSerializer.Deserialize<Reply>(answer);
             if (reply.Id != request.Id) continue; // a reply to an earlier, abandoned request
             if (!reply.Ok) throw new RemoteEnvException(reply.Error?.Code ?? "error", $"{_address}: {reply.Error?.Code}: {reply.Error?.Message}");
             return reply;

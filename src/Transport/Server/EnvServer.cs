@@ -25,6 +25,9 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
         var o = options.Value;
         using var router = new RouterSocket();
         router.Options.Linger = TimeSpan.Zero;
+        // The frame limit at the socket: ZeroMQ drops a peer that announces a bigger frame before reading it, so an
+        // oversized frame is never buffered (the handler's own check would come after the whole frame is in memory).
+        router.Options.MaxMsgSize = o.MaxFrameBytes;
         // A start-up failure must reach whoever waits on Bound (serve, tests), whatever its type.
         T Starting<T>(Func<T> step, Func<Exception, Exception>? explain = null)
         {

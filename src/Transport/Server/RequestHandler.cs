@@ -53,14 +53,23 @@ public sealed class RequestHandler : IDisposable
                 reply = Error(0, ErrorCodes.LimitExceeded, $"frame of {frame.Length} bytes exceeds the limit of {_o.MaxFrameBytes}");
             else
             {
-                var request = MessagePackSerializer.Deserialize<Request>(frame, MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData));
-                id = request.Id;
-                reply = Dispatch(request, peer);
+                var request = MessagePackSerializer.Deserialize<Request?>(frame, MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData));
+                if (request is null)
+                    reply = Error(0, ErrorCodes.BadRequest, "the frame holds nil, not a request map");
+                else
+                {
+                    id = request.Id;
+                    reply = Dispatch(request, peer);
+                }
             }
         }
         catch (MessagePackSerializationException e)
         {
-            reply = Error(id, ErrorCodes.BadRequest, $"not a valid request map: {e.InnerException?.Message ?? e.Message}");
+            // The frame did not decode as a request; its id, when readable, still goes back with the error.
+            id = RequestId.TryRead(frame) ?? 0;
+            reply = Overflowed(e)
+                ? Error(id, ErrorCodes.InvalidArgument, $"an integer is out of range for its field: {Innermost(e).Message} (id and seed are 64-bit signed; num_envs and group_size 32-bit; token ids 0..vocab_size-1)")
+                : Error(id, ErrorCodes.BadRequest, $"not a valid request map: {Innermost(e).Message}");
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or InvalidDataException or KeyNotFoundException
                                       or IOException or FormatException or OverflowException or IndexOutOfRangeException)
@@ -86,17 +95,19 @@ public sealed class RequestHandler : IDisposable
         switch (r.Op)
         {
             case "hello":
-                return new Reply { Id = r.Id, Ok = true, Server = $"rlhfgym {RuntimeInfo.PackageVersion}", Capabilities = Capabilities };
+                return new Reply { Id = r.Id, Ok = true, Server = $"rlhfgym {RuntimeInfo.PackageVersion}", Capabilities = Capabilities, Limits = Limits };
             case "ping":
-                if (r.Session is { } s && _sessions.TryGetValue(s, out var live)) live.LastSeen = DateTime.UtcNow;
-                return new Reply { Id = r.Id, Ok = true };
+                // Without a session: is the server there? With one: keep it alive, or say it is gone (a heartbeat's question).
+                if (r.Session is null) return new Reply { Id = r.Id, Ok = true };
+                if (!_sessions.TryGetValue(r.Session, out var live)) return UnknownSession(r);
+                live.LastSeen = DateTime.UtcNow;
+                return new Reply { Id = r.Id, Ok = true, Session = r.Session };
             case "make":
                 return Make(r, peer);
         }
         if (r.Op is not ("spec" or "reset" or "step" or "score" or "close"))
             return Error(r.Id, ErrorCodes.UnknownOp, $"unknown op '{r.Op}' (known: hello, ping, make, spec, reset, step, score, close)");
-        if (r.Session is null || !_sessions.TryGetValue(r.Session, out var session))
-            return Error(r.Id, ErrorCodes.UnknownSession, $"no session '{r.Session}' on this server (closed, timed out, or the server restarted): make a new one");
+        if (r.Session is null || !_sessions.TryGetValue(r.Session, out var session)) return UnknownSession(r);
         session.LastSeen = DateTime.UtcNow;
         var env = session.Env;
         switch (r.Op)
@@ -109,12 +120,12 @@ public sealed class RequestHandler : IDisposable
             case "step":
                 if (r.Actions is null) throw new ArgumentException("step needs 'actions'");
                 var reply = new Reply { Id = r.Id, Ok = true };
-                Conversions.Fill(reply, env.Step(r.Actions));
+                Conversions.Fill(reply, env.Step(Conversions.TokenIds(r.Actions, "actions")));
                 return reply;
             case "score":
                 if (r.Prompts is null || r.Responses is null) throw new ArgumentException("score needs 'prompts' and 'responses'");
-                if (r.Prompts.Length > _o.MaxNumEnvs * 4) return Error(r.Id, ErrorCodes.LimitExceeded, $"at most {_o.MaxNumEnvs * 4} pairs per score request");
-                var scored = env.Score(r.Prompts, r.Responses);
+                if (r.Prompts.Length > MaxScorePairs) return Error(r.Id, ErrorCodes.LimitExceeded, $"at most {MaxScorePairs} pairs per score request");
+                var scored = env.Score(Conversions.TokenIds(r.Prompts, "prompts"), Conversions.TokenIds(r.Responses, "responses"));
                 return new Reply { Id = r.Id, Ok = true, Episodes = scored.Select(Conversions.ToMessage).ToArray() };
             default: // close
                 env.Dispose();
@@ -123,6 +134,20 @@ public sealed class RequestHandler : IDisposable
                 return new Reply { Id = r.Id, Ok = true };
         }
     }
+
+    private static Reply UnknownSession(Request r) =>
+        Error(r.Id, ErrorCodes.UnknownSession, $"no session '{r.Session}' on this server (closed, timed out, or the server restarted): make a new one");
+
+    private LimitsMessage Limits => new()
+    {
+        MaxFrameBytes = _o.MaxFrameBytes,
+        MaxNumEnvs = _o.MaxNumEnvs,
+        MaxSessions = _o.MaxSessions,
+        MaxScorePairs = MaxScorePairs,
+        SessionTimeoutSeconds = _o.SessionTimeoutSeconds,
+    };
+
+    private int MaxScorePairs => _o.MaxNumEnvs * 4;
 
     private Reply Make(Request r, string peer)
     {
@@ -149,6 +174,10 @@ public sealed class RequestHandler : IDisposable
         }
         return dead.Count;
     }
+
+    private static Exception Innermost(Exception e) => e.InnerException is { } inner ? Innermost(inner) : e;
+
+    private static bool Overflowed(Exception e) => e is OverflowException || (e.InnerException is { } inner && Overflowed(inner));
 
     private static Reply Error(long id, string code, string message) => new() { Id = id, Ok = false, Error = new ErrorInfo { Code = code, Message = message } };
 

@@ -50,6 +50,32 @@ public static class Conversions
             m.Entropies, m.RefLogProbs, m.Terminated, m.Truncated)
         { Gold = m.Gold };
 
+    /// <summary>Token ids from the wire's 64-bit integers; one that does not fit 32 bits is an ArgumentOutOfRangeException
+    /// (invalid_argument) naming where it is, e.g. actions[3]. The env checks the vocabulary range.</summary>
+    public static int[] TokenIds(long[] values, string field)
+    {
+        var ids = new int[values.Length];
+        for (int i = 0; i < values.Length; i++)
+        {
+            long v = values[i];
+            if (v < int.MinValue || v > int.MaxValue)
+                throw new ArgumentOutOfRangeException(field, $"{field}[{i}] = {v} is not a token id (ids are 0..vocab_size-1)");
+            ids[i] = (int)v;
+        }
+        return ids;
+    }
+
+    public static int[][] TokenIds(long[][] rows, string field) => rows.Select((row, i) => TokenIds(row ?? [], $"{field}[{i}]")).ToArray();
+
+    public static long[] WireIds(ReadOnlySpan<int> ids)
+    {
+        var wire = new long[ids.Length];
+        for (int i = 0; i < ids.Length; i++) wire[i] = ids[i];
+        return wire;
+    }
+
+    public static long[][] WireIds(IReadOnlyList<int[]> rows) => rows.Select(r => WireIds(r)).ToArray();
+
     /// <summary>A step's results as a reply (copies the env's reused arrays).</summary>
     public static void Fill(Reply r, StepResult s)
     {

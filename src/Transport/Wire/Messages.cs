@@ -27,11 +27,12 @@ public sealed class Request
     [Key("seed")] public long? Seed { get; set; }
     [Key("mask")] public bool[]? Mask { get; set; }
     [Key("group_size")] public int? GroupSize { get; set; }
-    // step
-    [Key("actions")] public int[]? Actions { get; set; }
+    // step. Token ids travel as 64-bit integers so that an id beyond 32 bits is refused as invalid_argument, naming
+    // where it is, rather than failing the whole frame's decoding (Conversions.TokenIds).
+    [Key("actions")] public long[]? Actions { get; set; }
     // score
-    [Key("prompts")] public int[][]? Prompts { get; set; }
-    [Key("responses")] public int[][]? Responses { get; set; }
+    [Key("prompts")] public long[][]? Prompts { get; set; }
+    [Key("responses")] public long[][]? Responses { get; set; }
 }
 
 [MessagePackObject]
@@ -52,6 +53,7 @@ public sealed class Reply
     // hello
     [Key("server")] public string? Server { get; set; }
     [Key("capabilities")] public string[]? Capabilities { get; set; }
+    [Key("limits")] public LimitsMessage? Limits { get; set; }
     // make
     [Key("session")] public string? Session { get; set; }
     [Key("spec")] public SpecMessage? Spec { get; set; }
@@ -71,6 +73,18 @@ public sealed class Reply
     [Key("reset_prompt_ids")] public string?[]? ResetPromptIds { get; set; }
     // step (final steps) and score
     [Key("episodes")] public EpisodeMessage?[]? Episodes { get; set; }
+}
+
+/// <summary>The server's limits, announced in the hello reply so a client can check a frame before sending it (a frame over
+/// max_frame_bytes is dropped by the socket unread, with no reply) and pace its heartbeat.</summary>
+[MessagePackObject]
+public sealed class LimitsMessage
+{
+    [Key("max_frame_bytes")] public long MaxFrameBytes { get; set; }
+    [Key("max_num_envs")] public int MaxNumEnvs { get; set; }
+    [Key("max_sessions")] public int MaxSessions { get; set; }
+    [Key("max_score_pairs")] public int MaxScorePairs { get; set; }
+    [Key("session_timeout_s")] public double SessionTimeoutSeconds { get; set; }
 }
 
 [MessagePackObject]
