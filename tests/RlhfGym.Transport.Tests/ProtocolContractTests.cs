@@ -80,8 +80,12 @@ public class ProtocolContractTests
         Assert.Contains("actions[1] = 2147483648", step.Error.Message);
         var score = Send(socket, Map(new()
         {
-            ["v"] = "1.0", ["id"] = 82, ["op"] = "score", ["session"] = session,
-            ["prompts"] = new[] { new long[] { 3, 4 } }, ["responses"] = new[] { new long[] { 5, -(1L << 33) } },
+            ["v"] = "1.0",
+            ["id"] = 82,
+            ["op"] = "score",
+            ["session"] = session,
+            ["prompts"] = new[] { new long[] { 3, 4 } },
+            ["responses"] = new[] { new long[] { 5, -(1L << 33) } },
         }));
         Assert.Equal(ErrorCodes.InvalidArgument, score.Error!.Code);
         Assert.Contains("responses[0][1]", score.Error.Message);
