@@ -47,6 +47,17 @@ public class CurveTests
         if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(dir.File("server.key_secret")));
         Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp-*"));
 
+        // ZPL certificates, as czmq and pyzmq write them.
+        Assert.Contains($"public-key = \"{cert.PublicKeyZ85}\"", File.ReadAllText(dir.File("server.key")));
+        Assert.DoesNotContain("secret-key", File.ReadAllText(dir.File("server.key")));
+        Assert.Contains($"secret-key = \"{cert.SecretKeyZ85}\"", File.ReadAllText(dir.File("server.key_secret")));
+        Assert.Contains("secret-key", Assert.Throws<InvalidDataException>(() => CurveKeys.ReadSecret(dir.File("server.key"))).Message);
+        // Bare one-line files of earlier builds still read.
+        File.WriteAllText(dir.File("old.key_secret"), $"# CurveZMQ secret key: keep it private\n{cert.SecretKeyZ85}\n");
+        File.WriteAllText(dir.File("old.key"), $"# CurveZMQ public key\n{cert.PublicKeyZ85}\n");
+        Assert.Equal(cert.PublicKey, CurveKeys.ReadSecret(dir.File("old.key_secret")).PublicKey);
+        Assert.Equal(cert.PublicKey, CurveKeys.ReadPublic(dir.File("old.key")));
+
         File.WriteAllText(dir.File("short.key"), "abc\n");
         Assert.Contains("short.key", Assert.Throws<InvalidDataException>(() => CurveKeys.ReadPublic(dir.File("short.key"))).Message);
         File.WriteAllText(dir.File("two.key_secret"), cert.SecretKeyZ85 + "\n" + cert.SecretKeyZ85 + "\n");
@@ -106,12 +117,35 @@ public class CurveTests
     }
 
     [Fact]
+    public void Key_files_are_shared_with_pyzmq_both_ways()
+    {
+        using var dir = new TempDir();
+        var ours = CurveKeys.WriteNew(dir.File("ours"));
+        string code = """
+            import sys, zmq.auth
+            from rlhfgym_client import read_key
+            public, secret = zmq.auth.load_certificate(sys.argv[1] + "/ours.key_secret")
+            public_only, none = zmq.auth.load_certificate(sys.argv[1] + "/ours.key")
+            assert none is None and public_only == public
+            assert read_key(sys.argv[1] + "/ours.key_secret", "secret-key") == secret
+            zmq.auth.create_certificates(sys.argv[1], "theirs")
+            print(public.decode(), secret.decode())
+            """;
+        var (ok, stdout, stderr) = PythonClient.Run("-c", code, dir.Path);
+        Assert.True(ok, stderr);
+        Assert.Equal($"{ours.PublicKeyZ85} {ours.SecretKeyZ85}", stdout.Trim());
+        var theirs = CurveKeys.ReadSecret(dir.File("theirs.key_secret"));
+        Assert.Equal(theirs.PublicKey, CurveKeys.ReadPublic(dir.File("theirs.key")));
+        Assert.Equal(theirs.PublicKey, X25519.PublicKey(theirs.SecretKey!));
+    }
+
+    [Fact]
     public void The_python_x25519_matches_the_rfc_7748_vectors()
     {
-        string code = "import sys; sys.path.insert(0, sys.argv[1]); from rlhfgym_client import x25519; " +
+        string code = "from rlhfgym_client import x25519; " +
             "print(x25519(bytes.fromhex('a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4'), " +
             "bytes.fromhex('e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c')).hex())";
-        var (ok, stdout, stderr) = PythonClient.Run("-c", code, PythonClient.ClientDir);
+        var (ok, stdout, stderr) = PythonClient.Run("-c", code);
         Assert.True(ok, stderr);
         Assert.Equal("c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552", stdout.Trim());
     }

@@ -2,7 +2,8 @@ using System.Diagnostics;
 
 namespace RlhfGym.Transport.Tests;
 
-/// <summary>Runs clients/python under Debian's /usr/bin/python3 (which has python3-zmq and python3-msgpack).</summary>
+/// <summary>Runs clients/python under Debian's /usr/bin/python3 (python3-zmq, python3-msgpack, python3-numpy,
+/// python3-nacl), with the client importable as an installed package would be (PYTHONPATH=clients/python).</summary>
 internal static class PythonClient
 {
     public static string ClientDir => Path.Combine(RepoRoot(), "clients", "python");
@@ -12,6 +13,7 @@ internal static class PythonClient
     public static (bool Ok, string Stdout, string Stderr) Run(params string[] args)
     {
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["PYTHONPATH"] = ClientDir;
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stderr = p.StandardError.ReadToEndAsync();

@@ -74,29 +74,62 @@ public class RemoteEnvTests
         await server.DisposeAsync();
         await using (var restarted = await TestServer.Start(port))
         {
-            var ex = Assert.Throws<RemoteEnvException>(() => remote.Step([5, 6]));
+            var ex = Assert.Throws<SessionLostException>(() => remote.Step([5, 6])); // the request was lost with the old server
             Assert.Equal("session_lost", ex.Code);
             Assert.Contains("call Reset", ex.Message);
             remote.Reset(1);
             Assert.Equal(2, remote.Step([5, 6]).Rewards.Length);
         }
-        // The server gone for good: a timeout, then a clear error, never a hang.
+        // The server gone for good: a timeout with a clear message, never a hang; the session is kept for a retry.
         var gone = Assert.Throws<RemoteEnvException>(() => remote.Step([5, 6]));
-        Assert.Contains("server_gone", gone.Code);
+        Assert.Equal("timeout", gone.Code);
+        Assert.Contains("no reply to 'step'", gone.Message);
     }
 
     [Fact]
     public async Task A_dead_clients_session_is_reclaimed_after_the_timeout()
     {
         await using var server = await TestServer.Start(sessionTimeout: 1);
-        using var remote = new RemoteVectorEnv(server.Address, numEnvs: 1);
+        using var remote = new RemoteVectorEnv(server.Address, numEnvs: 1, heartbeat: TimeSpan.Zero);
+        Assert.Null(remote.HeartbeatInterval);
         remote.Reset(1);
         Thread.Sleep(2500); // silent: no step, no ping
-        var ex = Assert.Throws<RemoteEnvException>(() => remote.Step([5]));
+        var ex = Assert.Throws<SessionLostException>(() => remote.Step([5]));
         Assert.Equal("session_lost", ex.Code);
-        remote.Reset(1); // the client reconnected with a new session
+        Assert.Contains("call Reset", ex.Message);
+        Assert.Throws<SessionLostException>(() => remote.Step([5])); // still no session until Reset
+        remote.Reset(1); // a new session
         remote.Ping();
         remote.Step([5]);
+    }
+
+    [Fact]
+    public async Task The_heartbeat_keeps_a_session_through_a_pause_longer_than_the_timeout()
+    {
+        await using var server = await TestServer.Start(sessionTimeout: 2);
+        using var remote = new RemoteVectorEnv(server.Address, numEnvs: 1);
+        Assert.Equal(TimeSpan.FromSeconds(0.5), remote.HeartbeatInterval); // a quarter of the announced timeout
+        remote.Reset(1);
+        remote.Step([5]);
+        Thread.Sleep(6000); // three session timeouts of silence from the agent (a long update)
+        remote.Step([5]);
+        Assert.True(remote.HeartbeatsAnswered >= 3, $"{remote.HeartbeatsAnswered} heartbeats");
+    }
+
+    [Fact]
+    public async Task The_heartbeat_notices_a_restart_and_the_next_call_says_so_once()
+    {
+        int port = TestServer.FreePort();
+        var server = await TestServer.Start(port, sessionTimeout: 2);
+        using var remote = new RemoteVectorEnv(server.Address, numEnvs: 2);
+        remote.Reset(1);
+        await server.DisposeAsync();
+        await using var restarted = await TestServer.Start(port, sessionTimeout: 2);
+        Thread.Sleep(3000); // the agent is busy; the heartbeat asks the new server about the old session
+        Assert.Throws<SessionLostException>(() => remote.Step([5, 6]));
+        remote.Reset(2);
+        Assert.Equal(2, remote.Step([5, 6]).Rewards.Length);
+        Assert.Equal(2, remote.Step([7, 8]).Rewards.Length);
     }
 
     [Fact]

@@ -4,13 +4,13 @@ import json
 import random
 import sys
 
-sys.path.insert(0, __file__.rsplit("/examples/", 1)[0])
-from rlhfgym_client import VectorEnv  # noqa: E402
+from rlhfgym_client import VectorEnv
 
 address, seed, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 curve = {"server_key": sys.argv[4], "client_secret_key": sys.argv[5]} if len(sys.argv) > 5 else {}
 with VectorEnv(address, num_envs=4, **curve) as env:
-    prompts, _ = env.reset(seed=seed)
+    observations, _ = env.reset(seed=seed)
+    prompts = [o.tolist() for o in observations]
     rng = random.Random(seed)
     eos = env.spec["eos_ids"][0]
     rewards, actions_taken = [], []
@@ -18,5 +18,5 @@ with VectorEnv(address, num_envs=4, **curve) as env:
         actions = [eos if rng.random() < 0.15 else rng.randrange(3, env.spec["vocab_size"]) for _ in range(env.num_envs)]
         actions_taken.append(actions)
         _, r, terminated, truncated, info = env.step(actions)
-        rewards.append(r)
+        rewards.append(r.tolist())
     print(json.dumps({"prompts": prompts, "actions": actions_taken, "rewards": rewards}))

@@ -5,8 +5,7 @@ import math
 import random
 import sys
 
-sys.path.insert(0, __file__.rsplit("/examples/", 1)[0])
-from rlhfgym_client import VectorEnv  # noqa: E402
+from rlhfgym_client import NO_ACTION, VectorEnv
 
 address = sys.argv[1] if len(sys.argv) > 1 else "tcp://127.0.0.1:5555"
 with VectorEnv(address, num_envs=8, autoreset="disabled", options={"max_new_tokens": 16}) as env:
@@ -23,15 +22,15 @@ with VectorEnv(address, num_envs=8, autoreset="disabled", options={"max_new_toke
             weights = [math.exp(l - z) for l in logits]
             actions = []
             for b in range(env.num_envs):
-                a = -1 if done[b] else random.choices(range(vocab), weights)[0]
+                a = NO_ACTION if done[b] else random.choices(range(vocab), weights)[0]
                 actions.append(a)
                 if a >= 0:
                     chosen[b].append(a)
             _, rewards, terminated, truncated, _ = env.step(actions)
             for b in range(env.num_envs):
                 if not done[b]:
-                    returns[b] += rewards[b]
-                    done[b] = terminated[b] or truncated[b]
+                    returns[b] += float(rewards[b])
+                    done[b] = bool(terminated[b] or truncated[b])
         total = sum(weights)
         for b in range(env.num_envs):
             advantage = returns[b] - baseline

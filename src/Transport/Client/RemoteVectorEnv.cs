@@ -7,17 +7,26 @@ using RlhfGym.Transport.Wire;
 
 namespace RlhfGym.Transport.Client;
 
-/// <summary>The server is gone or answered with an error; the message says which and what to do.</summary>
-public sealed class RemoteEnvException(string code, string message) : Exception(message)
+/// <summary>The server answered with an error, or did not answer in time (code "timeout"); the message says which and
+/// what to do. Code is the protocol's error code (docs/protocol.md) or the client's own "timeout" / "session_lost".</summary>
+public class RemoteEnvException(string code, string message) : Exception(message)
 {
     public string Code { get; } = code;
 }
 
 /// <summary>
+/// The server no longer knows this client's session: it restarted, or reclaimed the session after its idle timeout.
+/// Thrown once, by the call that found out (or the first call after the heartbeat found out); the episodes are gone.
+/// The next <see cref="RemoteVectorEnv.Reset"/> makes a new session and stepping goes on.
+/// </summary>
+public sealed class SessionLostException(string message) : RemoteEnvException("session_lost", message);
+
+/// <summary>
 /// An <see cref="IVectorEnv"/> served by another process over ZeroMQ (docs/protocol.md): a DEALER socket, one request
-/// in flight, replies matched by id. Separate connect and step timeouts. When the server restarts, the session is
-/// gone: the next call reconnects, makes a new session and throws <see cref="RemoteEnvException"/> (code
-/// "session_lost") so the caller knows to Reset; after that the env works again.
+/// in flight, replies matched by id. Separate connect and step timeouts; after a timeout the socket is replaced (a late
+/// reply is never read as a later answer) and the session kept. A background heartbeat pings while the agent is busy
+/// elsewhere, so the server does not reclaim the session. When the server no longer knows the session (restart,
+/// reclaim), the call that finds out throws <see cref="SessionLostException"/>; the next Reset makes a new session.
 /// </summary>
 public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
 {
@@ -28,8 +37,13 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     private readonly Dictionary<string, string>? _options;
     private readonly TimeSpan _connectTimeout, _stepTimeout;
     private readonly CurveClientKeys? _curve;
+    private readonly TimeSpan? _heartbeatSetting;
+    private Thread? _heartbeat;
+    private readonly ManualResetEventSlim _stopping = new();
+    private volatile string? _lostReason; // set by the heartbeat when the server says the session is gone
+    private long _lastActivityTicks = DateTime.UtcNow.Ticks;
     private DealerSocket _socket = null!;
-    private string _session = "";
+    private volatile string _session = "";
     private long _nextId;
     private StepResult _result = null!;
 
@@ -37,11 +51,17 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     public string ServerVersion { get; private set; } = "";
     /// <summary>The server's limits from its hello reply (null from a server that does not announce them).</summary>
     public LimitsMessage? ServerLimits { get; private set; }
+    /// <summary>Idle time after which the heartbeat pings; null when there is no heartbeat.</summary>
+    public TimeSpan? HeartbeatInterval { get; private set; }
+    /// <summary>Pings the heartbeat has had answered (for tests and diagnostics).</summary>
+    public int HeartbeatsAnswered => _beats;
+    private volatile int _beats;
 
     public RemoteVectorEnv(string address, string? env = null, int numEnvs = 1, AutoresetMode autoreset = AutoresetMode.NextStep,
         IReadOnlyDictionary<string, string>? options = null, TimeSpan? connectTimeout = null, TimeSpan? stepTimeout = null,
-        CurveClientKeys? curve = null)
+        CurveClientKeys? curve = null, TimeSpan? heartbeat = null)
     {
+        _heartbeatSetting = heartbeat;
         _curve = curve;
         _address = address;
         _env = env;
@@ -52,18 +72,58 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         _stepTimeout = stepTimeout ?? TimeSpan.FromSeconds(60);
         try
         {
-            Connect();
+            OpenSocket();
+            MakeSession();
         }
         catch
         {
             _socket?.Dispose();
             throw;
         }
+        StartHeartbeat();
     }
 
-    private void Connect()
+    /// <param name="heartbeat">null: every session_timeout/4 (at least 0.5 s) of idleness; zero: no heartbeat.</param>
+    private void StartHeartbeat()
     {
-        OpenSocket();
+        var interval = _heartbeatSetting ?? TimeSpan.FromSeconds(Math.Max(0.5, (ServerLimits?.SessionTimeoutSeconds ?? 60) / 4));
+        if (interval <= TimeSpan.Zero) return;
+        HeartbeatInterval = interval;
+        _heartbeat = new Thread(() => Beat(interval)) { IsBackground = true, Name = "rlhfgym-heartbeat" };
+        _heartbeat.Start();
+    }
+
+    // Its own socket: NetMQ sockets belong to one thread. A ping only when the link has been idle for the interval.
+    private void Beat(TimeSpan interval)
+    {
+        var socket = NewSocket();
+        long id = 0, lastPing = 0;
+        try
+        {
+            while (!_stopping.Wait(interval / 4))
+            {
+                string session = _session;
+                long now = DateTime.UtcNow.Ticks;
+                if (session.Length == 0 || _lostReason is not null) continue;
+                if (now - Math.Max(Interlocked.Read(ref _lastActivityTicks), lastPing) < interval.Ticks) continue;
+                lastPing = now;
+                socket.SendFrame(MessagePackSerializer.Serialize(new Request { Version = ProtocolVersion.Current, Id = ++id, Op = "ping", Session = session }));
+                if (!socket.TryReceiveFrameBytes(_connectTimeout, out var frame))
+                {
+                    socket.Dispose(); // unreachable for now: a fresh socket next beat
+                    socket = NewSocket();
+                    continue;
+                }
+                var reply = MessagePackSerializer.Deserialize<Reply>(frame);
+                _beats++;
+                if (!reply.Ok && reply.Error?.Code == ErrorCodes.UnknownSession && _session == session) _lostReason = reply.Error.Message;
+            }
+        }
+        finally { socket.Dispose(); }
+    }
+
+    private void MakeSession()
+    {
         var hello = Call(new Request { Op = "hello", Client = "rlhfgym-dotnet", ClientKey = _curve?.ClientKeyZ85, Proof = _curve?.Proof }, _connectTimeout, "connect");
         ServerVersion = hello.Server ?? "";
         ServerLimits = hello.Limits;
@@ -78,13 +138,23 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
             Proof = _curve?.Proof,
         }, _connectTimeout, "make");
         _session = made.Session!;
+        _lostReason = null;
         Spec = Conversions.FromMessage(made.Spec!);
         _result = new StepResult(Spec.NumEnvs);
     }
 
+    /// <summary>Resets the sub-envs; after a lost session it first makes a new one (hello and make again).</summary>
     public ResetResult Reset(long? seed = null, ResetOptions? options = null)
     {
-        var r = CallWithSession(new Request { Op = "reset", Seed = seed, Mask = options?.Mask, GroupSize = options?.GroupSize }, _stepTimeout);
+        if (_session.Length == 0 || _lostReason is not null) MakeSession();
+        var request = new Request { Op = "reset", Seed = seed, Mask = options?.Mask, GroupSize = options?.GroupSize };
+        Reply r;
+        try { r = CallWithSession(request, _stepTimeout); }
+        catch (SessionLostException)
+        {
+            MakeSession(); // found out by this reset: nothing in flight was lost, so start over silently
+            r = CallWithSession(request, _stepTimeout);
+        }
         return new ResetResult(r.Prompts!, r.PromptIds!, r.PromptTexts!);
     }
 
@@ -113,23 +183,40 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         return r.Episodes!.Select(e => Conversions.FromMessage(e!)).ToList();
     }
 
-    /// <summary>Keep the session alive while the agent is busy elsewhere (the server reclaims idle sessions).</summary>
+    /// <summary>Is the session alive? Returns, or throws <see cref="SessionLostException"/>. The heartbeat does this in the
+    /// background; call it yourself when the heartbeat is off.</summary>
     public void Ping() => CallWithSession(new Request { Op = "ping" }, _connectTimeout);
 
     private Reply CallWithSession(Request request, TimeSpan timeout)
     {
+        if (_lostReason is { } reason) Lose($"the heartbeat found it gone: {reason}");
+        if (_session.Length == 0) throw new SessionLostException($"no session at {_address} (it was lost): call Reset");
         request.Session = _session;
         try
         {
             return Call(request, timeout, request.Op!);
         }
-        catch (RemoteEnvException e) when (e.Code is ErrorCodes.UnknownSession or "timeout")
+        catch (RemoteEnvException e) when (e.Code is ErrorCodes.UnknownSession)
         {
-            // The server restarted or our session was reclaimed: reconnect with a new session, and say so.
-            try { Connect(); }
-            catch (RemoteEnvException again) { throw new RemoteEnvException("server_gone", $"env server at {_address} is gone: {again.Message}"); }
-            throw new RemoteEnvException("session_lost", $"the session at {_address} was lost ({e.Message}); reconnected with a new session: call Reset before stepping");
+            Lose(e.Message);
+            throw; // unreachable: Lose throws
         }
+        catch (RemoteEnvException e) when (e.Code is "timeout" && request.Op != "ping")
+        {
+            // A restarted server never saw the request (it went into the dead connection): ask the fresh socket whether
+            // the session still exists, to tell a restart (SessionLost) from a slow or absent server (the timeout).
+            try { Call(new Request { Op = "ping", Session = request.Session }, _connectTimeout, "ping"); }
+            catch (RemoteEnvException probe) when (probe.Code is ErrorCodes.UnknownSession) { Lose(probe.Message); }
+            catch (RemoteEnvException) { }
+            throw;
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void Lose(string why)
+    {
+        _session = "";
+        throw new SessionLostException($"the server at {_address} no longer has this client's session ({why}); its episodes are gone: call Reset to get a new session");
     }
 
     private Reply Call(Request request, TimeSpan timeout, string what)
@@ -140,6 +227,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         // The server's socket drops a bigger frame unread and never answers: say so here instead of timing out.
         if (ServerLimits is { MaxFrameBytes: > 0 } limits && frame.Length > limits.MaxFrameBytes)
             throw new RemoteEnvException(ErrorCodes.LimitExceeded, $"'{what}' would send a frame of {frame.Length} bytes, over {_address}'s max_frame_bytes of {limits.MaxFrameBytes}: split the request");
+        Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
         _socket.SendFrame(frame);
         var deadline = DateTime.UtcNow + timeout;
         while (true)
@@ -154,6 +242,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
             }
             var reply = MessagePackSerializer.Deserialize<Reply>(answer);
             if (reply.Id != request.Id) continue; // a reply to an earlier, abandoned request
+            Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
             if (!reply.Ok) throw new RemoteEnvException(reply.Error?.Code ?? "error", $"{_address}: {reply.Error?.Code}: {reply.Error?.Message}");
             return reply;
         }
@@ -162,23 +251,32 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     private void OpenSocket()
     {
         _socket?.Dispose();
-        _socket = new DealerSocket();
-        _socket.Options.Linger = TimeSpan.Zero;
+        _socket = NewSocket();
+    }
+
+    private DealerSocket NewSocket()
+    {
+        var socket = new DealerSocket();
+        socket.Options.Linger = TimeSpan.Zero;
         if (_curve is not null)
         {
-            _socket.Options.CurveServerKey = _curve.ServerPublicKey;
-            _socket.Options.CurveCertificate = _curve.Client;
+            socket.Options.CurveServerKey = _curve.ServerPublicKey;
+            socket.Options.CurveCertificate = _curve.Client;
         }
-        _socket.Connect(_address);
+        socket.Connect(_address);
+        return socket;
     }
 
     public void Dispose()
     {
+        _stopping.Set();
+        _heartbeat?.Join(TimeSpan.FromSeconds(5));
         try
         {
             if (_session.Length > 0) Call(new Request { Op = "close", Session = _session }, TimeSpan.FromSeconds(2), "close");
         }
         catch (RemoteEnvException) { }
         _socket.Dispose();
+        _stopping.Dispose();
     }
 }

@@ -3,13 +3,23 @@ using NetMQ;
 namespace RlhfGym.Transport.Security;
 
 /// <summary>
-/// CurveZMQ key pairs in files, as `rlhfgym keys new` writes them: PREFIX.key holds the public key and
-/// PREFIX.key_secret the secret key, each as 40 Z85 characters on one line ('#' lines are comments). The secret file
-/// is readable by its owner only. Both are written to a temp name and renamed.
+/// CurveZMQ key pairs in files. `rlhfgym keys new` writes PREFIX.key (public) and PREFIX.key_secret (public and secret)
+/// in the ZPL certificate format that czmq's zcert and pyzmq's zmq.auth use, so `zmq.auth.load_certificate` reads ours
+/// and we read theirs:
+/// <code>
+/// metadata
+/// curve
+///     public-key = "40 Z85 characters"
+///     secret-key = "40 Z85 characters"     (the secret file only)
+/// </code>
+/// Files of earlier builds, one bare Z85 key line ('#' lines are comments), are still read. The secret file is readable
+/// by its owner only. Both are written to a temp name and renamed.
 /// </summary>
 public static class CurveKeys
 {
     public const string PublicSuffix = ".key", SecretSuffix = ".key_secret";
+
+    private static readonly System.Text.RegularExpressions.Regex ZplKeyProperty = new(@"^(public-key|secret-key)\s*=\s*(.*)$");
 
     /// <summary>Make a fresh key pair and write it; returns the certificate (its public key is what to share).</summary>
     public static NetMQCertificate WriteNew(string prefix)
@@ -17,20 +27,40 @@ public static class CurveKeys
         var cert = new NetMQCertificate();
         string dir = Path.GetDirectoryName(Path.GetFullPath(prefix))!;
         Directory.CreateDirectory(dir);
-        WriteAtomically(prefix + SecretSuffix, $"# CurveZMQ secret key: keep it private\n{cert.SecretKeyZ85}\n", secret: true);
-        WriteAtomically(prefix + PublicSuffix, $"# CurveZMQ public key: give it to the other side\n{cert.PublicKeyZ85}\n", secret: false);
+        WriteAtomically(prefix + SecretSuffix, Certificate("ZeroMQ CURVE **Secret** Certificate\n#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.",
+            cert.PublicKeyZ85, cert.SecretKeyZ85), secret: true);
+        WriteAtomically(prefix + PublicSuffix, Certificate("ZeroMQ CURVE Public Certificate\n#   Give it to the other side (the server's, or a client's for an allow-list).",
+            cert.PublicKeyZ85, secretZ85: null), secret: false);
         return cert;
     }
 
-    /// <summary>A secret-key file → the full certificate (public key derived from it).</summary>
-    public static NetMQCertificate ReadSecret(string path) => NetMQCertificate.CreateFromSecretKey(Decode(ReadKeyLines(path).Single(path), path));
+    private static string Certificate(string title, string publicZ85, string? secretZ85) =>
+        $"#   ****  Generated on {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} by rlhfgym keys new  ****\n#   {title}\n\nmetadata\ncurve\n"
+        + $"    public-key = \"{publicZ85}\"\n" + (secretZ85 is null ? "" : $"    secret-key = \"{secretZ85}\"\n");
 
-    /// <summary>A Z85 public key given inline, or the path of a file holding one.</summary>
+    /// <summary>A secret-key file (a ZPL certificate with secret-key, or one bare key line) → the full certificate.</summary>
+    public static NetMQCertificate ReadSecret(string path) => NetMQCertificate.CreateFromSecretKey(Decode(ReadKey(path, "secret-key"), path));
+
+    /// <summary>A Z85 public key given inline, or the path of a file holding one (a ZPL certificate or one bare line).</summary>
     public static byte[] ReadPublic(string keyOrPath) =>
-        File.Exists(keyOrPath) ? Decode(ReadKeyLines(keyOrPath).Single(keyOrPath), keyOrPath) : Decode(keyOrPath, "the public key given");
+        File.Exists(keyOrPath) ? Decode(ReadKey(keyOrPath, "public-key"), keyOrPath) : Decode(keyOrPath, "the public key given");
 
     /// <summary>An allow-list file: one Z85 public key per line.</summary>
     public static IReadOnlyList<byte[]> ReadAllowList(string path) => ReadKeyLines(path).Select(k => Decode(k, path)).ToList();
+
+    /// <summary>The named property of a ZPL certificate's curve section, or the file's one bare key line.</summary>
+    private static string ReadKey(string path, string property)
+    {
+        var lines = ReadKeyLines(path);
+        // Z85 itself uses '=' and '#', so a certificate is recognised by its property names, not by '='.
+        var properties = lines.Select(l => ZplKeyProperty.Match(l)).Where(m => m.Success)
+            .ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value.Trim().Trim('"', '\''), StringComparer.Ordinal);
+        if (properties.Count > 0)
+            return properties.TryGetValue(property, out var value)
+                ? value
+                : throw new InvalidDataException($"{path}: a ZPL certificate without '{property}'" + (property == "secret-key" ? " (is this the public .key file?)" : ""));
+        return lines.Single(path);
+    }
 
     /// <summary>Z85 text (40 characters) → 32 key bytes, or an error naming where the text came from.</summary>
     public static byte[] Decode(string z85, string source)

@@ -1,0 +1,21 @@
+"""The client's exceptions (docs/protocol.md, "Replies and errors")."""
+
+
+class RemoteEnvError(RuntimeError):
+    """An error reply from the server, or a client-side failure. `code` is the protocol's error code (e.g.
+    "invalid_argument", "limit_exceeded") or one of the client's own: "timeout" (no reply in time; the socket was
+    reopened and the session kept), "session_lost" (see SessionLost)."""
+
+    def __init__(self, code, message):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class SessionLost(RemoteEnvError):
+    """The server no longer knows this client's session: it restarted, or reclaimed the session after its idle
+    timeout. Raised once, by the call that found out (or by the first call after the heartbeat found out). The env's
+    episodes are gone; call reset(): it makes a new session on the server transparently, and stepping goes on."""
+
+    def __init__(self, message):
+        super().__init__("session_lost", message)

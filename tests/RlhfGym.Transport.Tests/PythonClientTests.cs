@@ -1,0 +1,121 @@
+using System.Diagnostics;
+
+namespace RlhfGym.Transport.Tests;
+
+/// <summary>The Python client against a real server: the Gymnasium-style contract, heartbeats, session loss and
+/// recovery across a server restart, and installation with pip into a fresh venv.</summary>
+public class PythonClientTests
+{
+    [Fact]
+    public async Task The_python_client_passes_its_contract_checks()
+    {
+        await using var server = await TestServer.Start();
+        var (ok, stdout, stderr) = PythonClient.Run(Path.Combine(PythonClient.ClientDir, "tests", "check_contract.py"), server.Address);
+        Assert.True(ok, stdout + stderr);
+        Assert.Contains("checks passed", stdout);
+    }
+
+    [Fact]
+    public async Task The_python_heartbeat_keeps_a_session_and_a_silent_client_loses_it_once()
+    {
+        await using var server = await TestServer.Start(sessionTimeout: 2);
+        const string Script = """
+            import sys, time
+            import numpy as np
+            from rlhfgym_client import SessionLost, VectorEnv
+            with VectorEnv(sys.argv[1], num_envs=1) as env:
+                assert env.heartbeat_interval == 0.5, env.heartbeat_interval
+                env.reset(seed=1); env.step(np.array([5]))
+                time.sleep(6)                      # three session timeouts: the heartbeat keeps the session
+                env.step(np.array([5]))
+                print("kept", env._heartbeat.beats >= 3)
+            with VectorEnv(sys.argv[1], num_envs=1, heartbeat=False) as env:
+                env.reset(seed=1)
+                time.sleep(4)                      # silent: the server reclaims the session
+                lost = 0
+                for _ in range(2):
+                    try:
+                        env.step(np.array([5]))
+                    except SessionLost as e:
+                        lost += 1
+                        assert "reset()" in str(e), e
+                env.reset(seed=1)                  # a new session, transparently
+                env.step(np.array([5]))
+                print("lost", lost)
+            """;
+        var (ok, stdout, stderr) = PythonClient.Run("-c", Script, server.Address);
+        Assert.True(ok, stdout + stderr);
+        Assert.Contains("kept True", stdout);
+        Assert.Contains("lost 2", stdout); // the first call found out; the second, before reset, is told again
+    }
+
+    [Fact]
+    public async Task The_python_client_raises_SessionLost_once_after_a_server_restart_and_training_goes_on()
+    {
+        int port = TestServer.FreePort();
+        var server = await TestServer.Start(port);
+        const string Script = """
+            import sys
+            import numpy as np
+            from rlhfgym_client import SessionLost, VectorEnv
+            env = VectorEnv(sys.argv[1], num_envs=2, heartbeat=False)
+            env.reset(seed=1)
+            env.step(np.array([5, 6]))
+            print("ready", flush=True)
+            sys.stdin.readline()                   # the test restarts the server here
+            lost, steps = 0, 0
+            while steps < 20:
+                try:
+                    env.step(np.array([5, 6]))
+                    steps += 1
+                except SessionLost:
+                    lost += 1
+                    env.reset(seed=2)
+            print("lost", lost, "steps", steps, flush=True)
+            env.close()
+            """;
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["PYTHONPATH"] = PythonClient.ClientDir;
+        foreach (var a in new[] { "-c", Script, server.Address }) psi.ArgumentList.Add(a);
+        using var python = Process.Start(psi)!;
+        var stderr = python.StandardError.ReadToEndAsync();
+        Assert.Equal("ready", await python.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+        await server.DisposeAsync();
+        await using var restarted = await TestServer.Start(port);
+        await python.StandardInput.WriteLineAsync("go");
+        await python.StandardInput.FlushAsync();
+        string? result = await python.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(120));
+        Assert.True(python.WaitForExit(30_000));
+        Assert.True(python.ExitCode == 0, await stderr);
+        Assert.Equal("lost 1 steps 20", result);
+    }
+
+    [Fact]
+    public async Task The_python_client_installs_with_pip_into_a_fresh_venv()
+    {
+        using var dir = new TempDir();
+        // A copy: pip writes build files next to the sources.
+        string source = Path.Combine(dir.Path, "client");
+        foreach (var file in Directory.GetFiles(PythonClient.ClientDir, "*", SearchOption.AllDirectories))
+        {
+            string relative = Path.GetRelativePath(PythonClient.ClientDir, file);
+            if (relative.Contains("__pycache__")) continue;
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(source, relative))!);
+            File.Copy(file, Path.Combine(source, relative));
+        }
+        string venv = Path.Combine(dir.Path, "venv");
+        var create = ProcessRunner.Run("/usr/bin/python3", ["-m", "venv", "--system-site-packages", venv], TimeSpan.FromMinutes(2));
+        Assert.True(create.ExitCode == 0, create.Describe());
+        // Offline: the dependencies come from Debian's packages (system site-packages), setuptools from python3-setuptools.
+        var install = ProcessRunner.Run(Path.Combine(venv, "bin", "pip"), ["install", "--no-build-isolation", "--no-index", source], TimeSpan.FromMinutes(3));
+        Assert.True(install.ExitCode == 0, install.Describe());
+        await using var server = await TestServer.Start();
+        // From an unrelated directory and with no PYTHONPATH: the installed package is what gets imported.
+        var run = ProcessRunner.Run(Path.Combine(venv, "bin", "python"), [Path.Combine(source, "examples", "random_agent.py"), server.Address, "5", "3"],
+            TimeSpan.FromMinutes(2), workingDirectory: dir.Path);
+        Assert.True(run.ExitCode == 0, run.Describe());
+        Assert.Contains("\"rewards\"", run.StdOut);
+        var where = ProcessRunner.Run(Path.Combine(venv, "bin", "python"), ["-c", "import rlhfgym_client; print(rlhfgym_client.__file__)"], TimeSpan.FromMinutes(1), dir.Path);
+        Assert.StartsWith(venv, where.StdOut.Trim());
+    }
+}
