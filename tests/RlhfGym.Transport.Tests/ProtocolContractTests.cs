@@ -151,6 +151,29 @@ public class ProtocolContractTests
     }
 
     [Fact]
+    public async Task Assets_download_in_chunks_and_load_as_a_hugging_face_checkpoint()
+    {
+        await using var server = await TestServer.Start(maxFrameBytes: 64 << 10);
+        using var env = new RemoteVectorEnv(server.Address, numEnvs: 1);
+        using var dir = new TempDir();
+        var paths = env.DownloadAssets(dir.Path);
+        Assert.Contains("tokenizer.json", paths.Keys);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(TestServer.Bundle.Value, "tokenizer.json")), File.ReadAllBytes(paths["tokenizer.json"]));
+        using var hf = RlhfGym.Models.HuggingFace.HfCheckpoint.Load(Path.Combine(dir.Path, "reference"));
+        Assert.Equal(env.Spec.VocabSize, hf.Model.Config.VocabSize);
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp-*", SearchOption.AllDirectories));
+
+        using var socket = Connect(server);
+        var unknown = Send(socket, Map(new() { ["v"] = "1.0", ["id"] = 1, ["op"] = "asset", ["name"] = "secrets.txt" }));
+        Assert.Equal(ErrorCodes.InvalidArgument, unknown.Error!.Code);
+        Assert.Contains("reference/model.safetensors", unknown.Error.Message); // lists what there is
+        var tooLong = Send(socket, Map(new() { ["v"] = "1.0", ["id"] = 2, ["op"] = "asset", ["name"] = "tokenizer.json", ["length"] = 1 << 20 }));
+        Assert.Equal(ErrorCodes.InvalidArgument, tooLong.Error!.Code);
+        var past = Send(socket, Map(new() { ["v"] = "1.0", ["id"] = 3, ["op"] = "asset", ["name"] = "tokenizer.json", ["offset"] = 1L << 40 }));
+        Assert.Equal(ErrorCodes.InvalidArgument, past.Error!.Code);
+    }
+
+    [Fact]
     public async Task Hello_announces_the_server_limits()
     {
         await using var server = await TestServer.Start(sessionTimeout: 42, maxSessions: 7);

@@ -91,6 +91,42 @@ public class PythonClientTests
     }
 
     [Fact]
+    public async Task Downloaded_reference_model_gives_the_envs_own_reference_log_probs()
+    {
+        // A small frame limit, so the model comes in many chunks.
+        await using var server = await TestServer.Start(maxFrameBytes: 64 << 10);
+        using var dir = new TempDir();
+        string script = $$"""
+            import sys
+            import numpy as np
+            sys.path.insert(0, {{System.Text.Json.JsonSerializer.Serialize(Path.Combine(PythonClient.ClientDir, "tests"))}})
+            from llama_numpy import logits
+            from rlhfgym_client import VectorEnv
+            with VectorEnv(sys.argv[1], num_envs=2) as env:
+                paths = env.download_assets(sys.argv[2])
+                assert set(paths) >= {"tokenizer.json", "reference/config.json", "reference/model.safetensors"}, paths
+                size = [a["size"] for a in env.assets() if a["name"] == "reference/model.safetensors"][0]
+                assert size > 2 * env.limits["max_asset_chunk"], (size, env.limits)
+                obs, _ = env.reset(seed=3)
+                worst = 0.0
+                for step in range(4):
+                    actions = np.array([5 + step, 9 + step])
+                    next_obs, _, terminated, truncated, info = env.step(actions)
+                    assert not (terminated.any() or truncated.any())
+                    for i in range(2):
+                        z = logits(sys.argv[2] + "/reference", obs[i].tolist())[-1]  # next-token logits after obs[i]
+                        logp = z - z.max() - np.log(np.exp(z - z.max()).sum())
+                        worst = max(worst, abs(logp[actions[i]] - info["ref_logprob"][i]))
+                    obs = next_obs
+                print("worst", worst)
+            """;
+        var (ok, stdout, stderr) = PythonClient.Run("-c", script, server.Address, dir.Path);
+        Assert.True(ok, stdout + stderr);
+        double worst = double.Parse(stdout.Trim().Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(worst < 1e-4, $"reference log-probs differ by {worst}");
+    }
+
+    [Fact]
     public async Task The_python_client_installs_with_pip_into_a_fresh_venv()
     {
         using var dir = new TempDir();

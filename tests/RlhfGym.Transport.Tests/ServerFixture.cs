@@ -30,7 +30,7 @@ internal sealed class TestServer : IAsyncDisposable
     public static int FreePort() => LoopbackPort.Free();
 
     public static async Task<TestServer> Start(int? port = null, double sessionTimeout = 60, int maxSessions = 80,
-        string? curveSecretKeyFile = null, string? allowedClientKeysFile = null)
+        string? curveSecretKeyFile = null, string? allowedClientKeysFile = null, int maxFrameBytes = 4 << 20)
     {
         int p = port ?? FreePort();
         var options = new EnvServerOptions
@@ -42,6 +42,7 @@ internal sealed class TestServer : IAsyncDisposable
             Device = "cpu",
             CurveSecretKeyFile = curveSecretKeyFile,
             AllowedClientKeysFile = allowedClientKeysFile,
+            MaxFrameBytes = maxFrameBytes,
         };
         // NetMQ closes a stopped server's listener on its own I/O thread, a moment later: a restart on the same port
         // (as a supervisor would do) retries the bind for a few seconds.

@@ -185,6 +185,46 @@ class VectorEnv(_Base):
         reply = self._session_call({"op": "score", "prompts": as_lists, "responses": responses})
         return [Episode.from_wire(e) for e in reply["episodes"]]
 
+    def assets(self):
+        """The env's downloadable files: a list of {"name", "size", "sha256"}. "tokenizer.json" (or "tokenizer/…" for a
+        Hugging Face tokenizer) and "reference/config.json", "reference/model.safetensors": the env's reference (SFT)
+        model as a Hugging Face checkpoint (Llama layout for PhraseWorld)."""
+        request = {"op": "assets", "env": self._make_request["env"], **self._connection.auth}
+        return self._connection.call(request, self._connection.step_timeout_ms)["assets"]
+
+    def download_assets(self, directory):
+        """Download every asset into `directory` (chunked under the frame limit, each file checked against its
+        SHA-256 and written to a temp name, then renamed). Returns {name: path}. The reference model then loads with
+        plain PyTorch or transformers: see clients/python/README.md."""
+        import hashlib
+        import os
+        chunk = int(self._connection.limits.get("max_asset_chunk") or 1 << 20)
+        paths = {}
+        for asset in self.assets():
+            path = os.path.join(directory, *asset["name"].split("/"))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            temp = f"{path}.tmp-{os.getpid()}"
+            digest = hashlib.sha256()
+            with open(temp, "wb") as f:
+                offset = 0
+                while offset < asset["size"] or offset == 0:
+                    reply = self._connection.call({"op": "asset", "env": self._make_request["env"], "name": asset["name"],
+                                                   "offset": offset, "length": chunk, **self._connection.auth},
+                                                  self._connection.step_timeout_ms)
+                    data = reply["data"]
+                    f.write(data)
+                    digest.update(data)
+                    offset += len(data)
+                    if not data:
+                        break
+            if digest.hexdigest() != asset["sha256"] or offset != asset["size"]:
+                os.remove(temp)
+                raise RemoteEnvError("asset_corrupt", f"{asset['name']}: got {offset} bytes with SHA-256 {digest.hexdigest()}, "
+                                                      f"expected {asset['size']} bytes with {asset['sha256']}")
+            os.replace(temp, path)
+            paths[asset["name"]] = path
+        return paths
+
     def ping(self):
         """Is the session alive? True, or SessionLost (the heartbeat does this in the background)."""
         self._session_call({"op": "ping"})

@@ -183,6 +183,50 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         return r.Episodes!.Select(e => Conversions.FromMessage(e!)).ToList();
     }
 
+    /// <summary>The env's downloadable files (docs/protocol.md, "Assets"): tokenizer files and the reference (SFT) model in
+    /// Hugging Face layout.</summary>
+    public IReadOnlyList<AssetMessage> Assets() =>
+        Call(new Request { Op = "assets", Env = _env, ClientKey = _curve?.ClientKeyZ85, Proof = _curve?.Proof }, _stepTimeout, "assets").Assets!;
+
+    /// <summary>Downloads every asset into <paramref name="directory"/> in chunks under the frame limit, checks each
+    /// against its SHA-256 and writes it to a temp name, then renames it. Returns name → path.</summary>
+    public IReadOnlyDictionary<string, string> DownloadAssets(string directory)
+    {
+        int chunk = ServerLimits?.MaxAssetChunk is > 0 and var c ? c : 1 << 20;
+        var paths = new Dictionary<string, string>();
+        foreach (var asset in Assets())
+        {
+            string path = Path.Combine([directory, .. asset.Name.Split('/')]);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            string temp = $"{path}.tmp-{Guid.NewGuid():N}";
+            using (var file = File.Create(temp))
+            using (var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256))
+            {
+                long offset = 0;
+                do
+                {
+                    var reply = Call(new Request { Op = "asset", Env = _env, Name = asset.Name, Offset = offset, Length = chunk, ClientKey = _curve?.ClientKeyZ85, Proof = _curve?.Proof },
+                        _stepTimeout, "asset");
+                    if (reply.Data is not { Length: > 0 } data) break;
+                    file.Write(data);
+                    sha.AppendData(data);
+                    offset += data.Length;
+                }
+                while (offset < asset.Size);
+                string got = Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
+                if (offset != asset.Size || got != asset.Sha256)
+                {
+                    file.Close();
+                    File.Delete(temp);
+                    throw new RemoteEnvException("asset_corrupt", $"{asset.Name}: got {offset} bytes with SHA-256 {got}, expected {asset.Size} bytes with {asset.Sha256}");
+                }
+            }
+            File.Move(temp, path, overwrite: true);
+            paths[asset.Name] = path;
+        }
+        return paths;
+    }
+
     /// <summary>Is the session alive? Returns, or throws <see cref="SessionLostException"/>. The heartbeat does this in the
     /// background; call it yourself when the heartbeat is off.</summary>
     public void Ping() => CallWithSession(new Request { Op = "ping" }, _connectTimeout);

@@ -16,7 +16,7 @@ namespace RlhfGym.Transport.Server;
 /// </summary>
 public sealed class RequestHandler : IDisposable
 {
-    public static readonly string[] Capabilities = ["reset", "step", "score", "mask", "group_size", "episodes", "ping"];
+    public static readonly string[] Capabilities = ["reset", "step", "score", "mask", "group_size", "episodes", "ping", "assets"];
 
     private sealed class Session(TextVectorEnv env, string peer)
     {
@@ -30,6 +30,7 @@ public sealed class RequestHandler : IDisposable
     private readonly ILogger _log;
     private readonly Dictionary<string, Session> _sessions = new();
     private readonly CurveAuth? _auth;
+    private readonly EnvAssets _assets = new();
 
     /// <param name="auth">The CurveZMQ allow-list check; null serves every client that can connect.</param>
     public RequestHandler(EnvServerOptions options, ILogger log, CurveAuth? auth = null)
@@ -87,7 +88,7 @@ public sealed class RequestHandler : IDisposable
     private Reply Dispatch(Request r, string peer)
     {
         if (!ProtocolVersion.Compatible(r.Version, out var why)) return Error(r.Id, ErrorCodes.VersionMismatch, why);
-        if (_auth is not null && r.Op is "hello" or "make" && _auth.Check(r.ClientKey, r.Proof) is { } refused)
+        if (_auth is not null && r.Op is "hello" or "make" or "assets" or "asset" && _auth.Check(r.ClientKey, r.Proof) is { } refused)
         {
             _log.LogWarning("refused {Op} from {Peer}: {Why}", r.Op, peer, refused);
             return Error(r.Id, ErrorCodes.Unauthorized, refused);
@@ -104,9 +105,13 @@ public sealed class RequestHandler : IDisposable
                 return new Reply { Id = r.Id, Ok = true, Session = r.Session };
             case "make":
                 return Make(r, peer);
+            case "assets":
+                return new Reply { Id = r.Id, Ok = true, Assets = AssetsOf(r).Select(a => new AssetMessage { Name = a.Name, Size = a.Size, Sha256 = a.Sha256 }).ToArray() };
+            case "asset":
+                return AssetChunk(r);
         }
         if (r.Op is not ("spec" or "reset" or "step" or "score" or "close"))
-            return Error(r.Id, ErrorCodes.UnknownOp, $"unknown op '{r.Op}' (known: hello, ping, make, spec, reset, step, score, close)");
+            return Error(r.Id, ErrorCodes.UnknownOp, $"unknown op '{r.Op}' (known: hello, ping, make, assets, asset, spec, reset, step, score, close)");
         if (r.Session is null || !_sessions.TryGetValue(r.Session, out var session)) return UnknownSession(r);
         session.LastSeen = DateTime.UtcNow;
         var env = session.Env;
@@ -135,6 +140,24 @@ public sealed class RequestHandler : IDisposable
         }
     }
 
+    private IReadOnlyList<EnvAssets.Asset> AssetsOf(Request r) => _assets.For(EnvRegistry.Resolve(r.Env ?? _o.Env, device: _device));
+
+    // One chunk per request keeps every reply under the frame limit, whatever the model's size.
+    private Reply AssetChunk(Request r)
+    {
+        if (r.Name is null) throw new ArgumentException("asset needs 'name' (from the 'assets' list)");
+        var assets = AssetsOf(r);
+        var asset = assets.FirstOrDefault(a => a.Name == r.Name)
+            ?? throw new ArgumentException($"no asset '{r.Name}' (this env has: {string.Join(", ", assets.Select(a => a.Name))})");
+        int limit = MaxAssetChunk;
+        int length = r.Length ?? limit;
+        if (length > limit) throw new ArgumentOutOfRangeException("length", length, $"length must be at most {limit} (max_asset_chunk)");
+        long offset = r.Offset ?? 0;
+        return new Reply { Id = r.Id, Ok = true, Name = asset.Name, Offset = offset, Size = asset.Size, Data = EnvAssets.Read(asset, offset, length) };
+    }
+
+    private int MaxAssetChunk => Math.Max(1, _o.MaxFrameBytes - 4096);
+
     private static Reply UnknownSession(Request r) =>
         Error(r.Id, ErrorCodes.UnknownSession, $"no session '{r.Session}' on this server (closed, timed out, or the server restarted): make a new one");
 
@@ -144,6 +167,7 @@ public sealed class RequestHandler : IDisposable
         MaxNumEnvs = _o.MaxNumEnvs,
         MaxSessions = _o.MaxSessions,
         MaxScorePairs = MaxScorePairs,
+        MaxAssetChunk = MaxAssetChunk,
         SessionTimeoutSeconds = _o.SessionTimeoutSeconds,
     };
 

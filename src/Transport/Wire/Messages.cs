@@ -33,6 +33,10 @@ public sealed class Request
     // score
     [Key("prompts")] public long[][]? Prompts { get; set; }
     [Key("responses")] public long[][]? Responses { get; set; }
+    // asset (one chunk of one file; "assets" lists them)
+    [Key("name")] public string? Name { get; set; }
+    [Key("offset")] public long? Offset { get; set; }
+    [Key("length")] public int? Length { get; set; }
 }
 
 [MessagePackObject]
@@ -73,6 +77,21 @@ public sealed class Reply
     [Key("reset_prompt_ids")] public string?[]? ResetPromptIds { get; set; }
     // step (final steps) and score
     [Key("episodes")] public EpisodeMessage?[]? Episodes { get; set; }
+    // assets, asset
+    [Key("assets")] public AssetMessage[]? Assets { get; set; }
+    [Key("name")] public string? Name { get; set; }
+    [Key("offset")] public long? Offset { get; set; }
+    [Key("size")] public long? Size { get; set; }
+    [Key("data")] public byte[]? Data { get; set; }
+}
+
+/// <summary>One downloadable file of an env: tokenizer files, the reference model in Hugging Face layout.</summary>
+[MessagePackObject]
+public sealed class AssetMessage
+{
+    [Key("name")] public string Name { get; set; } = "";
+    [Key("size")] public long Size { get; set; }
+    [Key("sha256")] public string Sha256 { get; set; } = "";
 }
 
 /// <summary>The server's limits, announced in the hello reply so a client can check a frame before sending it (a frame over
@@ -84,6 +103,7 @@ public sealed class LimitsMessage
     [Key("max_num_envs")] public int MaxNumEnvs { get; set; }
     [Key("max_sessions")] public int MaxSessions { get; set; }
     [Key("max_score_pairs")] public int MaxScorePairs { get; set; }
+    [Key("max_asset_chunk")] public int MaxAssetChunk { get; set; }
     [Key("session_timeout_s")] public double SessionTimeoutSeconds { get; set; }
 }
 

@@ -1,0 +1,55 @@
+using System.Security.Cryptography;
+using RlhfGym.Env.Bundles;
+using RlhfGym.Models.HuggingFace;
+
+namespace RlhfGym.Transport.Server;
+
+/// <summary>
+/// What a remote agent needs to start from an env (docs/protocol.md, "Assets"): the bundle's tokenizer files, and its
+/// reference (SFT) model as a Hugging Face checkpoint (exported once per bundle per server process into a temp folder),
+/// so a Python agent can decode text and initialise its policy from the env's SFT model.
+/// </summary>
+public sealed class EnvAssets
+{
+    /// <summary>One downloadable file: its wire name, where it is on the server, its size and SHA-256 (hex).</summary>
+    public sealed record Asset(string Name, string Path, long Size, string Sha256);
+
+    private readonly Dictionary<string, IReadOnlyList<Asset>> _byBundle = new();
+
+    public IReadOnlyList<Asset> For(string bundleDirectory)
+    {
+        string key = Path.GetFullPath(bundleDirectory);
+        if (_byBundle.TryGetValue(key, out var known)) return known;
+        var files = new List<(string Name, string Path)>();
+        string tokenizerFile = Path.Combine(key, EnvBundle.TokenizerFile), tokenizerDir = Path.Combine(key, EnvBundle.HfTokenizerDir);
+        if (File.Exists(tokenizerFile)) files.Add(("tokenizer.json", tokenizerFile));
+        if (Directory.Exists(tokenizerDir))
+            files.AddRange(Directory.GetFiles(tokenizerDir).Order(StringComparer.Ordinal).Select(f => ($"tokenizer/{Path.GetFileName(f)}", f)));
+        var bundle = EnvBundle.Load(key);
+        string export = Path.Combine(Path.GetTempPath(), "rlhfgym-assets", Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..16], Environment.ProcessId.ToString());
+        string reference = Path.Combine(export, "reference");
+        if (!Directory.Exists(reference))
+            HfExport.Export(Path.Combine(key, EnvBundle.ReferenceDir), reference, new HfTokenIds(Pad: bundle.PadId, Eos: bundle.EosIds), overwrite: true);
+        files.AddRange(Directory.GetFiles(reference).Order(StringComparer.Ordinal).Select(f => ($"reference/{Path.GetFileName(f)}", f)));
+        var assets = files.Select(f =>
+        {
+            using var stream = File.OpenRead(f.Path);
+            return new Asset(f.Name, f.Path, stream.Length, Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant());
+        }).ToList();
+        _byBundle[key] = assets;
+        return assets;
+    }
+
+    /// <summary>Bytes [offset, offset + length) of one asset; the last chunk may be shorter.</summary>
+    public static byte[] Read(Asset asset, long offset, int length)
+    {
+        if (offset < 0 || offset > asset.Size) throw new ArgumentOutOfRangeException(nameof(offset), offset, $"offset must be in 0..{asset.Size} for asset '{asset.Name}'");
+        if (length < 1) throw new ArgumentOutOfRangeException(nameof(length), length, "length must be >= 1");
+        int count = (int)Math.Min(length, asset.Size - offset);
+        var data = new byte[count];
+        using var stream = File.OpenRead(asset.Path);
+        stream.Seek(offset, SeekOrigin.Begin);
+        stream.ReadExactly(data);
+        return data;
+    }
+}
