@@ -1,5 +1,4 @@
 using MessagePack;
-using NetMQ;
 using NetMQ.Sockets;
 using RlhfGym.Transport.Client;
 using RlhfGym.Transport.Wire;
@@ -13,22 +12,11 @@ namespace RlhfGym.Transport.Tests;
 /// </summary>
 public class ProtocolContractTests
 {
-    private static Reply Send(DealerSocket socket, byte[] frame)
-    {
-        socket.SendFrame(frame);
-        Assert.True(socket.TryReceiveFrameBytes(TimeSpan.FromSeconds(10), out var reply), "no reply");
-        return MessagePackSerializer.Deserialize<Reply>(reply);
-    }
+    private static Reply Send(DealerSocket socket, byte[] frame) => RawWire.Send(socket, frame);
 
     private static byte[] Map(Dictionary<string, object?> fields) => MessagePackSerializer.Serialize(fields);
 
-    private static DealerSocket Connect(TestServer server)
-    {
-        var socket = new DealerSocket();
-        socket.Options.Linger = TimeSpan.Zero;
-        socket.Connect(server.Address);
-        return socket;
-    }
+    private static DealerSocket Connect(TestServer server) => RawWire.Connect(server.Address);
 
     private static string MakeSession(DealerSocket socket)
     {

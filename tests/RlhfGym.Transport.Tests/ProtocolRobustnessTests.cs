@@ -8,12 +8,7 @@ namespace RlhfGym.Transport.Tests;
 
 public class ProtocolRobustnessTests
 {
-    private static Reply Send(DealerSocket socket, byte[] frame)
-    {
-        socket.SendFrame(frame);
-        Assert.True(socket.TryReceiveFrameBytes(TimeSpan.FromSeconds(10), out var reply), "no reply");
-        return MessagePackSerializer.Deserialize<Reply>(reply);
-    }
+    private static Reply Send(DealerSocket socket, byte[] frame) => RawWire.Send(socket, frame);
 
     private static byte[] Pack(Request r) => MessagePackSerializer.Serialize(r);
 
