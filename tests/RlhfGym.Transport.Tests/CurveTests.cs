@@ -52,6 +52,12 @@ public class CurveTests
         Assert.DoesNotContain("secret-key", File.ReadAllText(dir.File("server.key")));
         Assert.Contains($"secret-key = \"{cert.SecretKeyZ85}\"", File.ReadAllText(dir.File("server.key_secret")));
         Assert.Contains("secret-key", Assert.Throws<InvalidDataException>(() => CurveKeys.ReadSecret(dir.File("server.key"))).Message);
+        // An allow-list takes bare keys and whole public certificates, never a secret key.
+        var other = CurveKeys.WriteNew(dir.File("other"));
+        File.WriteAllText(dir.File("allow.txt"), $"# team\n{other.PublicKeyZ85}\n" + File.ReadAllText(dir.File("server.key")));
+        Assert.Equal([other.PublicKey, cert.PublicKey], CurveKeys.ReadAllowList(dir.File("allow.txt")));
+        File.WriteAllText(dir.File("leak.txt"), File.ReadAllText(dir.File("server.key_secret")));
+        Assert.Contains("secret key", Assert.Throws<InvalidDataException>(() => CurveKeys.ReadAllowList(dir.File("leak.txt"))).Message);
         // Bare one-line files of earlier builds still read.
         File.WriteAllText(dir.File("old.key_secret"), $"# CurveZMQ secret key: keep it private\n{cert.SecretKeyZ85}\n");
         File.WriteAllText(dir.File("old.key"), $"# CurveZMQ public key\n{cert.PublicKeyZ85}\n");

@@ -20,6 +20,7 @@ public static class CurveKeys
     public const string PublicSuffix = ".key", SecretSuffix = ".key_secret";
 
     private static readonly System.Text.RegularExpressions.Regex ZplKeyProperty = new(@"^(public-key|secret-key)\s*=\s*(.*)$");
+    private static readonly System.Text.RegularExpressions.Regex ZplOtherProperty = new(@"^[A-Za-z][\w-]*\s+=\s+""[^""]*""$");
 
     /// <summary>Make a fresh key pair and write it; returns the certificate (its public key is what to share).</summary>
     public static NetMQCertificate WriteNew(string prefix)
@@ -45,8 +46,23 @@ public static class CurveKeys
     public static byte[] ReadPublic(string keyOrPath) =>
         File.Exists(keyOrPath) ? Decode(ReadKey(keyOrPath, "public-key"), keyOrPath) : Decode(keyOrPath, "the public key given");
 
-    /// <summary>An allow-list file: one Z85 public key per line.</summary>
-    public static IReadOnlyList<byte[]> ReadAllowList(string path) => ReadKeyLines(path).Select(k => Decode(k, path)).ToList();
+    /// <summary>An allow-list file: one Z85 public key per line. Public certificates may be pasted in whole (`cat
+    /// client.key >> allow.txt`): their public-key lines count, their section lines (metadata, curve, other
+    /// name = "value" lines) are skipped. A secret key there is an error: it must never leave its owner.</summary>
+    public static IReadOnlyList<byte[]> ReadAllowList(string path)
+    {
+        var keys = new List<byte[]>();
+        foreach (var line in ReadKeyLines(path))
+        {
+            var property = ZplKeyProperty.Match(line);
+            if (property.Success && property.Groups[1].Value == "secret-key")
+                throw new InvalidDataException($"{path}: holds a secret key; an allow-list takes public keys only");
+            if (property.Success) keys.Add(Decode(property.Groups[2].Value.Trim().Trim('"', '\''), path));
+            else if (line is "metadata" or "curve" || ZplOtherProperty.IsMatch(line)) continue;
+            else keys.Add(Decode(line, path));
+        }
+        return keys;
+    }
 
     /// <summary>The named property of a ZPL certificate's curve section, or the file's one bare key line.</summary>
     private static string ReadKey(string path, string property)
