@@ -19,14 +19,6 @@ public class EnvCliOptionsTests
         return (flags, parse);
     }
 
-    private static string NonDefault(EnvOption option) => option.Type switch
-    {
-        EnvOptionType.Choice => option.Allowed.First(a => a != option.Default),
-        EnvOptionType.Boolean => "true",
-        EnvOptionType.Integer => "9",
-        _ => "1.75",
-    };
-
     [Fact]
     public void Every_option_has_a_flag_and_round_trips_through_it()
     {
@@ -34,7 +26,7 @@ public class EnvCliOptionsTests
         Assert.Equal(EnvOptionTable.Keys, flags.Flags.Keys);
         foreach (var option in EnvOptionTable.All)
         {
-            string value = option.Key == "mode" ? "token" : NonDefault(option);
+            string value = option.Key == "mode" ? "token" : OptionValues.NonDefault(option);
             var (f, parse) = Parse(option.Flag, value);
             var applied = f.Apply(parse, new EnvOptions());
             Assert.Equal(value, EnvOptionsCodec.Encode(applied)[option.Key]);

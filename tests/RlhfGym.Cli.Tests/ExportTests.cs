@@ -10,14 +10,7 @@ namespace RlhfGym.Cli.Tests;
 /// Hugging Face Llama architecture (clients/python/tests/llama_numpy.py), the logits TorchSharp computes.</summary>
 public class ExportTests
 {
-    private static readonly string NumpyReference = Path.Combine(RepoRoot(), "clients", "python", "tests", "llama_numpy.py");
-
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "RlhfGym.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new DirectoryNotFoundException("repository root not found");
-    }
+    private static readonly string NumpyReference = RepositoryRoot.File("clients", "python", "tests", "llama_numpy.py");
 
     private static double MaxDifferenceFromNumpy(CausalTransformer model, string hfDir, long[] tokens)
     {

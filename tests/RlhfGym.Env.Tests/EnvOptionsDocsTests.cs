@@ -12,9 +12,7 @@ public class EnvOptionsDocsTests
     // The rows of the table under "## Options": | `key` | `--flag` | type | `default` | values | meaning |
     private static List<Row> DocRows()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "RlhfGym.sln"))) dir = dir.Parent;
-        string path = Path.Combine(dir?.FullName ?? throw new DirectoryNotFoundException("RlhfGym.sln not found above the test binaries"), "docs", "env.md");
+        string path = RepositoryRoot.File("docs", "env.md");
         var lines = File.ReadAllLines(path);
         int start = Array.FindIndex(lines, l => l.StartsWith("## Options", StringComparison.Ordinal));
         Assert.True(start >= 0, "docs/env.md has no '## Options' section");

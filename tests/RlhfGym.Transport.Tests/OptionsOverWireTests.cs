@@ -10,21 +10,13 @@ namespace RlhfGym.Transport.Tests;
 /// value the codec refuses is invalid_argument naming the key.</summary>
 public class OptionsOverWireTests
 {
-    private static string NonDefault(EnvOption option) => option.Type switch
-    {
-        EnvOptionType.Choice => option.Allowed.First(a => a != option.Default),
-        EnvOptionType.Boolean => "true",
-        EnvOptionType.Integer => "9",
-        _ => "1.75",
-    };
-
     [Fact]
     public async Task Every_option_given_to_make_is_in_the_spec()
     {
         await using var server = await TestServer.Start();
         var defaults = EnvBundle.Load(TestServer.Bundle.Value).Defaults;
         // Two sessions: a segment reading (with c_ent) and every other option; then a token reading (which has no c_ent).
-        var asked = EnvOptionTable.All.Where(o => o.Key != "mode").ToDictionary(o => o.Key, NonDefault);
+        var asked = EnvOptionTable.All.Where(o => o.Key != "mode").ToDictionary(o => o.Key, OptionValues.NonDefault);
         foreach (var options in new[] { asked, new Dictionary<string, string> { ["mode"] = "token" } })
         {
             using var remote = new RemoteVectorEnv(server.Address, numEnvs: 1, options: options);

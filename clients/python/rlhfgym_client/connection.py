@@ -34,6 +34,7 @@ class Connection:
             self._curve = (server_z85, secret_z85, zmq.curve_public(secret_z85))
             self.auth = {"client_key": self._curve[2].decode("ascii"),
                          "proof": curve_proof(zmq.utils.z85.decode(secret_z85), zmq.utils.z85.decode(server_z85))}
+        self.limits = {}  # until the hello reply announces them
         self._socket = self._open()
         hello = self.call({"op": "hello", "client": client_name, **self.auth}, self.connect_timeout_ms)
         self.server = hello.get("server")
@@ -55,7 +56,7 @@ class Connection:
         request["v"] = PROTOCOL_VERSION
         request["id"] = next(self._ids)
         frame = msgpack.packb(request, use_bin_type=True)
-        limit = self.limits.get("max_frame_bytes") if hasattr(self, "limits") else None
+        limit = self.limits.get("max_frame_bytes")
         if limit and len(frame) > limit:
             # The server's socket drops a bigger frame unread and never answers: say so now, not after a timeout.
             raise RemoteEnvError("limit_exceeded", f"'{request['op']}' would send a frame of {len(frame)} bytes, over "

@@ -161,7 +161,7 @@ class VectorEnv(_Base):
         for i, e in enumerate(reply["episodes"]):
             if e is not None:
                 episodes[i] = self.finished_episodes[i] = Episode.from_wire(e)
-        reset_ids = np.array([pid for pid in reply["reset_prompt_ids"]], dtype=object)
+        reset_ids = np.array(reply["reset_prompt_ids"], dtype=object)
         info = {
             "ref_logprob": self.ref_logprob.copy(),
             "ref_entropy": self.ref_entropy.copy(),

@@ -46,6 +46,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     private volatile string _session = "";
     private long _nextId;
     private StepResult _result = null!;
+    private long[] _wireActions = []; // the step's token ids as the wire sends them, reused every step
 
     public EnvSpec Spec { get; private set; } = null!;
     public string ServerVersion { get; private set; } = "";
@@ -141,6 +142,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         _lostReason = null;
         Spec = Conversions.FromMessage(made.Spec!);
         _result = new StepResult(Spec.NumEnvs);
+        _wireActions = new long[Spec.NumEnvs];
     }
 
     /// <summary>Resets the sub-envs; after a lost session it first makes a new one (hello and make again).</summary>
@@ -160,7 +162,9 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
 
     public StepResult Step(ReadOnlySpan<int> actions)
     {
-        var r = CallWithSession(new Request { Op = "step", Actions = Conversions.WireIds(actions) }, _stepTimeout);
+        long[] wire = actions.Length == _wireActions.Length ? _wireActions : new long[actions.Length]; // a wrong count: the server names it
+        Conversions.WireIds(actions, wire);
+        var r = CallWithSession(new Request { Op = "step", Actions = wire }, _stepTimeout);
         r.Rewards!.CopyTo(_result.Rewards, 0);
         r.Terminated!.CopyTo(_result.Terminated, 0);
         r.Truncated!.CopyTo(_result.Truncated, 0);

@@ -7,14 +7,15 @@ namespace RlhfGym.Transport.Server;
 /// <summary>
 /// What a remote agent needs to start from an env (docs/protocol.md, "Assets"): the bundle's tokenizer files, and its
 /// reference (SFT) model as a Hugging Face checkpoint (exported once per bundle per server process into a temp folder),
-/// so a Python agent can decode text and initialise its policy from the env's SFT model.
+/// so a Python agent can decode text and initialise its policy from the env's SFT model. Dispose deletes the exports.
 /// </summary>
-public sealed class EnvAssets
+public sealed class EnvAssets : IDisposable
 {
     /// <summary>One downloadable file: its wire name, where it is on the server, its size and SHA-256 (hex).</summary>
     public sealed record Asset(string Name, string Path, long Size, string Sha256);
 
     private readonly Dictionary<string, IReadOnlyList<Asset>> _byBundle = new();
+    private readonly List<string> _exports = new();
 
     public IReadOnlyList<Asset> For(string bundleDirectory)
     {
@@ -28,6 +29,7 @@ public sealed class EnvAssets
         var bundle = EnvBundle.Load(key);
         string export = Path.Combine(Path.GetTempPath(), "rlhfgym-assets", Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..16], Environment.ProcessId.ToString());
         string reference = Path.Combine(export, "reference");
+        _exports.Add(export);
         if (!Directory.Exists(reference))
             HfExport.Export(Path.Combine(key, EnvBundle.ReferenceDir), reference, new HfTokenIds(Pad: bundle.PadId, Eos: bundle.EosIds), overwrite: true);
         files.AddRange(Directory.GetFiles(reference).Order(StringComparer.Ordinal).Select(f => ($"reference/{Path.GetFileName(f)}", f)));
@@ -38,6 +40,16 @@ public sealed class EnvAssets
         }).ToList();
         _byBundle[key] = assets;
         return assets;
+    }
+
+    public void Dispose()
+    {
+        foreach (var export in _exports)
+        {
+            try { Directory.Delete(export, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+        _exports.Clear();
+        _byBundle.Clear();
     }
 
     /// <summary>Bytes [offset, offset + length) of one asset; the last chunk may be shorter.</summary>

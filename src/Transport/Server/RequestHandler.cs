@@ -22,6 +22,8 @@ public sealed class RequestHandler : IDisposable
     {
         public TextVectorEnv Env { get; } = env;
         public string Peer { get; } = peer;
+        /// <summary>The step's token ids, reused every step (the wire sends them as 64-bit integers).</summary>
+        public int[] Actions { get; } = new int[env.Spec.NumEnvs];
         public DateTime LastSeen { get; set; } = DateTime.UtcNow;
     }
 
@@ -50,18 +52,14 @@ public sealed class RequestHandler : IDisposable
         Reply reply;
         try
         {
-            if (frame.Length > _o.MaxFrameBytes)
-                reply = Error(0, ErrorCodes.LimitExceeded, $"frame of {frame.Length} bytes exceeds the limit of {_o.MaxFrameBytes}");
+            // Frames over max_frame_bytes never get here: EnvServer's socket drops them unread (MaxMsgSize).
+            var request = MessagePackSerializer.Deserialize<Request?>(frame, MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData));
+            if (request is null)
+                reply = Error(0, ErrorCodes.BadRequest, "the frame holds nil, not a request map");
             else
             {
-                var request = MessagePackSerializer.Deserialize<Request?>(frame, MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData));
-                if (request is null)
-                    reply = Error(0, ErrorCodes.BadRequest, "the frame holds nil, not a request map");
-                else
-                {
-                    id = request.Id;
-                    reply = Dispatch(request, peer);
-                }
+                id = request.Id;
+                reply = Dispatch(request, peer);
             }
         }
         catch (MessagePackSerializationException e)
@@ -125,7 +123,10 @@ public sealed class RequestHandler : IDisposable
             case "step":
                 if (r.Actions is null) throw new ArgumentException("step needs 'actions'");
                 var reply = new Reply { Id = r.Id, Ok = true };
-                Conversions.Fill(reply, env.Step(Conversions.TokenIds(r.Actions, "actions")));
+                // A wrong count gets a fresh array, so the env's own "expected N actions" error names it.
+                int[] actions = r.Actions.Length == session.Actions.Length ? session.Actions : new int[r.Actions.Length];
+                Conversions.TokenIds(r.Actions, "actions", actions);
+                Conversions.Fill(reply, env.Step(actions));
                 return reply;
             case "score":
                 if (r.Prompts is null || r.Responses is null) throw new ArgumentException("score needs 'prompts' and 'responses'");
@@ -209,5 +210,6 @@ public sealed class RequestHandler : IDisposable
     {
         foreach (var s in _sessions.Values) s.Env.Dispose();
         _sessions.Clear();
+        _assets.Dispose();
     }
 }

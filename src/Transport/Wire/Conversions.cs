@@ -55,6 +55,13 @@ public static class Conversions
     public static int[] TokenIds(long[] values, string field)
     {
         var ids = new int[values.Length];
+        TokenIds(values, field, ids);
+        return ids;
+    }
+
+    /// <summary>The same into a caller's buffer of the same length (a session's reused action buffer).</summary>
+    public static void TokenIds(ReadOnlySpan<long> values, string field, Span<int> ids)
+    {
         for (int i = 0; i < values.Length; i++)
         {
             long v = values[i];
@@ -62,7 +69,6 @@ public static class Conversions
                 throw new ArgumentOutOfRangeException(field, $"{field}[{i}] = {v} is not a token id (ids are 0..vocab_size-1)");
             ids[i] = (int)v;
         }
-        return ids;
     }
 
     public static int[][] TokenIds(long[][] rows, string field) => rows.Select((row, i) => TokenIds(row ?? [], $"{field}[{i}]")).ToArray();
@@ -70,8 +76,13 @@ public static class Conversions
     public static long[] WireIds(ReadOnlySpan<int> ids)
     {
         var wire = new long[ids.Length];
-        for (int i = 0; i < ids.Length; i++) wire[i] = ids[i];
+        WireIds(ids, wire);
         return wire;
+    }
+
+    public static void WireIds(ReadOnlySpan<int> ids, Span<long> wire)
+    {
+        for (int i = 0; i < ids.Length; i++) wire[i] = ids[i];
     }
 
     public static long[][] WireIds(IReadOnlyList<int[]> rows) => rows.Select(r => WireIds(r)).ToArray();
