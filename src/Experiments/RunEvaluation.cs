@@ -18,7 +18,7 @@ public static class RunEvaluation
     {
         if (!Directory.Exists(runDir)) throw new DirectoryNotFoundException($"{runDir}: run directory not found");
         string policyDir = Path.Combine(runDir, Trainer.FinalPolicyDir);
-        if (File.Exists(Path.Combine(policyDir, ModelCheckpoint.ConfigFile))) return policyDir;
+        if (ModelCheckpoint.Exists(policyDir)) return policyDir;
         return RunCheckpoint.Find(runDir) is { } ck ? Path.Combine(ck.Path, RunCheckpoint.PolicyDir)
             : throw new FileNotFoundException($"{runDir}: no final policy and no checkpoint to evaluate");
     }

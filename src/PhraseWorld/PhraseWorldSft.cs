@@ -5,6 +5,7 @@ using RlhfGym.Env.Training;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
 using RlhfGym.Models.Generation;
+using RlhfGym.Models.Tokenization;
 using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
@@ -19,7 +20,7 @@ public sealed record SftFidelity(int Samples, double SftMeanGold, double Behavio
 /// <summary>Trains the PhraseWorld SFT model (the frozen reference LM and every later model's starting point).</summary>
 public static class PhraseWorldSft
 {
-    public const string TokenizerFile = "tokenizer.json";
+    public const string TokenizerFile = WordTokenizer.FileName;
 
     public static (CausalTransformer Model, SftResult Result) Train(string worldDir, string outDir, SftOptions options, Device device, Action<string>? progress = null)
     {

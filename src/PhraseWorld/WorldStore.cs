@@ -7,13 +7,13 @@ using RlhfGym.Models.Tokenization;
 namespace RlhfGym.PhraseWorld;
 
 /// <summary>
-/// A world directory: world.json (seed, rules, phrases and values), tokenizer.json, prompts.jsonl, sft.jsonl and
+/// A world directory: world.json (seed, rules, phrases and values), word_tokenizer.json, prompts.jsonl, sft.jsonl and
 /// pairs.jsonl. Writing is deterministic (same seed → byte-identical files); loading checks every file's presence
 /// and version and names the file, line and field of any problem.
 /// </summary>
 public static class WorldStore
 {
-    public const string WorldFile = "world.json", TokenizerFile = "tokenizer.json", PromptsFile = "prompts.jsonl",
+    public const string WorldFile = "world.json", TokenizerFile = WordTokenizer.FileName, PromptsFile = "prompts.jsonl",
         SftFile = "sft.jsonl", PairsFile = "pairs.jsonl";
     public const string Format = "rlhfgym.phraseworld";
 
@@ -111,7 +111,7 @@ public static class WorldStore
             ["rejected_gold"] = Math.Round(p.RejectedGold, 6),
         }));
 
-    /// <summary>Load a world directory (world.json, tokenizer.json, prompts.jsonl), validating each file.</summary>
+    /// <summary>Load a world directory (world.json, word_tokenizer.json, prompts.jsonl), validating each file.</summary>
     public static World Load(string directory)
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"{directory}: world directory not found (build one with 'rlhfgym world build --out {directory}')");
@@ -121,7 +121,7 @@ public static class WorldStore
         if (root.String("format") != Format) throw new InvalidDataException($"{worldPath}: field 'format' must be \"{Format}\", got \"{root.String("format")}\"");
         if (root.Int("version") != World.FormatVersion)
             throw new InvalidDataException($"{worldPath}: field 'version' is {root.Int("version")}, this build reads version {World.FormatVersion}");
-        var tokenizer = WordTokenizer.Load(Path.Combine(directory, TokenizerFile));
+        var tokenizer = WordTokenizer.Load(WordTokenizer.PathIn(directory));
         JudgeRules rules;
         try
         {

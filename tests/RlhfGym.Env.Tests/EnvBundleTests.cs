@@ -4,6 +4,7 @@ using RlhfGym.Env.Normalization;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
 using RlhfGym.Models.Checkpoints;
+using RlhfGym.Models.Tokenization;
 using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
@@ -47,6 +48,46 @@ public class EnvBundleTests
             var pairs = WorldStore.LoadPairs(bundle.Replace("bundle", "world"), world).Where(p => p.Split == "validation").ToList();
             var planned = PhraseWorldRewardModel.Plan(world, pairs, b.Defaults.Reading, reference);
             Assert.Equal((double)outcome.Report["pairwise_accuracy"]!, RewardModelTrainer.PairwiseAccuracy(rm, planned, world.Tokenizer.PadId), 3);
+        }
+    }
+
+    [Fact]
+    public void Bundles_written_under_the_old_hugging_face_names_still_load_and_new_ones_use_none()
+    {
+        var (dir, bundle, _) = Build();
+        using (dir)
+        {
+            // What this build writes: no file under a Hugging Face name, since none holds Hugging Face contents.
+            var names = Directory.GetFiles(bundle, "*", SearchOption.AllDirectories).Select(Path.GetFileName).ToHashSet();
+            Assert.DoesNotContain("config.json", names);
+            Assert.DoesNotContain("model.safetensors", names);
+            Assert.DoesNotContain("tokenizer.json", names);
+            var current = EnvBundle.Load(bundle);
+            using var currentReference = current.LoadReference(CPU);
+
+            // A bundle from before the rename: the same files under the old names, env.json pointing at tokenizer.json.
+            foreach (var sub in new[] { EnvBundle.ReferenceDir, EnvBundle.RewardDir })
+            {
+                File.Move(Path.Combine(bundle, sub, ModelCheckpoint.ConfigFile), Path.Combine(bundle, sub, ModelCheckpoint.LegacyConfigFile));
+                File.Move(Path.Combine(bundle, sub, ModelCheckpoint.WeightsFile), Path.Combine(bundle, sub, ModelCheckpoint.LegacyWeightsFile));
+            }
+            File.Move(Path.Combine(bundle, WordTokenizer.FileName), Path.Combine(bundle, WordTokenizer.LegacyFileName));
+            string env = Path.Combine(bundle, EnvBundle.EnvFile);
+            File.WriteAllText(env, File.ReadAllText(env).Replace($"\"{WordTokenizer.FileName}\"", $"\"{WordTokenizer.LegacyFileName}\""));
+            var old = EnvBundle.Load(bundle);
+            Assert.Equal(current.Tokenizer.VocabSize, old.Tokenizer.VocabSize);
+            Assert.IsType<PhraseWorldJudge>(old.Judge); // the judge's world reads the legacy tokenizer name too
+            using var oldReference = old.LoadReference(CPU);
+            using var rm = old.LoadRewardModel(CPU);
+            using var ids = tensor(new long[] { 3, 7, 9 }).unsqueeze(0);
+            Assert.True(currentReference.Forward(ids).allclose(oldReference.Forward(ids)));
+
+            // A directory holding both pairs reads the current one, never a mix.
+            string reference = Path.Combine(bundle, EnvBundle.ReferenceDir);
+            Assert.EndsWith(ModelCheckpoint.LegacyWeightsFile, ModelCheckpoint.WeightsPath(reference));
+            File.Copy(Path.Combine(reference, ModelCheckpoint.LegacyConfigFile), Path.Combine(reference, ModelCheckpoint.ConfigFile));
+            Assert.Equal(Path.Combine(reference, ModelCheckpoint.WeightsFile), ModelCheckpoint.WeightsPath(reference));
+            Assert.Contains(ModelCheckpoint.WeightsFile, Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Load(reference)).Message);
         }
     }
 

@@ -72,8 +72,8 @@ public class WorldStoreTests
         ex = Assert.Throws<InvalidDataException>(() => WorldStore.Load(dir.Path));
         Assert.Contains($"{WorldStore.PromptsFile}:3", ex.Message);
 
-        File.Delete(dir.File("tokenizer.json"));
-        Assert.Contains("tokenizer.json", Assert.Throws<FileNotFoundException>(() => WorldStore.Load(dir.Path)).Message);
+        File.Delete(dir.File(WorldStore.TokenizerFile));
+        Assert.Contains(WorldStore.TokenizerFile, Assert.Throws<FileNotFoundException>(() => WorldStore.Load(dir.Path)).Message);
         File.Delete(worldJson);
         Assert.Contains(WorldStore.WorldFile, Assert.Throws<FileNotFoundException>(() => WorldStore.Load(dir.Path)).Message);
         Assert.Throws<DirectoryNotFoundException>(() => WorldStore.Load(dir.File("nowhere")));

@@ -1,3 +1,4 @@
+using RlhfGym.Models.Tokenization;
 using MessagePack;
 using NetMQ.Sockets;
 using RlhfGym.Transport.Client;
@@ -145,8 +146,12 @@ public class ProtocolContractTests
         using var env = new RemoteVectorEnv(server.Address, numEnvs: 1);
         using var dir = new TempDir();
         var paths = env.DownloadAssets(dir.Path);
-        Assert.Contains("tokenizer.json", paths.Keys);
-        Assert.Equal(File.ReadAllBytes(Path.Combine(TestServer.Bundle.Value, "tokenizer.json")), File.ReadAllBytes(paths["tokenizer.json"]));
+        // No file under a Hugging Face name holds anything else: the word tokenizer in RlhfGym's JSON has its own name,
+        // and reference/ is a complete Hugging Face model folder, its tokenizer included.
+        Assert.Equal(File.ReadAllBytes(Path.Combine(TestServer.Bundle.Value, WordTokenizer.FileName)), File.ReadAllBytes(paths[WordTokenizer.FileName]));
+        Assert.DoesNotContain("tokenizer.json", paths.Keys);
+        Assert.Equal(["reference/config.json", "reference/model.safetensors", "reference/tokenizer.json", "reference/tokenizer_config.json", WordTokenizer.FileName],
+            paths.Keys.Order(StringComparer.Ordinal));
         using var hf = RlhfGym.Models.HuggingFace.HfCheckpoint.Load(Path.Combine(dir.Path, "reference"));
         Assert.Equal(env.Spec.VocabSize, hf.Model.Config.VocabSize);
         Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp-*", SearchOption.AllDirectories));
@@ -155,9 +160,9 @@ public class ProtocolContractTests
         var unknown = Send(socket, Map(new() { ["v"] = "1.0", ["id"] = 1, ["op"] = "asset", ["name"] = "secrets.txt" }));
         Assert.Equal(ErrorCodes.InvalidArgument, unknown.Error!.Code);
         Assert.Contains("reference/model.safetensors", unknown.Error.Message); // lists what there is
-        var tooLong = Send(socket, Map(new() { ["v"] = "1.0", ["id"] = 2, ["op"] = "asset", ["name"] = "tokenizer.json", ["length"] = 1 << 20 }));
+        var tooLong = Send(socket, Map(new() { ["v"] = "1.0", ["id"] = 2, ["op"] = "asset", ["name"] = WordTokenizer.FileName, ["length"] = 1 << 20 }));
         Assert.Equal(ErrorCodes.InvalidArgument, tooLong.Error!.Code);
-        var past = Send(socket, Map(new() { ["v"] = "1.0", ["id"] = 3, ["op"] = "asset", ["name"] = "tokenizer.json", ["offset"] = 1L << 40 }));
+        var past = Send(socket, Map(new() { ["v"] = "1.0", ["id"] = 3, ["op"] = "asset", ["name"] = WordTokenizer.FileName, ["offset"] = 1L << 40 }));
         Assert.Equal(ErrorCodes.InvalidArgument, past.Error!.Code);
     }
 

@@ -97,6 +97,7 @@ public class PythonClientTests
         await using var server = await TestServer.Start(maxFrameBytes: 64 << 10);
         using var dir = new TempDir();
         string script = $$"""
+            import json
             import sys
             import numpy as np
             sys.path.insert(0, {{System.Text.Json.JsonSerializer.Serialize(Path.Combine(PythonClient.ClientDir, "tests"))}})
@@ -104,7 +105,14 @@ public class PythonClientTests
             from rlhfgym_client import VectorEnv
             with VectorEnv(sys.argv[1], num_envs=2) as env:
                 paths = env.download_assets(sys.argv[2])
-                assert set(paths) >= {"tokenizer.json", "reference/config.json", "reference/model.safetensors"}, paths
+                assert set(paths) >= {"word_tokenizer.json", "reference/config.json", "reference/model.safetensors", "reference/tokenizer.json"}, paths
+                # The Hugging Face tokenizer (WordLevel) and the env's word list agree id for id.
+                ours = json.load(open(paths["word_tokenizer.json"]))
+                words = ours["tokens"]
+                hf_tok = json.load(open(paths["reference/tokenizer.json"]))
+                assert hf_tok["model"]["type"] == "WordLevel" and hf_tok["pre_tokenizer"]["type"] == "WhitespaceSplit", hf_tok["model"]["type"]
+                assert sorted(hf_tok["model"]["vocab"].items(), key=lambda kv: kv[1]) == [(w, i) for i, w in enumerate(words)]
+                assert [t["content"] for t in hf_tok["added_tokens"] if t["special"]] == ours["special"], hf_tok["added_tokens"]
                 size = [a["size"] for a in env.assets() if a["name"] == "reference/model.safetensors"][0]
                 assert size > 2 * env.limits["max_asset_chunk"], (size, env.limits)
                 obs, _ = env.reset(seed=3)

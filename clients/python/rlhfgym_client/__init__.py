@@ -12,7 +12,7 @@ from .options import option_text
 from .spaces import HAVE_GYMNASIUM
 from .vector_env import NO_ACTION, VectorEnv
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["Env", "Episode", "HAVE_GYMNASIUM", "NO_ACTION", "PROTOCOL_VERSION", "RemoteEnvError", "SessionLost",
            "VectorEnv", "curve_proof", "option_text", "read_key", "x25519"]
 

@@ -186,9 +186,10 @@ class VectorEnv(_Base):
         return [Episode.from_wire(e) for e in reply["episodes"]]
 
     def assets(self):
-        """The env's downloadable files: a list of {"name", "size", "sha256"}. "tokenizer.json" (or "tokenizer/…" for a
-        Hugging Face tokenizer) and "reference/config.json", "reference/model.safetensors": the env's reference (SFT)
-        model as a Hugging Face checkpoint (Llama layout for PhraseWorld)."""
+        """The env's downloadable files: a list of {"name", "size", "sha256"}. "reference/…": the env's reference (SFT)
+        model as a complete Hugging Face model folder (config.json, model.safetensors in Llama layout for PhraseWorld,
+        tokenizer.json, tokenizer_config.json); and for a word-tokenizer env (PhraseWorld) "word_tokenizer.json", the
+        same vocabulary in RlhfGym's JSON ({"tokens": [...]}: the text of id i is tokens[i])."""
         request = {"op": "assets", "env": self._make_request["env"], **self._connection.auth}
         return self._connection.call(request, self._connection.step_timeout_ms)["assets"]
 

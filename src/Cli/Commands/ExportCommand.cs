@@ -44,13 +44,15 @@ public static class ExportCommand
                 if (File.Exists(Path.Combine(parent, EnvBundle.EnvFile))) bundleDir = parent;
             }
             HfTokenIds? ids = null;
+            Action<string>? writeTokenizer = null;
             if (bundleDir is not null)
             {
                 var bundle = EnvBundle.Load(bundleDir);
                 ids = new HfTokenIds(Pad: bundle.PadId, Eos: bundle.EosIds);
+                writeTokenizer = bundle.WriteHfTokenizer;
             }
             string output = parse.GetValue(outDir)!;
-            var family = HfExport.Export(modelDir, output, ids, parse.GetValue(force));
+            var family = HfExport.Export(modelDir, output, ids, parse.GetValue(force), writeTokenizer);
             progress($"wrote {HfFamilies.ModelType(family)} checkpoint {Path.GetFullPath(output)}");
             return new JsonObject
             {

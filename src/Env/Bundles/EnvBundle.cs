@@ -7,6 +7,7 @@ using RlhfGym.Env.Options;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
+using RlhfGym.Models.HuggingFace;
 using RlhfGym.Models.Tokenization;
 using RlhfGym.Models.Transformer;
 
@@ -19,12 +20,12 @@ public sealed record BundlePrompt(string Id, string Split, string Text, int[] To
 /// An env bundle: a directory holding everything one environment needs.
 /// <code>
 /// env.json            format, version, name, tokenizer, EOS ids, reward mode and c_ent, default options, RM figures
-/// tokenizer.json      the tokenizer (a word tokenizer), or
+/// word_tokenizer.json the tokenizer (a word tokenizer; bundles before 0.2 named it tokenizer.json), or
 /// tokenizer/          a Hugging Face tokenizer (tokenizer.json or tokenizer.model, tokenizer_config.json)
 /// prompts.jsonl       the prompt set with splits
 /// normalizers.json    fitted normalizers, one per kind (location, global, last, none)
-/// reference/          the frozen reference LM (config.json + model.safetensors)
-/// reward/             the reward model (config.json + model.safetensors with score.weight)
+/// reference/          the frozen reference LM (rlhfgym_config.json + rlhfgym_model.safetensors)
+/// reward/             the reward model (rlhfgym_config.json + rlhfgym_model.safetensors with score.weight)
 /// gold_judge          optional: a judge's file (PhraseWorld: world.json), loaded through JudgeRegistry; evaluation only
 /// </code>
 /// <see cref="Load"/> validates all of it and names the file and field of any problem; weights are read only when a
@@ -35,7 +36,7 @@ public sealed class EnvBundle
     public const string Format = "rlhfgym.envbundle";
     public const int FormatVersion = 1;
     public const string EnvFile = "env.json", NormalizersFile = "normalizers.json", PromptsFile = "prompts.jsonl",
-        TokenizerFile = "tokenizer.json", HfTokenizerDir = "tokenizer", ReferenceDir = "reference", RewardDir = "reward";
+        TokenizerFile = WordTokenizer.FileName, HfTokenizerDir = "tokenizer", ReferenceDir = "reference", RewardDir = "reward";
 
     // env.json's layout of the default options (unchanged since version 1): the reading in "reward", the rest of the
     // options a bundle fixes in "options". dense_as_bandit and prompt_split are per-env choices a bundle leaves out,
@@ -91,6 +92,25 @@ public sealed class EnvBundle
         var rm = RewardModel.Load(Path.Combine(Directory, RewardDir), device);
         rm.Train(false);
         return rm;
+    }
+
+    /// <summary>
+    /// Writes the bundle's tokenizer in Hugging Face's format into <paramref name="directory"/>: a word tokenizer as a
+    /// WordLevel tokenizer.json + tokenizer_config.json, a Hugging Face bundle's tokenizer files as they are.
+    /// </summary>
+    public void WriteHfTokenizer(string directory)
+    {
+        System.IO.Directory.CreateDirectory(directory);
+        switch (Tokenizer)
+        {
+            case WordTokenizer word:
+                HfWordLevelTokenizer.Write(word, directory);
+                break;
+            default:
+                foreach (var file in System.IO.Directory.GetFiles(Path.Combine(Directory, HfTokenizerDir)))
+                    File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
+                break;
+        }
     }
 
     /// <summary>Write a bundle (env.json last, so a directory without it is never mistaken for a complete bundle).</summary>
@@ -257,7 +277,7 @@ public sealed class EnvBundle
     {
         string dir = Path.Combine(directory, sub);
         var config = ModelCheckpoint.ReadConfig(dir);
-        string configPath = Path.Combine(dir, ModelCheckpoint.ConfigFile);
+        string configPath = ModelCheckpoint.ConfigPath(dir);
         if (config.VocabSize != vocabSize)
             throw new InvalidDataException($"{configPath}: field 'vocab_size' is {config.VocabSize} but the bundle's tokenizer has {vocabSize} tokens");
         ModelCheckpoint.CheckWeights(dir, config, withHead);

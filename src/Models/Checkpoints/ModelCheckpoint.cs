@@ -8,14 +8,34 @@ using static TorchSharp.torch;
 namespace RlhfGym.Models.Checkpoints;
 
 /// <summary>
-/// A model directory: config.json (the <see cref="TransformerConfig"/>) and model.safetensors (the transformer's
-/// tensors, plus "score.weight" when it carries a scalar head). Loading validates the config, every tensor's name,
-/// shape and bytes, and returns a model only when all of it fits.
+/// A model directory in RlhfGym's own format: rlhfgym_config.json (the <see cref="TransformerConfig"/>) and
+/// rlhfgym_model.safetensors (the transformer's tensors under RlhfGym's names, plus "score.weight" when it carries a
+/// scalar head). Loading validates the config, every tensor's name, shape and bytes, and returns a model only when all
+/// of it fits. The names are not Hugging Face's because the contents are not: `rlhfgym export --hf` writes those.
 /// </summary>
 public static class ModelCheckpoint
 {
-    public const string ConfigFile = "config.json";
-    public const string WeightsFile = "model.safetensors";
+    public const string ConfigFile = "rlhfgym_config.json";
+    public const string WeightsFile = "rlhfgym_model.safetensors";
+
+    /// <summary>
+    /// The names directories written before 0.2 used (Hugging Face's, with RlhfGym contents). Still read, so existing
+    /// caches and checkpoints keep loading; never written.
+    /// </summary>
+    public const string LegacyConfigFile = "config.json", LegacyWeightsFile = "model.safetensors";
+
+    /// <summary>Whether a directory holds an RlhfGym model (under the current names or the legacy ones).</summary>
+    public static bool Exists(string directory) =>
+        File.Exists(Path.Combine(directory, ConfigFile)) || File.Exists(Path.Combine(directory, LegacyConfigFile));
+
+    /// <summary>The config file a directory's model is read from: the current name, else the legacy one if present.</summary>
+    public static string ConfigPath(string directory) => Path.Combine(directory, UsesLegacyNames(directory) ? LegacyConfigFile : ConfigFile);
+
+    /// <summary>The weights file that goes with <see cref="ConfigPath"/> (the pair is never mixed).</summary>
+    public static string WeightsPath(string directory) => Path.Combine(directory, UsesLegacyNames(directory) ? LegacyWeightsFile : WeightsFile);
+
+    private static bool UsesLegacyNames(string directory) =>
+        !File.Exists(Path.Combine(directory, ConfigFile)) && File.Exists(Path.Combine(directory, LegacyConfigFile));
 
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -38,7 +58,7 @@ public static class ModelCheckpoint
 
     public static TransformerConfig ReadConfig(string directory)
     {
-        string path = Path.Combine(directory, ConfigFile);
+        string path = ConfigPath(directory);
         if (!File.Exists(path)) throw new CheckpointFormatException(path, null, "file not found");
         JsonObject json;
         try
@@ -81,7 +101,7 @@ public static class ModelCheckpoint
     public static (CausalTransformer Model, ScalarHead? Head) Load(string directory, Device? device = null, bool withHead = false)
     {
         var config = ReadConfig(directory);
-        string path = Path.Combine(directory, WeightsFile);
+        string path = WeightsPath(directory);
         var model = new CausalTransformer(config, device);
         var head = withHead ? new ScalarHead(config.DModel, device) : null;
         try
@@ -119,7 +139,7 @@ public static class ModelCheckpoint
         if (model.Config.VocabSize != vocabSize)
         {
             model.Dispose();
-            throw new InvalidDataException($"{Path.Combine(directory, ConfigFile)}: vocab_size {model.Config.VocabSize} does not match the {vocabSize} tokens of {vocabularyOwner}");
+            throw new InvalidDataException($"{ConfigPath(directory)}: vocab_size {model.Config.VocabSize} does not match the {vocabSize} tokens of {vocabularyOwner}");
         }
         model.eval();
         return model;
@@ -128,7 +148,7 @@ public static class ModelCheckpoint
     /// <summary>Check a model directory's weights fit its config without reading the tensor data.</summary>
     public static void CheckWeights(string directory, TransformerConfig config, bool withHead)
     {
-        string path = Path.Combine(directory, WeightsFile);
+        string path = WeightsPath(directory);
         var entries = SafeTensors.ReadHeader(path).Entries;
         using var model = new CausalTransformer(config);
         var expected = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);

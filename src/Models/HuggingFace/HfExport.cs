@@ -22,12 +22,15 @@ public static class HfExport
 
     /// <summary>Writes the model in <paramref name="modelDirectory"/> (with its reward head when it has one) to
     /// <paramref name="outDirectory"/>, whole or not at all (a temp folder renamed at the end).</summary>
+    /// <param name="writeTokenizer">Writes the model's tokenizer files into the folder it is given (before the rename), so
+    /// the export is a complete Hugging Face model folder; null writes none.</param>
     /// <returns>The family written.</returns>
-    public static HfFamily Export(string modelDirectory, string outDirectory, HfTokenIds? tokenIds = null, bool overwrite = false)
+    public static HfFamily Export(string modelDirectory, string outDirectory, HfTokenIds? tokenIds = null, bool overwrite = false,
+        Action<string>? writeTokenizer = null)
     {
         if (Directory.Exists(outDirectory) && !overwrite)
             throw new IOException($"{outDirectory} exists: choose another folder, or overwrite it (--force)");
-        string weights = Path.Combine(modelDirectory, ModelCheckpoint.WeightsFile);
+        string weights = ModelCheckpoint.WeightsPath(modelDirectory);
         if (!File.Exists(weights)) throw new FileNotFoundException($"{modelDirectory}: not an RlhfGym model directory ({ModelCheckpoint.WeightsFile} missing)", weights);
         bool withHead = SafeTensors.ReadHeader(weights).Entries.Any(e => e.Name == HfWeightMap.ScoreWeight);
         var (model, head) = ModelCheckpoint.Load(modelDirectory, CPU, withHead);
@@ -40,6 +43,7 @@ public static class HfExport
             try
             {
                 HfCheckpoint.Save(temp, family, model, head, tokenIds);
+                writeTokenizer?.Invoke(temp);
                 if (Directory.Exists(full)) Directory.Delete(full, recursive: true);
                 Directory.Move(temp, full);
             }

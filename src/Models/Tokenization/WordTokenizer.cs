@@ -13,6 +13,19 @@ public sealed class WordTokenizer : ITokenizer
     public const string Pad = "<pad>", Unk = "<unk>", Eos = "<eos>";
     public const int FormatVersion = 1;
 
+    /// <summary>The file name a directory keeps this tokenizer under (not Hugging Face's tokenizer.json: the format is ours).</summary>
+    public const string FileName = "word_tokenizer.json";
+
+    /// <summary>The name directories written before 0.2 used; still read when <see cref="FileName"/> is absent, never written.</summary>
+    public const string LegacyFileName = "tokenizer.json";
+
+    /// <summary>Where a directory's word tokenizer is: <see cref="FileName"/>, else the legacy name if that exists.</summary>
+    public static string PathIn(string directory)
+    {
+        string current = System.IO.Path.Combine(directory, FileName), legacy = System.IO.Path.Combine(directory, LegacyFileName);
+        return !File.Exists(current) && File.Exists(legacy) ? legacy : current;
+    }
+
     private readonly string[] _tokens;
     private readonly Dictionary<string, int> _ids;
     private readonly Dictionary<string, int> _special;

@@ -1,13 +1,15 @@
 using System.Security.Cryptography;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Models.HuggingFace;
+using RlhfGym.Models.Tokenization;
 
 namespace RlhfGym.Transport.Server;
 
 /// <summary>
-/// What a remote agent needs to start from an env (docs/protocol.md, "Assets"): the bundle's tokenizer files, and its
-/// reference (SFT) model as a Hugging Face checkpoint (exported once per bundle per server process into a temp folder),
-/// so a Python agent can decode text and initialise its policy from the env's SFT model. Dispose deletes the exports.
+/// What a remote agent needs to start from an env (docs/protocol.md, "Assets"): its reference (SFT) model as a complete
+/// Hugging Face model folder, tokenizer included (exported once per bundle per server process into a temp folder), and
+/// a word tokenizer in RlhfGym's own JSON too, so a Python agent can decode text and initialise its policy from the
+/// env's SFT model. Dispose deletes the exports.
 /// </summary>
 public sealed class EnvAssets : IDisposable
 {
@@ -22,18 +24,17 @@ public sealed class EnvAssets : IDisposable
         string key = Path.GetFullPath(bundleDirectory);
         if (_byBundle.TryGetValue(key, out var known)) return known;
         var files = new List<(string Name, string Path)>();
-        string tokenizerFile = Path.Combine(key, EnvBundle.TokenizerFile), tokenizerDir = Path.Combine(key, EnvBundle.HfTokenizerDir);
-        if (File.Exists(tokenizerFile)) files.Add(("tokenizer.json", tokenizerFile));
-        if (Directory.Exists(tokenizerDir))
-            files.AddRange(Directory.GetFiles(tokenizerDir).Order(StringComparer.Ordinal).Select(f => ($"tokenizer/{Path.GetFileName(f)}", f)));
         var bundle = EnvBundle.Load(key);
+        // The word tokenizer in RlhfGym's JSON as well, under its own name (the Hugging Face one is in reference/).
+        if (bundle.Tokenizer is WordTokenizer) files.Add((WordTokenizer.FileName, WordTokenizer.PathIn(key)));
         string export = Path.Combine(Path.GetTempPath(), "rlhfgym-assets", Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)))[..16], Environment.ProcessId.ToString());
         string reference = Path.Combine(export, "reference");
         _exports.Add(export);
         if (!Directory.Exists(reference))
-            HfExport.Export(Path.Combine(key, EnvBundle.ReferenceDir), reference, new HfTokenIds(Pad: bundle.PadId, Eos: bundle.EosIds), overwrite: true);
+            HfExport.Export(Path.Combine(key, EnvBundle.ReferenceDir), reference, new HfTokenIds(Pad: bundle.PadId, Eos: bundle.EosIds), overwrite: true,
+                bundle.WriteHfTokenizer);
         files.AddRange(Directory.GetFiles(reference).Order(StringComparer.Ordinal).Select(f => ($"reference/{Path.GetFileName(f)}", f)));
-        var assets = files.Select(f =>
+        var assets = files.OrderBy(f => f.Name, StringComparer.Ordinal).Select(f =>
         {
             using var stream = File.OpenRead(f.Path);
             return new Asset(f.Name, f.Path, stream.Length, Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant());
