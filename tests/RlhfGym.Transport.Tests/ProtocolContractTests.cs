@@ -1,6 +1,6 @@
-using RlhfGym.Models.Tokenization;
 using MessagePack;
 using NetMQ.Sockets;
+using RlhfGym.Models.Tokenization;
 using RlhfGym.Transport.Client;
 using RlhfGym.Transport.Wire;
 
