@@ -3,7 +3,7 @@
 # outside .NET, then runs every test project:
 #   - Debian's python3-zmq, python3-msgpack, python3-numpy and python3-nacl (the Python client's dependencies; its tests
 #     run under /usr/bin/python3), python3-venv, python3-pip and python3-setuptools (a test pip-installs the client
-#     into a fresh venv, offline);
+#     into a fresh venv, offline), and python3-torch (PyTorch 1.13: the PyTorch example's CI run);
 #   - node + npm (Debian's nodejs and npm when no node is on PATH) and the npm package gpt-3-encoder in build/npm:
 #     GPT-2's reference encoder, which the tokenizer tests compare against.
 # Installing needs root (or sudo). A missing tool is never skipped silently: the tests that need it fail, naming it.
@@ -19,7 +19,7 @@ as_root() {
 }
 
 need=()
-for pkg in python3-zmq python3-msgpack python3-numpy python3-nacl python3-venv python3-pip python3-setuptools; do
+for pkg in python3-zmq python3-msgpack python3-numpy python3-nacl python3-venv python3-pip python3-setuptools python3-torch; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need+=(nodejs)

@@ -6,7 +6,7 @@ using RlhfGym.Transport.Server;
 
 namespace RlhfGym.Transport.Tests;
 
-/// <summary>A real env server on a free loopback port, serving a small random-weight bundle.</summary>
+/// <summary>A real env server on a free loopback port, serving a small random-weight bundle (or the env given).</summary>
 internal sealed class TestServer : IAsyncDisposable
 {
     public static readonly Lazy<string> Bundle = new(() =>
@@ -30,13 +30,13 @@ internal sealed class TestServer : IAsyncDisposable
     public static int FreePort() => LoopbackPort.Free();
 
     public static async Task<TestServer> Start(int? port = null, double sessionTimeout = 60, int maxSessions = 80,
-        string? curveSecretKeyFile = null, string? allowedClientKeysFile = null, int maxFrameBytes = 4 << 20)
+        string? curveSecretKeyFile = null, string? allowedClientKeysFile = null, int maxFrameBytes = 4 << 20, string? env = null)
     {
         int p = port ?? FreePort();
         var options = new EnvServerOptions
         {
             Bind = $"tcp://127.0.0.1:{p}",
-            Env = Bundle.Value,
+            Env = env ?? Bundle.Value,
             SessionTimeoutSeconds = sessionTimeout,
             MaxSessions = maxSessions,
             Device = "cpu",

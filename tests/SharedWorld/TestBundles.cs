@@ -21,6 +21,22 @@ internal static class TestBundles
     private static string Build(RewardReading reading) =>
         Build(Path.Combine(Path.GetTempPath(), "rlhfgym-test-bundle-" + Guid.NewGuid().ToString("N")), "Test-v0", reading);
 
+    /// <summary>
+    /// A bundle a policy can learn against, in under two minutes: PhraseWorld seed 1 with the built-in datasets, but SFT
+    /// and the segment reward model trained one epoch each (the built-in trains 4 and 3). Its reward model ranks
+    /// validation pairs well above chance (about 0.75 pairwise), so gold follows the reward; that is what the PyTorch
+    /// example's CI run needs. (Fewer SFT examples and pairs save a minute but leave an RM whose reward gold does not
+    /// follow within a short run.)
+    /// </summary>
+    public static string BuildLearnable(string root, string name = "PhraseWorld-Segment-v0")
+    {
+        string worldDir = Path.Combine(root, "world"), sftDir = Path.Combine(root, "sft"), bundleDir = Path.Combine(root, "bundle");
+        WorldStore.Build(worldDir, 1);
+        PhraseWorldSft.Train(worldDir, sftDir, new SftOptions { Epochs = 1 }, CPU).Model.Dispose();
+        PhraseWorldRewardModel.TrainBundle(worldDir, sftDir, RewardReading.Segment(), new RewardTrainingOptions { Epochs = 1 }, bundleDir, name, CPU);
+        return bundleDir;
+    }
+
     /// <summary>Builds the small bundle into root/bundle under the env name given; returns the bundle directory.</summary>
     public static string Build(string root, string name, RewardReading reading)
     {
