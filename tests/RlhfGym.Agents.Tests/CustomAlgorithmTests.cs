@@ -5,6 +5,7 @@ using RlhfGym.Agents.Training;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Training;
+using RlhfGym.Examples.AlgorithmPlugin;
 using RlhfGym.Models.Checkpoints;
 using RlhfGym.PhraseWorld;
 using TorchSharp.Modules;
@@ -27,40 +28,10 @@ public class CustomAlgorithmTests
     private static TextVectorEnv Env() => new(EnvBundle.Load(BundleDir.Value), 8);
     private static string Init => Path.Combine(BundleDir.Value, EnvBundle.ReferenceDir);
 
-    static CustomAlgorithmTests() => AlgorithmRegistry.Register(Name, c => new BestOfK(c.Policy, k: 2, c.Env.PadId));
+    // The example's algorithm (examples/AlgorithmPlugin), registered in-process under a test name.
+    static CustomAlgorithmTests() => AlgorithmRegistry.Register(Name, c => new BestOfK(c.Policy, k: 2, c.Env.PadId, Name, learningRate: 1e-3));
 
     private static TrainerOptions Options => new() { Algorithm = Name, Iterations = 3, CheckpointEvery = 1, EvalEvery = 100 };
-
-    /// <summary>Best-of-k filtered imitation: per prompt, a supervised step toward the response with the highest return.</summary>
-    private sealed class BestOfK(PolicyModel policy, int k, int padId) : IAlgorithm
-    {
-        private readonly AdamW _optimizer = new OptimizerSettings { LearningRate = 1e-3 }.CreateOptimizer(policy.Model.parameters());
-        public string Name => CustomAlgorithmTests.Name;
-        public int GroupSize => k;
-
-        public UpdateStats Update(Rollout rollout, double klCoef, int iteration, int totalIterations)
-        {
-            var best = rollout.Episodes.GroupBy(e => e.Group).Select(g => g.MaxBy(e => e.TaskRewards.Sum())!).ToList();
-            using var scope = NewDisposeScope();
-            using var batch = new SequenceBatch(best.Select(e => (e.Prompt, e.Response)).ToList(), padId, policy.Model.Device);
-            var mask = batch.ResponseTargetMask();
-            policy.Model.train();
-            _optimizer.zero_grad();
-            var loss = -(policy.NextTokenLogProbs(batch) * mask).sum() / mask.sum();
-            loss.backward();
-            _optimizer.step();
-            policy.Model.eval();
-            return new UpdateStats(new Dictionary<string, double>
-            {
-                [UpdateStats.PolicyLoss] = loss.item<float>(),
-                ["best_return"] = best.Average(e => e.TaskRewards.Sum()),
-            });
-        }
-
-        public void SaveState(string directory) => _optimizer.save_state_dict(Path.Combine(directory, "best_of_k_optimizer.bin"));
-        public void LoadState(string directory) => _optimizer.load_state_dict(Path.Combine(directory, "best_of_k_optimizer.bin"));
-        public void Dispose() => _optimizer.Dispose();
-    }
 
     private static List<string> MetricLines(string run) => MetricsLog.Read(run)
         .Select(m =>

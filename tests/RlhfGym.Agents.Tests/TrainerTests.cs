@@ -33,6 +33,7 @@ public class TrainerTests
         EvalSamplesPerPrompt = 1,
         Ppo = new PpoOptions { MiniBatchSize = 4 },
         Reinforce = new ReinforceOptions { K = 2, MiniBatchSize = 4 },
+        Grpo = new GrpoOptions { GroupSize = 2, MiniBatchSize = 4, Epochs = 2 },
     };
 
     private static List<string> MetricLines(string run) => MetricsLog.Read(run)
@@ -45,6 +46,8 @@ public class TrainerTests
     [Theory]
     [InlineData("ppo")]
     [InlineData("reinforce")]
+    [InlineData("grpo")]
+    [InlineData("dr-grpo-process")]
     public void A_resumed_run_matches_an_uninterrupted_one(string algorithm)
     {
         using var a = new TempDir();

@@ -28,6 +28,6 @@ public class TrainVerbTests
         var again = CliRunner.Run("train", "--env", bundle, "--num-envs", "8", "--iterations", "2", "--out", run, "--json");
         Assert.Contains("--resume", (string?)again.LastJson()["error"]);
         var badAgent = CliRunner.Run("train", "--agent", "dqn", "--env", bundle, "--out", Path.Combine(dir.Path, "r2"), "--json");
-        Assert.Contains("ppo or reinforce", (string?)badAgent.LastJson()["error"]);
+        Assert.Contains("ppo, reinforce, grpo", (string?)badAgent.LastJson()["error"]);
     }
 }

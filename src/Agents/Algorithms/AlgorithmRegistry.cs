@@ -5,7 +5,8 @@ namespace RlhfGym.Agents.Algorithms;
 
 /// <summary>
 /// Algorithms by name, like the env registry: <see cref="Training.TrainerOptions.Algorithm"/> (and `rlhfgym train
-/// --agent`, and compare cells) name one, and the trainer builds it from its factory. ppo and reinforce are built in;
+/// --agent`, and compare cells) name one, and the trainer builds it from its factory. ppo, reinforce, grpo (and its
+/// variants grpo-process, dr-grpo, dr-grpo-process) are built in;
 /// <see cref="Register"/> adds your own, which then trains with the same loop, metrics, checkpoints and resume.
 /// </summary>
 public static class AlgorithmRegistry
@@ -15,6 +16,11 @@ public static class AlgorithmRegistry
     [
         ("ppo", CreatePpo),
         ("reinforce", CreateReinforce),
+        ("grpo", c => CreateGrpo(c, c.Options.Grpo)),
+        // The variants by name, so a compare cell (which names only an algorithm) can pick them.
+        ("grpo-process", c => CreateGrpo(c, c.Options.Grpo with { Variant = GrpoVariant.Process })),
+        ("dr-grpo", c => CreateGrpo(c, c.Options.Grpo.AsDrGrpo())),
+        ("dr-grpo-process", c => CreateGrpo(c, c.Options.Grpo.AsDrGrpo() with { Variant = GrpoVariant.Process })),
     ];
 
     /// <summary>Registered names, built-ins first, then in registration order.</summary>
@@ -56,6 +62,14 @@ public static class AlgorithmRegistry
         return names.Count == 1 ? names[0] : $"{string.Join(", ", names.Take(names.Count - 1))} or {names[^1]}";
     }
 
+    /// <summary>The assembly that registered <paramref name="name"/>'s factory (a plugin's, or this library's).</summary>
+    public static System.Reflection.Assembly AssemblyOf(string name)
+    {
+        Func<AlgorithmContext, IAlgorithm>? factory;
+        lock (Gate) factory = Entries.FirstOrDefault(e => e.Name == name).Factory;
+        return (factory ?? throw Unknown(name)).Method.Module.Assembly;
+    }
+
     public static IAlgorithm Create(string name, AlgorithmContext context)
     {
         Func<AlgorithmContext, IAlgorithm>? factory;
@@ -69,6 +83,14 @@ public static class AlgorithmRegistry
         var critic = RewardModel.FromSft(c.InitDir, c.Device); // critic: the SFT transformer with a fresh scalar head
         var ppo = c.Options.Ppo with { ValueClip = c.Env.Options.Reading.Mode == RewardMode.Bandit ? 0.2 : c.Options.Ppo.ValueClip };
         return new Ppo(c.Policy, critic, ppo, c.Env.PadId, c.Options.Seed);
+    }
+
+    private static IAlgorithm CreateGrpo(AlgorithmContext c, GrpoOptions o)
+    {
+        o.Validate();
+        if (c.Env.NumEnvs % o.GroupSize != 0)
+            throw new ArgumentException($"GRPO with group size G = {o.GroupSize} needs a number of sub-envs divisible by G, got {c.Env.NumEnvs}");
+        return new Grpo(c.Policy, o, c.Env.PadId, c.Env.MaxNewTokens, c.Options.Seed);
     }
 
     private static IAlgorithm CreateReinforce(AlgorithmContext c)

@@ -11,7 +11,14 @@ public sealed record EpisodeSample(
     bool Terminated,
     double? Gold,
     /// <summary>Sub-envs sharing a prompt (RLOO groups) share this id.</summary>
-    int Group);
+    int Group)
+{
+    /// <summary>
+    /// The last response index of each of the env's reward steps (its segments: single tokens in token mode, the
+    /// whole response in bandit mode), ascending; empty when the env did not report them.
+    /// </summary>
+    public int[] StepEnds { get; init; } = [];
+}
 
 /// <summary>The episodes of one rollout, plus how long it took.</summary>
 public sealed record Rollout(IReadOnlyList<EpisodeSample> Episodes, double Seconds, long EnvSteps, double EnvSeconds)

@@ -57,7 +57,10 @@ public static class RolloutCollector
                 var rewards = info?.PerToken ?? paid[b].ToArray(); // the per-token vector when the env sends one
                 if (spec.Options.Delivery == Env.Bundles.RewardDelivery.Online) rewards = paid[b].ToArray();
                 episodes[b] = new EpisodeSample(reset.Prompts[b], tokens[b].ToArray(), (float[])rewards.Clone(), refLogProbs[b].ToArray(),
-                    r.Terminated[b], info?.Gold, b / Math.Max(1, groupSize));
+                    r.Terminated[b], info?.Gold, b / Math.Max(1, groupSize))
+                {
+                    StepEnds = info?.Segments.Select(s => s.End).ToArray() ?? [],
+                };
             }
             // Keep the policy's cache in step with the batch: fillers for finished rows.
             for (int b = 0; b < n; b++) if (episodes[b] is not null && actions[b] == EnvSpec.NoAction) actions[b] = eos;

@@ -48,6 +48,7 @@ public sealed class Trainer
     /// <param name="stopAfter">Stop after this iteration (to simulate an interruption in tests); null runs to the end.</param>
     public TrainingSummary Run(string runDir, TrainerOptions o, bool resume, int? stopAfter = null)
     {
+        if (resume) RequireResumableAlgorithm(runDir, o.Algorithm);
         o.Validate();
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(runDir);
@@ -97,7 +98,7 @@ public sealed class Trainer
                 foreach (var (k, v) in _evaluator.Evaluate(policy.Model, o.EvalSamplesPerPrompt, o.Seed)) row[k] = v?.DeepClone();
             metrics.Write(row);
             _progress($"[{o.Algorithm} {iteration}/{o.Iterations}] reward {row["task_reward"]} kl {row["kl"]} len {row["response_length"]} gold {row["gold_score"]}");
-            if (iteration % o.CheckpointEvery == 0 || iteration == o.Iterations) RunCheckpoint.Save(runDir, iteration, kl.Coef, policy.Model, algorithm);
+            if (iteration % o.CheckpointEvery == 0 || iteration == o.Iterations || iteration == stopAfter) RunCheckpoint.Save(runDir, iteration, kl.Coef, policy.Model, algorithm);
             if (stopAfter is { } stop && iteration >= stop && iteration < o.Iterations)
                 return new TrainingSummary(new JsonObject { ["stopped_after"] = iteration }, runDir);
         }
@@ -119,10 +120,23 @@ public sealed class Trainer
         return new TrainingSummary(summary, runDir);
     }
 
+    /// <summary>
+    /// Before resuming: when <paramref name="algorithm"/> is not registered but the run recorded the plug-in assembly
+    /// it came from, an error that names that assembly (rather than only listing the registered algorithms).
+    /// </summary>
+    public static void RequireResumableAlgorithm(string runDir, string algorithm)
+    {
+        string runFile = Path.Combine(runDir, RunFile);
+        if (!AlgorithmRegistry.Contains(algorithm) && File.Exists(runFile) && JsonFile.ReadObject(runFile)["algorithm_assembly"]?.GetValue<string>() is { } assembly)
+            throw new ArgumentException($"algorithm '{algorithm}' is not registered; the run in {runDir} used it from {assembly}: load that assembly (--algorithm-assembly) to resume");
+    }
+
     private JsonObject RunDescription(TrainerOptions o) => new()
     {
         ["version"] = 1,
         ["algorithm"] = o.Algorithm,
+        // An algorithm from a plugin assembly: where it came from, so a resume can say what to load.
+        ["algorithm_assembly"] = AlgorithmRegistry.AssemblyOf(o.Algorithm) is var a && a != typeof(Trainer).Assembly ? a.Location : null,
         ["seed"] = o.Seed,
         ["iterations"] = o.Iterations,
         ["env"] = _env.Spec.Id,

@@ -5,7 +5,7 @@ namespace RlhfGym.Agents.Training;
 /// <summary>Options of one training run (everything a resumed run must share with the one it continues).</summary>
 public sealed record TrainerOptions
 {
-    /// <summary>A name in <see cref="AlgorithmRegistry"/>: ppo, reinforce, or one you registered.</summary>
+    /// <summary>A name in <see cref="AlgorithmRegistry"/>: ppo, reinforce, grpo (grpo-process, dr-grpo, dr-grpo-process), or one you registered.</summary>
     public string Algorithm { get; init; } = "ppo";
     public int Iterations { get; init; } = 80;
     public long Seed { get; init; } = 1;
@@ -19,6 +19,10 @@ public sealed record TrainerOptions
     public int CheckpointEvery { get; init; } = 10;
     public PpoOptions Ppo { get; init; } = new();
     public ReinforceOptions Reinforce { get; init; } = new();
+    public GrpoOptions Grpo { get; init; } = new();
+    /// <summary>Options for an algorithm of your own (`--algorithm-option KEY=VALUE`), read from
+    /// <see cref="AlgorithmContext.Options"/>; recorded in run.json like every other option.</summary>
+    public IReadOnlyDictionary<string, string> AlgorithmOptions { get; init; } = new Dictionary<string, string>();
 
     public void Validate()
     {

@@ -15,9 +15,14 @@ public static class CompareCommand
         var iterations = new Option<int>("--iterations") { Description = "training iterations per run", DefaultValueFactory = _ => new RlhfGym.Agents.Training.TrainerOptions().Iterations };
         var outDir = new Option<string?>("--out") { Description = "output directory (default runs/compare-<preset>)" };
         var device = CommonOptions.Device();
-        var command = new Command("compare", "run a grid of reward settings × seeds; resumable; mean ± 95% CI tables and a plot") { preset, config, seeds, iterations, outDir, device };
+        var assemblies = AlgorithmPluginOptions.Assemblies();
+        var command = new Command("compare", "run a grid of reward settings × seeds; resumable; mean ± 95% CI tables and a plot")
+        {
+            preset, config, seeds, iterations, outDir, device, assemblies,
+        };
         VerbRunner.Set(command, (parse, progress) =>
         {
+            AlgorithmPluginOptions.Load(parse, assemblies, progress); // before the cells name their agents
             var cells = (parse.GetValue(preset), parse.GetValue(config)) switch
             {
                 ({ } p, null) => CompareGrid.Preset(p),

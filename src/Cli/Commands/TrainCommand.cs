@@ -30,7 +30,15 @@ public static class TrainCommand
         var klTarget = new Option<double?>("--kl-target") { Description = "adapt β toward this KL per episode (default: fixed β)" };
         var lr = new Option<double?>("--lr") { Description = "actor learning rate" };
         var baseline = new Option<string>("--baseline") { Description = "REINFORCE baseline: none, moving-average or rloo", DefaultValueFactory = _ => "rloo" };
-        var k = new Option<int>("--k") { Description = "RLOO samples per prompt", DefaultValueFactory = _ => defaults.Reinforce.K };
+        var k = new Option<int>("--k") { Description = "samples per prompt: RLOO's k, GRPO's group size G", DefaultValueFactory = _ => defaults.Reinforce.K };
+        var grpoKl = new Option<string>("--grpo-kl") { Description = "GRPO: the KL to the reference as a k3 'loss' term or as 'reward' shaping", DefaultValueFactory = _ => "loss" };
+        var assemblies = AlgorithmPluginOptions.Assemblies();
+        var algorithmOptions = new Option<string[]>("--algorithm-option")
+        {
+            Description = "KEY=VALUE for an algorithm of your own (repeatable): TrainerOptions.AlgorithmOptions",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var stopAfter = new Option<int?>("--stop-after") { Description = "stop after this iteration, leaving a checkpoint to --resume from (e.g. a time-sliced job)" };
         var temperature = new Option<double>("--temperature") { Description = "sampling temperature", DefaultValueFactory = _ => defaults.Temperature };
         var evalEvery = new Option<int>("--eval-every") { Description = "iterations between gold evaluations", DefaultValueFactory = _ => defaults.EvalEvery };
         var preset = new Option<string?>("--preset") { Description = "paper: the paper's PPO settings (method.md §4; tuned for 8B models, slow to move here)" };
@@ -39,13 +47,15 @@ public static class TrainCommand
         var clientKey = new Option<string?>("--client-key") { Description = "with --server-key: this client's PREFIX.key_secret (`rlhfgym keys new`)" };
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
-        var command = new Command("train", "train a policy with a registered algorithm (PPO, REINFORCE, ...) against an env (registry id, bundle, or tcp:// server)")
+        var command = new Command("train", "train a policy with a registered algorithm (PPO, REINFORCE, GRPO, your own) against an env (registry id, bundle, or tcp:// server)")
         {
-            agent, iterations, outDir, resume, init, klCoef, klTarget, lr, baseline, k, temperature, evalEvery, preset, remoteEnv, serverKey, clientKey, seed, device,
+            agent, iterations, outDir, resume, init, klCoef, klTarget, lr, baseline, k, grpoKl, assemblies, algorithmOptions, stopAfter, temperature, evalEvery, preset,
+            remoteEnv, serverKey, clientKey, seed, device,
         };
         env.AddTo(command);
         VerbRunner.Set(command, (parse, progress) =>
         {
+            AlgorithmPluginOptions.Load(parse, assemblies, progress);
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             var o = defaults with
             {
@@ -72,9 +82,27 @@ public static class TrainCommand
                     },
                     K = parse.GetValue(k),
                 },
+                Grpo = o.Grpo with
+                {
+                    GroupSize = parse.GetValue(k),
+                    Kl = parse.GetValue(grpoKl) switch
+                    {
+                        "loss" => GrpoKl.Loss,
+                        "reward" => GrpoKl.Reward,
+                        var v => throw new ArgumentException($"--grpo-kl must be loss or reward; got '{v}'"),
+                    },
+                },
+                AlgorithmOptions = AlgorithmPluginOptions.KeyValues(parse.GetValue(algorithmOptions) ?? [], "--algorithm-option"),
             };
             if (parse.GetValue(lr) is { } rate)
-                o = o with { Ppo = o.Ppo with { Actor = o.Ppo.Actor with { LearningRate = rate } }, Reinforce = o.Reinforce with { Actor = o.Reinforce.Actor with { LearningRate = rate } } };
+                o = o with
+                {
+                    Ppo = o.Ppo with { Actor = o.Ppo.Actor with { LearningRate = rate } },
+                    Reinforce = o.Reinforce with { Actor = o.Reinforce.Actor with { LearningRate = rate } },
+                    Grpo = o.Grpo with { Actor = o.Grpo.Actor with { LearningRate = rate } },
+                };
+            int? stop = parse.GetValue(stopAfter) is { } n ? CommonOptions.Positive(n, "--stop-after") : null;
+            if (parse.GetValue(resume)) Trainer.RequireResumableAlgorithm(parse.GetValue(outDir)!, o.Algorithm);
             o.Validate();
             string envName = parse.GetValue(env.Env)!;
             if (EnvCliOptions.IsRemote(envName))
@@ -91,14 +119,14 @@ public static class TrainCommand
                     env.ParseAutoreset(parse), env.ToWireOptions(parse), curve: curve);
                 progress($"remote env {remote.Spec.Id} × {remote.Spec.NumEnvs} at {envName} ({remote.ServerVersion})");
                 var remoteTrainer = new Trainer(remote, initDir, null, dev, progress);
-                var figures = remoteTrainer.Run(parse.GetValue(outDir)!, o, parse.GetValue(resume)).Figures;
+                var figures = remoteTrainer.Run(parse.GetValue(outDir)!, o, parse.GetValue(resume), stop).Figures;
                 figures["env_address"] = envName;
                 return figures;
             }
             using var vectorEnv = env.Make(parse, dev, progress);
             var evaluator = JudgePolicyEvaluator.ForBundle(vectorEnv.Bundle, vectorEnv.Spec.MaxNewTokens, dev);
             var trainer = new Trainer(vectorEnv, parse.GetValue(init) ?? Path.Combine(vectorEnv.Bundle.Directory, EnvBundle.ReferenceDir), evaluator, dev, progress);
-            return trainer.Run(parse.GetValue(outDir)!, o, parse.GetValue(resume)).Figures;
+            return trainer.Run(parse.GetValue(outDir)!, o, parse.GetValue(resume), stop).Figures;
         });
         return command;
     }

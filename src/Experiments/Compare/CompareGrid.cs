@@ -48,7 +48,10 @@ public static class CompareGrid
 {
     private const string Bandit = "PhraseWorld-Bandit-v0", Token = "PhraseWorld-Token-v0", Segment = "PhraseWorld-Segment-v0";
 
-    public static IReadOnlyList<string> PresetNames => ["paper-main", "paper-normalizer", "paper-interpolation", "paper-cross", "c-ent-sweep"];
+    public static IReadOnlyList<string> PresetNames => ["paper-main", "paper-normalizer", "paper-interpolation", "paper-cross", "c-ent-sweep", "algorithms"];
+
+    /// <summary>The algorithms preset's agents: cell-name prefix → registered algorithm.</summary>
+    private static readonly (string Name, string Agent)[] Algorithms = [("ppo", "ppo"), ("rloo", "reinforce"), ("grpo", "grpo"), ("grpo-process", "grpo-process")];
 
     public static List<CompareCell> Preset(string name) => name switch
     {
@@ -66,6 +69,9 @@ public static class CompareGrid
             new() { Name = "segment-as-bandit", Env = Segment, DenseAsBandit = true },
         ],
         "c-ent-sweep" => new[] { 1.0, 1.5, 2.0, 2.5, 3.0 }.Select(c => new CompareCell { Name = $"c-ent-{c:0.0}", Env = Segment, Mode = "segment", CEnt = c }).ToList(),
+        // Algorithms × reward modes on fixed envs: each algorithm with its defaults and the same β (the KL is in the table).
+        "algorithms" => new[] { ("bandit", Bandit), ("segment", Segment) }
+            .SelectMany(env => Algorithms.Select(a => new CompareCell { Name = $"{a.Name}-{env.Item1}", Env = env.Item2, Agent = a.Agent })).ToList(),
         _ => throw new ArgumentException($"--preset must be one of {string.Join(", ", PresetNames)}; got '{name}'"),
     };
 

@@ -53,11 +53,19 @@ public sealed class CompareRunner(Device device, Action<string> progress)
             var row = new JsonObject { ["cell"] = cell.Name, ["seeds"] = perCell[cell.Name].Count, ["config"] = CompareGrid.Describe(cell) };
             foreach (var figure in Figures)
             {
-                var values = perCell[cell.Name].Select(s => JsonNumbers.AsDouble(s[figure])).ToList();
+                // A figure a run does not have (an algorithm without a KL figure, an env without a judge) is left out
+                // of the mean; a cell where no run has it reports null.
+                var values = perCell[cell.Name].Where(s => s[figure] is not null).Select(s => JsonNumbers.AsDouble(s[figure])).ToList();
+                if (values.Count == 0)
+                {
+                    row[figure] = null;
+                    continue;
+                }
                 var (mean, half) = MeanCi95(values);
                 row[figure] = new JsonObject { ["mean"] = Math.Round(mean, 4), ["ci95"] = double.IsFinite(half) ? Math.Round(half, 4) : null };
             }
-            row["gold_score_sft"] = Math.Round(perCell[cell.Name].Average(s => JsonNumbers.AsDouble(s["gold_score_sft"])), 4);
+            var sft = perCell[cell.Name].Where(s => s["gold_score_sft"] is not null).Select(s => JsonNumbers.AsDouble(s["gold_score_sft"])).ToList();
+            row["gold_score_sft"] = sft.Count == 0 ? null : Math.Round(sft.Average(), 4);
             table.Add(row);
         }
         AtomicFile.WriteAllText(Path.Combine(outDir, "compare.md"), Markdown(table));
@@ -79,8 +87,8 @@ public sealed class CompareRunner(Device device, Action<string> progress)
 
     private static string Markdown(JsonArray table)
     {
-        string Cell(JsonNode? f) => f?["ci95"] is null
-            ? string.Format(CultureInfo.InvariantCulture, "{0:F3}", (double)f!["mean"]!)
+        string Cell(JsonNode? f) => f is null ? "–"
+            : f["ci95"] is null ? string.Format(CultureInfo.InvariantCulture, "{0:F3}", (double)f["mean"]!)
             : string.Format(CultureInfo.InvariantCulture, "{0:F3} ± {1:F3}", (double)f["mean"]!, (double)f["ci95"]!);
         var sb = new StringBuilder("| cell | seeds | gold | win rate vs SFT | LC win rate | length | KL |\n|---|---|---|---|---|---|---|\n");
         foreach (var row in table)
@@ -94,7 +102,7 @@ public sealed class CompareRunner(Device device, Action<string> progress)
         var names = table.Select(r => (string)r!["cell"]!).ToArray();
         for (int i = 0; i < names.Length; i++)
         {
-            var f = table[i]!["gold_score_policy"]!;
+            if (table[i]!["gold_score_policy"] is not { } f) continue; // no judge: no bar
             var bar = plot.Add.Bar(i, (double)f["mean"]!);
             bar.Bars[0].Error = f["ci95"] is null ? 0 : (double)f["ci95"]!;
         }
