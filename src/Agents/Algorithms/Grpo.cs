@@ -109,16 +109,7 @@ public sealed class Grpo : IAlgorithm
     {
         var episodes = rollout.Episodes;
         var device = _policy.Model.Device;
-        float[][] oldLogProbs;
-        double entropy;
-        using (no_grad())
-        using (var scope = NewDisposeScope())
-        using (var all = new SequenceTensors(episodes, _padId, device))
-        {
-            _policy.Model.eval();
-            oldLogProbs = all.Take(_policy.NextTokenLogProbs(all.Batch));
-            entropy = ((_policy.NextTokenEntropy(all.Batch) * all.Mask).sum() / all.Mask.sum()).item<float>();
-        }
+        var (oldLogProbs, entropy) = RolloutScoring.Score(_policy, episodes, _padId);
 
         // KL as reward shapes the task rewards; as a loss it leaves them alone (β = 0 here) and enters in step 4.
         var shaping = KlShaping.Shape(episodes, oldLogProbs, _o.Kl == GrpoKl.Reward ? klCoef : 0);

@@ -54,16 +54,7 @@ public sealed class Reinforce : IAlgorithm
     {
         var episodes = rollout.Episodes;
         var device = _policy.Model.Device;
-        float[][] oldLogProbs;
-        double entropy;
-        using (no_grad())
-        using (var scope = NewDisposeScope())
-        using (var all = new SequenceTensors(episodes, _padId, device))
-        {
-            _policy.Model.eval();
-            oldLogProbs = all.Take(_policy.NextTokenLogProbs(all.Batch));
-            entropy = ((_policy.NextTokenEntropy(all.Batch) * all.Mask).sum() / all.Mask.sum()).item<float>();
-        }
+        var (oldLogProbs, entropy) = RolloutScoring.Score(_policy, episodes, _padId);
 
         var shaping = KlShaping.Shape(episodes, oldLogProbs, klCoef, sumKlBackward: true);
         var toGo = new float[episodes.Count][];
