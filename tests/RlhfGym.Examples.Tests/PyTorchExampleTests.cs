@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Xunit.Abstractions;
 
 namespace RlhfGym.Examples.Tests;
 
@@ -7,7 +8,7 @@ namespace RlhfGym.Examples.Tests;
 /// the served env's own reference model (downloaded through the assets op), trained against the segment env's dense
 /// rewards with the env's reference log-probs for the KL, and judged by the env's gold judge on held-out prompts.
 /// </summary>
-public class PyTorchExampleTests
+public class PyTorchExampleTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task The_rloo_example_raises_gold_on_held_out_prompts()
@@ -21,6 +22,7 @@ public class PyTorchExampleTests
         Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);
         var summary = JsonNode.Parse(run.StdOut.Trim().Split('\n')[^1])!.AsObject();
         double before = (double)summary["gold_before"]!, after = (double)summary["gold_after"]!;
+        output.WriteLine(summary.ToJsonString()); // the figures, for `dotnet test --logger "console;verbosity=detailed"`
         // Ten iterations of 32 episodes, evaluated on the 22 test prompts four times each with one sampling seed: a
         // learning policy gains several tenths of gold here; a broken one (wrong sign, no gradient, wrong KL) does not.
         Assert.True(after > before + 0.15, $"gold {before} -> {after}\n{run.StdOut}");
