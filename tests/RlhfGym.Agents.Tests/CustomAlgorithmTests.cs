@@ -20,7 +20,7 @@ public class CustomAlgorithmTests
 
     private static readonly Lazy<string> BundleDir = new(() =>
     {
-        string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-agents-custom-" + Guid.NewGuid().ToString("N"));
+        string dir = TempDir.ForProcess("agents-custom");
         RandomBundle.Write(dir, maxNewTokens: 10, seed: 4);
         return dir;
     });

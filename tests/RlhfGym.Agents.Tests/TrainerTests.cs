@@ -16,7 +16,7 @@ public class TrainerTests
 {
     private static readonly Lazy<string> BundleDir = new(() =>
     {
-        string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-agents-bundle-" + Guid.NewGuid().ToString("N"));
+        string dir = TempDir.ForProcess("agents-bundle");
         RandomBundle.Write(dir, maxNewTokens: 10, seed: 3);
         return dir;
     });

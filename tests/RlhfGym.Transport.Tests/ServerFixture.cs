@@ -11,7 +11,7 @@ internal sealed class TestServer : IAsyncDisposable
 {
     public static readonly Lazy<string> Bundle = new(() =>
     {
-        string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-transport-bundle-" + Guid.NewGuid().ToString("N"));
+        string dir = TempDir.ForProcess("transport-bundle");
         RandomBundle.Write(dir, maxNewTokens: 12, seed: 6);
         return dir;
     });

@@ -10,4 +10,18 @@ internal sealed class TempDir : IDisposable
     {
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
     }
+
+    /// <summary>
+    /// A path under the temp folder for a fixture built once per test process (a lazily built bundle), deleted when the
+    /// process exits, so test runs do not leave bundles behind.
+    /// </summary>
+    public static string ForProcess(string prefix)
+    {
+        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"rlhfgym-{prefix}-{Guid.NewGuid():N}");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        };
+        return path;
+    }
 }

@@ -19,7 +19,7 @@ internal static class TestBundles
     public static string SegmentBundle => Segment.Value;
 
     private static string Build(RewardReading reading) =>
-        Build(Path.Combine(Path.GetTempPath(), "rlhfgym-test-bundle-" + Guid.NewGuid().ToString("N")), "Test-v0", reading);
+        Build(TempDir.ForProcess("test-bundle"), "Test-v0", reading);
 
     /// <summary>
     /// A bundle a policy can learn against, in under two minutes: PhraseWorld seed 1 with the built-in datasets, but SFT
