@@ -26,7 +26,7 @@ public static class TrainCommand
         var outDir = new Option<string>("--out") { Description = "run directory (metrics.jsonl, tensorboard/, checkpoint/, policy/)", Required = true };
         var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its last checkpoint" };
         var init = new Option<string?>("--init") { Description = "model the policy and critic start from (default: the bundle's reference = SFT model)" };
-        var klCoef = new Option<double>("--kl-coef") { Description = "β of the KL shaping", DefaultValueFactory = _ => defaults.KlCoef };
+        var klCoef = new Option<double>("--kl-coef") { Description = "β: the KL shaping coefficient (PPO, REINFORCE, GRPO with --grpo-kl reward) or the k3 loss weight (GRPO)", DefaultValueFactory = _ => defaults.KlCoef };
         var klTarget = new Option<double?>("--kl-target") { Description = "adapt β toward this KL per episode (default: fixed β)" };
         var lr = new Option<double?>("--lr") { Description = "actor learning rate" };
         var baseline = new Option<string>("--baseline") { Description = "REINFORCE baseline: none, moving-average or rloo", DefaultValueFactory = _ => "rloo" };
