@@ -16,15 +16,14 @@ public class PyTorchExampleTests(ITestOutputHelper output)
         using var dir = new TempDir();
         string bundle = TestBundles.BuildLearnable(dir.Path);
         await using var server = await TestServer.Start(env: bundle);
-        var run = ProcessRunner.Run("/usr/bin/python3",
-            [PythonClient.Example("rloo_torch.py"), "--address", server.Address, "--iterations", "10", "--lr", "3e-4", "--eval-prompts", "88", "--seed", "1", "--json"],
-            TimeSpan.FromMinutes(6), environment: new Dictionary<string, string> { ["PYTHONPATH"] = PythonClient.ClientDir });
-        Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);
-        var summary = JsonNode.Parse(run.StdOut.Trim().Split('\n')[^1])!.AsObject();
+        var (ok, stdout, stderr) = PythonClient.RunFor(TimeSpan.FromMinutes(6),
+            PythonClient.Example("rloo_torch.py"), "--address", server.Address, "--iterations", "10", "--lr", "3e-4", "--eval-prompts", "88", "--seed", "1", "--json");
+        Assert.True(ok, stdout + stderr);
+        var summary = JsonNode.Parse(stdout.Trim().Split('\n')[^1])!.AsObject();
         double before = (double)summary["gold_before"]!, after = (double)summary["gold_after"]!;
         output.WriteLine(summary.ToJsonString()); // the figures, for `dotnet test --logger "console;verbosity=detailed"`
         // Ten iterations of 32 episodes, evaluated on the 22 test prompts four times each with one sampling seed: a
         // learning policy gains several tenths of gold here; a broken one (wrong sign, no gradient, wrong KL) does not.
-        Assert.True(after > before + 0.15, $"gold {before} -> {after}\n{run.StdOut}");
+        Assert.True(after > before + 0.15, $"gold {before} -> {after}\n{stdout}");
     }
 }

@@ -8,9 +8,12 @@ internal static class PythonClient
 
     public static string Example(string name) => Path.Combine(ClientDir, "examples", name);
 
-    public static (bool Ok, string Stdout, string Stderr) Run(params string[] args)
+    public static (bool Ok, string Stdout, string Stderr) Run(params string[] args) => RunFor(TimeSpan.FromMinutes(2), args);
+
+    /// <summary>As <see cref="Run"/>, for a script that needs longer than two minutes (a training run).</summary>
+    public static (bool Ok, string Stdout, string Stderr) RunFor(TimeSpan timeout, params string[] args)
     {
-        var r = ProcessRunner.Run("/usr/bin/python3", args, TimeSpan.FromMinutes(2),
+        var r = ProcessRunner.Run("/usr/bin/python3", args, timeout,
             environment: new Dictionary<string, string> { ["PYTHONPATH"] = ClientDir });
         return (r.ExitCode == 0, r.StdOut, r.StdErr);
     }

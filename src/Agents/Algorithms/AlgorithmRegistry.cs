@@ -63,18 +63,13 @@ public static class AlgorithmRegistry
     }
 
     /// <summary>The assembly that registered <paramref name="name"/>'s factory (a plugin's, or this library's).</summary>
-    public static System.Reflection.Assembly AssemblyOf(string name)
-    {
-        Func<AlgorithmContext, IAlgorithm>? factory;
-        lock (Gate) factory = Entries.FirstOrDefault(e => e.Name == name).Factory;
-        return (factory ?? throw Unknown(name)).Method.Module.Assembly;
-    }
+    public static System.Reflection.Assembly AssemblyOf(string name) => Factory(name).Method.Module.Assembly;
 
-    public static IAlgorithm Create(string name, AlgorithmContext context)
+    public static IAlgorithm Create(string name, AlgorithmContext context) => Factory(name)(context);
+
+    private static Func<AlgorithmContext, IAlgorithm> Factory(string name)
     {
-        Func<AlgorithmContext, IAlgorithm>? factory;
-        lock (Gate) factory = Entries.FirstOrDefault(e => e.Name == name).Factory;
-        return (factory ?? throw Unknown(name))(context);
+        lock (Gate) return Entries.FirstOrDefault(e => e.Name == name).Factory ?? throw Unknown(name);
     }
 
     private static IAlgorithm CreatePpo(AlgorithmContext c)

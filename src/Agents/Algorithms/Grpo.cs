@@ -114,7 +114,8 @@ public sealed class Grpo : IAlgorithm
         // KL as reward shapes the task rewards; as a loss it leaves them alone (β = 0 here) and enters in step 4.
         var shaping = KlShaping.Shape(episodes, oldLogProbs, _o.Kl == GrpoKl.Reward ? klCoef : 0);
         var advantages = new float[episodes.Count][];
-        foreach (var group in Groups(episodes))
+        var groups = Groups(episodes);
+        foreach (var group in groups)
         {
             var groupAdvantages = _o.Variant == GrpoVariant.Outcome
                 ? OutcomeAdvantages(group.Select(b => episodes[b].TaskRewards.Take(episodes[b].Response.Length).Sum(v => (double)v)).ToList(),
@@ -122,7 +123,7 @@ public sealed class Grpo : IAlgorithm
                 : ProcessAdvantages(group.Select(b => Steps(episodes[b])).ToList(), _o.ScaleByStd, _o.StdEpsilon);
             for (int i = 0; i < group.Length; i++) advantages[group[i]] = groupAdvantages[i];
         }
-        double zeroGroups = Groups(episodes).Count(g => g.All(b => advantages[b].All(a => a == 0))) / (double)(episodes.Count / _o.GroupSize);
+        double zeroGroups = groups.Count(g => g.All(b => advantages[b].All(a => a == 0))) / (double)groups.Length;
         if (_o.Kl == GrpoKl.Reward) AddKlToGo(advantages, episodes, oldLogProbs, klCoef);
 
         int miniBatches = (episodes.Count + _o.MiniBatchSize - 1) / _o.MiniBatchSize;

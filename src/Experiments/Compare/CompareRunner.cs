@@ -51,11 +51,12 @@ public sealed class CompareRunner(Device device, Action<string> progress)
         foreach (var cell in cells)
         {
             var row = new JsonObject { ["cell"] = cell.Name, ["seeds"] = perCell[cell.Name].Count, ["config"] = CompareGrid.Describe(cell) };
+            // A figure a run does not have (an algorithm without a KL figure, an env without a judge) is left out of
+            // the mean; a cell where no run has it reports null.
+            List<double> Present(string figure) => perCell[cell.Name].Where(s => s[figure] is not null).Select(s => JsonNumbers.AsDouble(s[figure])).ToList();
             foreach (var figure in Figures)
             {
-                // A figure a run does not have (an algorithm without a KL figure, an env without a judge) is left out
-                // of the mean; a cell where no run has it reports null.
-                var values = perCell[cell.Name].Where(s => s[figure] is not null).Select(s => JsonNumbers.AsDouble(s[figure])).ToList();
+                var values = Present(figure);
                 if (values.Count == 0)
                 {
                     row[figure] = null;
@@ -64,7 +65,7 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                 var (mean, half) = MeanCi95(values);
                 row[figure] = new JsonObject { ["mean"] = Math.Round(mean, 4), ["ci95"] = double.IsFinite(half) ? Math.Round(half, 4) : null };
             }
-            var sft = perCell[cell.Name].Where(s => s["gold_score_sft"] is not null).Select(s => JsonNumbers.AsDouble(s["gold_score_sft"])).ToList();
+            var sft = Present("gold_score_sft");
             row["gold_score_sft"] = sft.Count == 0 ? null : Math.Round(sft.Average(), 4);
             table.Add(row);
         }
