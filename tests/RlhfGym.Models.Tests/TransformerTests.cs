@@ -5,18 +5,28 @@ namespace RlhfGym.Models.Tests;
 
 public class TransformerTests
 {
-    public static TheoryData<int, MlpKind, NormKind, bool, bool> Variants => new()
+    public static TheoryData<int, MlpKind, NormKind, bool, bool, DecodeAttention> Variants
     {
-        { 4, MlpKind.SwiGlu, NormKind.RmsNorm, true, false },
-        { 2, MlpKind.SwiGlu, NormKind.RmsNorm, false, false },  // grouped-query attention, untied head
-        { 1, MlpKind.Gelu, NormKind.LayerNorm, true, true },    // multi-query, GPT-2 style
-    };
+        get
+        {
+            var data = new TheoryData<int, MlpKind, NormKind, bool, bool, DecodeAttention>();
+            foreach (var kernel in Enum.GetValues<DecodeAttention>())
+            {
+                data.Add(4, MlpKind.SwiGlu, NormKind.RmsNorm, true, false, kernel);
+                data.Add(2, MlpKind.SwiGlu, NormKind.RmsNorm, false, false, kernel); // grouped-query attention, untied head
+                data.Add(1, MlpKind.Gelu, NormKind.LayerNorm, true, true, kernel);   // multi-query, GPT-2 style
+            }
+            return data;
+        }
+    }
 
     [Theory]
     [MemberData(nameof(Variants))]
-    public void Incremental_decode_matches_full_forward_for_rows_of_unequal_length(int kv, MlpKind mlp, NormKind norm, bool tied, bool bias)
+    public void Incremental_decode_matches_full_forward_for_rows_of_unequal_length(int kv, MlpKind mlp, NormKind norm, bool tied, bool bias,
+        DecodeAttention kernel)
     {
         using var model = TinyModels.Create(TinyModels.Config(kv, mlp, norm, tied, bias));
+        model.DecodeAttention = kernel;
         using var _ = no_grad();
         long[] promptLengths = [3, 7, 5];
         const int newTokens = 10, width = 7;
@@ -45,6 +55,55 @@ public class TransformerTests
                 Assert.True(diff <= 1e-4, $"row {b} step {s}: max abs diff {diff}");
             }
         }
+    }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(2)]
+    [InlineData(1)]
+    public void Every_attention_kernel_decodes_the_same_logits_within_1e_5(int kvHeads)
+    {
+        using var model = TinyModels.Create(TinyModels.Config(kvHeads, MlpKind.SwiGlu, NormKind.RmsNorm, true, false));
+        using var _ = no_grad();
+        random.manual_seed(11);
+        var tokens = randint(0, 50, [4, 20], ScalarType.Int64);
+        long[] lengths = [2, 6, 4, 6];
+        Tensor Decode(DecodeAttention kernel)
+        {
+            model.DecodeAttention = kernel;
+            using var cache = model.NewCache(4, 32);
+            model.Prefill(tokens.narrow(1, 0, 6), lengths, cache);
+            // A kernel switch between steps must also work: both masks are kept current.
+            var steps = Enumerable.Range(0, 14).Select(s =>
+            {
+                if (s == 7) model.DecodeAttention = kernel == DecodeAttention.Sdpa ? DecodeAttention.Reduce : DecodeAttention.Sdpa;
+                return model.Logits(model.DecodeStep(tokens.select(1, 6 + s), cache));
+            }).ToArray();
+            return stack(steps);
+        }
+        var reference = Decode(DecodeAttention.Sdpa);
+        foreach (var kernel in new[] { DecodeAttention.Matmul, DecodeAttention.Reduce, DecodeAttention.Auto })
+        {
+            double diff = (Decode(kernel) - reference).abs().max().item<float>();
+            Assert.True(diff <= 1e-5, $"{kernel} vs sdpa: max abs diff {diff}");
+        }
+    }
+
+    [Theory]
+    [InlineData("auto", DecodeAttention.Auto)]
+    [InlineData(" Matmul ", DecodeAttention.Matmul)]
+    [InlineData("SDPA", DecodeAttention.Sdpa)]
+    [InlineData("reduce", DecodeAttention.Reduce)]
+    public void Attention_kernel_names_parse(string name, DecodeAttention expected) =>
+        Assert.Equal(expected, DecodeAttentionKernels.Parse(name));
+
+    [Fact]
+    public void An_unknown_attention_kernel_is_an_error_naming_the_option_and_the_choices()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => DecodeAttentionKernels.Parse("flash", "--kernels"));
+        Assert.Contains("--kernels", ex.Message);
+        Assert.Contains("'flash'", ex.Message);
+        Assert.Contains("matmul", ex.Message);
     }
 
     [Fact]

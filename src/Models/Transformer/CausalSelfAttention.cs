@@ -43,10 +43,11 @@ public sealed class CausalSelfAttention : nn.Module
 
     /// <summary>
     /// One decode step: x (B, 1, D), rope already gathered for each row's position. Writes the new key/value into the
-    /// cache at writeIndex (each row's position, expanded to (B, H_kv, 1, D_head)) and attends over slots 0..span-1
-    /// under keyMask (B, 1, 1, span).
+    /// cache at writeIndex (each row's position, expanded to (B, H_kv, 1, D_head)) and attends over slots 0..span-1.
+    /// keyMask (B, 1, 1, span) is boolean for <see cref="DecodeAttention.Sdpa"/>, else an additive 0 / -inf bias.
     /// </summary>
-    public Tensor Step(Tensor x, RotaryAngles rope, Tensor writeIndex, Tensor cacheK, Tensor cacheV, Tensor keyMask, long span)
+    public Tensor Step(Tensor x, RotaryAngles rope, Tensor writeIndex, Tensor cacheK, Tensor cacheV, Tensor keyMask, long span,
+        DecodeAttention kernel = DecodeAttention.Sdpa)
     {
         long b = x.shape[0];
         var q = rope.Apply(Heads(q_proj.forward(x), b, 1, _nHeads));
@@ -54,10 +55,34 @@ public sealed class CausalSelfAttention : nn.Module
         var v = Heads(v_proj.forward(x), b, 1, _nKvHeads);
         cacheK.scatter_(2, writeIndex, k);
         cacheV.scatter_(2, writeIndex, v);
-        var keys = ExpandKv(cacheK.narrow(2, 0, span));
-        var values = ExpandKv(cacheV.narrow(2, 0, span));
-        var y = nn.functional.scaled_dot_product_attention(q, keys, values, keyMask, 0.0, false);
-        return o_proj.forward(y.transpose(1, 2).reshape(b, 1, _nHeads * _headDim));
+        var keys = cacheK.narrow(2, 0, span);
+        var values = cacheV.narrow(2, 0, span);
+        var y = kernel switch
+        {
+            DecodeAttention.Matmul => MatmulAttention(q, keys, values, keyMask),
+            DecodeAttention.Reduce => ReduceAttention(q, keys, values, keyMask),
+            _ => nn.functional.scaled_dot_product_attention(q, ExpandKv(keys), ExpandKv(values), keyMask, 0.0, false),
+        };
+        return o_proj.forward(y.reshape(b, 1, _nHeads * _headDim));
+    }
+
+    // Single-query attention with grouped heads as a view: q (B, H, 1, Dh) → (B, H_kv, group, Dh) against the cache's
+    // (B, H_kv, span, Dh), so a key/value head is read once for all the query heads it serves. Returns (B, H, 1, Dh).
+    private Tensor MatmulAttention(Tensor q, Tensor keys, Tensor values, Tensor keyBias)
+    {
+        long b = q.shape[0];
+        var scores = q.reshape(b, _nKvHeads, _nHeads / _nKvHeads, _headDim).matmul(keys.transpose(2, 3));
+        var weights = scores.mul_(1.0 / Math.Sqrt(_headDim)).add_(keyBias).softmax(-1);
+        return weights.matmul(values);
+    }
+
+    private Tensor ReduceAttention(Tensor q, Tensor keys, Tensor values, Tensor keyBias)
+    {
+        long b = q.shape[0];
+        var grouped = q.reshape(b, _nKvHeads, _nHeads / _nKvHeads, 1, _headDim);             // (B, H_kv, G, 1, Dh)
+        var scores = grouped.mul(keys.unsqueeze(2)).sum([-1L]);                               // (B, H_kv, G, span)
+        var weights = scores.mul_(1.0 / Math.Sqrt(_headDim)).add_(keyBias).softmax(-1);
+        return weights.unsqueeze(-1).mul(values.unsqueeze(2)).sum([-2L]);                     // (B, H_kv, G, Dh)
     }
 
     private Tensor Heads(Tensor x, long b, long t, int heads) => x.view(b, t, heads, _headDim).transpose(1, 2);

@@ -57,6 +57,9 @@ public sealed class CausalTransformer : nn.Module
         }
     }
 
+    /// <summary>Single-query attention kernel for <see cref="DecodeStep"/>; Auto picks the measured fastest.</summary>
+    public DecodeAttention DecodeAttention { get; set; } = DecodeAttention.Auto;
+
     public KvCache NewCache(int batchSize, int capacity) =>
         new(Config, batchSize, capacity, Device, embed.weight!.dtype);
 
@@ -101,12 +104,13 @@ public sealed class CausalTransformer : nn.Module
         cache.EnsureRoomForOneMore();
         using var scope = NewDisposeScope();
         long span = cache.MaxLength + 1;
-        var keyMask = cache.StepKeyMask();
+        var kernel = DecodeAttentionKernels.Resolve(DecodeAttention);
+        var keyMask = cache.StepKeyMask(kernel);
         var angles = _rope?.At(cache.Positions) ?? RotaryAngles.None;
         var x = embed.forward(tokens.view(-1, 1));
         if (pos_embed is not null) x = x + pos_embed.forward(cache.Positions).unsqueeze(1);
         for (int i = 0; i < blocks.Count; i++)
-            x = blocks[i].Step(x, angles, cache.WriteIndex, cache.Keys[i], cache.Values[i], keyMask, span);
+            x = blocks[i].Step(x, angles, cache.WriteIndex, cache.Keys[i], cache.Values[i], keyMask, span, kernel);
         var hidden = norm.forward(x).squeeze(1);
         cache.Advance();
         return hidden.MoveToOuterDisposeScope();
