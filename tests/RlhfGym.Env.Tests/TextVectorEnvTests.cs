@@ -47,6 +47,35 @@ public class TextVectorEnvTests
         return done;
     }
 
+    [Fact]
+    public void Stepping_both_models_in_parallel_lanes_pays_what_stepping_them_one_after_the_other_pays()
+    {
+        using var lanes = new TextVectorEnv(Bundle, 4, Bundle.Defaults, AutoresetMode.NextStep, parallelModels: true);
+        using var serial = new TextVectorEnv(Bundle, 4, Bundle.Defaults, AutoresetMode.NextStep, parallelModels: false);
+        var rng = new Random(5);
+        lanes.Reset(5);
+        serial.Reset(5);
+        var actions = new int[4];
+        int segments = 0;
+        for (int s = 0; s < 60; s++)
+        {
+            for (int b = 0; b < 4; b++) actions[b] = rng.Next(10) == 0 ? Eos : 3 + rng.Next(Bundle.VocabSize - 3);
+            var x = lanes.Step(actions);
+            var (logp, entropy, rewards, raw, ended) = (x.RefLogProb.ToArray(), x.RefEntropy.ToArray(), x.Rewards.ToArray(), x.RawRead.ToArray(), x.SegmentEnded.ToArray());
+            var y = serial.Step(actions);
+            for (int b = 0; b < 4; b++)
+            {
+                Assert.Equal(logp[b], y.RefLogProb[b], 1e-5f);
+                Assert.Equal(entropy[b], y.RefEntropy[b], 1e-5f);
+                Assert.Equal(rewards[b], y.Rewards[b], 1e-5f);
+                Assert.Equal(ended[b], y.SegmentEnded[b]);
+                if (!float.IsNaN(raw[b])) Assert.Equal(raw[b], y.RawRead[b], 1e-5f);
+                segments += ended[b] ? 1 : 0;
+            }
+        }
+        Assert.True(segments > 0, "no segment ended: the comparison covered no reward-model read");
+    }
+
     public static IEnumerable<object[]> AllCombinations()
     {
         foreach (var mode in new[] { "segment", "token", "bandit" })

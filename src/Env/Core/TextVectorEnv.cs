@@ -37,6 +37,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     private readonly long[] _feed, _rmFeed;
     private readonly float[] _stats;           // (3B): log π_ref(action), entropy, RM value
     private readonly StepResult _result;
+    private readonly InferenceLanes? _lanes;   // CPU: both models step at once, one per core
     private readonly ScoringPipeline _scoring; // the score endpoint: the same pipeline normalizers were fitted with
     private const int ScoreBatch = 64;
 
@@ -48,8 +49,11 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     private readonly bool[] _finished, _resetNext;
     private SeededRandom? _rng;
 
+    /// <param name="parallelModels">Step the reference LM and the reward model at once, one per core
+    /// (<see cref="InferenceLanes"/>); null: on a CPU with two or more threads unless RLHFGYM_INFERENCE_LANES=0. Results
+    /// agree with one-after-the-other stepping to fp32 rounding (about 1e-6).</param>
     public TextVectorEnv(EnvBundle bundle, int numEnvs, EnvOptions? options = null, AutoresetMode autoreset = AutoresetMode.NextStep,
-        Device? device = null, string? id = null)
+        Device? device = null, string? id = null, bool? parallelModels = null)
     {
         if (numEnvs <= 0) throw new ArgumentOutOfRangeException(nameof(numEnvs), numEnvs, "number of envs must be > 0");
         _o = options ?? bundle.Defaults;
@@ -72,6 +76,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         _ref = bundle.LoadReference(Device);
         _rm = bundle.LoadRewardModel(Device);
         _scoring = new ScoringPipeline(_ref, _rm, bundle.PadId);
+        _lanes = parallelModels ?? InferenceLanes.Pay(Device) ? InferenceLanes.Shared : null;
         _judge = bundle.Judge;
         _refCache = _ref.NewCache(_b, _capacity);
         _rmCache = _rm.Transformer.NewCache(_b, _capacity);
@@ -178,6 +183,11 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         var tokens = onCpu ? _feedCpu : _feedCpu.to(Device);
         var rmTokens = onCpu ? _rmFeedCpu : _rmFeedCpu.to(Device);
         var logProb = _refLogp.gather(1, tokens.unsqueeze(1)); // (B, 1), contiguous: read as B floats
+        if (_lanes is not null)
+        {
+            AdvanceInLanes(tokens, rmTokens, logProb);
+            return;
+        }
         var (logp, entropy) = TokenStatistics.LogSoftmaxAndEntropy(_ref.Logits(_ref.DecodeStep(tokens, _refCache)));
         var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache));
         if (value.dtype != ScalarType.Float32) value = value.to_type(ScalarType.Float32);
@@ -191,6 +201,28 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             MemoryMarshal.Cast<byte, float>(value.bytes).CopyTo(_stats.AsSpan(2 * _b, _b));
         }
         else MemoryMarshal.Cast<byte, float>(stack([logProb.view(-1), entropy, value]).cpu().bytes).CopyTo(_stats);
+    }
+
+    // The same on a CPU, with the reference LM and the reward model stepping at once, one per core (InferenceLanes).
+    private void AdvanceInLanes(Tensor tokens, Tensor rmTokens, Tensor logProb)
+    {
+        Tensor? logp = null;
+        _lanes!.Run(
+            () =>
+            {
+                var (lp, entropy) = TokenStatistics.LogSoftmaxAndEntropy(_ref.Logits(_ref.DecodeStep(tokens, _refCache)));
+                MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(_b, _b));
+                logp = lp.DetachFromDisposeScope();
+            },
+            () =>
+            {
+                var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache));
+                if (value.dtype != ScalarType.Float32) value = value.to_type(ScalarType.Float32);
+                MemoryMarshal.Cast<byte, float>(value.bytes).CopyTo(_stats.AsSpan(2 * _b, _b));
+            });
+        _refLogp.Dispose();
+        _refLogp = logp!;
+        MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(0, _b));
     }
 
     private void Record(int b, int action)
