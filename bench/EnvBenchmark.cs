@@ -6,6 +6,7 @@ using RlhfGym.Env.Core;
 using RlhfGym.Env.Normalization;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Env.Training;
+using RlhfGym.Models;
 using RlhfGym.Models.Transformer;
 using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
@@ -85,23 +86,10 @@ public static class EnvBenchmark
     // Both models' decode steps for the same tokens: the work the env cannot avoid.
     private static double RawIncremental(CausalTransformer reference, RewardModel rm, int[][] prompts, int[][] actions, int pad, Device device)
     {
-        using var _ = no_grad();
         using var scope = NewDisposeScope();
         using var batch = new SequenceBatch(prompts.Select(p => (p, Array.Empty<int>())).ToList(), pad, device);
-        int capacity = prompts.Max(p => p.Length) + actions.Length + 1;
-        using var refCache = reference.NewCache(prompts.Length, capacity);
-        using var rmCache = rm.Transformer.NewCache(prompts.Length, capacity);
-        reference.Prefill(batch.Tokens, batch.Lengths, refCache);
-        rm.Transformer.Prefill(batch.Tokens, batch.Lengths, rmCache);
         var tokens = actions.Select(a => tensor(a.Select(x => (long)x).ToArray(), ScalarType.Int64, device)).ToArray();
-        var clock = Stopwatch.StartNew();
-        foreach (var t in tokens)
-        {
-            using var stepScope = NewDisposeScope();
-            reference.Logits(reference.DecodeStep(t, refCache));
-            rm.Head.forward(rm.Transformer.DecodeStep(t, rmCache)).cpu();
-        }
-        return clock.Elapsed.TotalSeconds;
+        return RawDecode.Seconds(reference, rm, batch.Tokens, batch.Lengths, tokens, InferenceLanes.Pay(device) ? InferenceLanes.Shared : null);
     }
 
     // A full forward of both models over prompt + response-so-far for every step: what a KV cache saves.

@@ -4,6 +4,7 @@ using RlhfGym.Benchmarks;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
+using RlhfGym.Models.Transformer;
 using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
 
@@ -18,6 +19,7 @@ public static class BenchCommand
         bench.Subcommands.Add(Model());
         bench.Subcommands.Add(RewardModel());
         bench.Subcommands.Add(Env());
+        bench.Subcommands.Add(Decode());
         bench.Subcommands.Add(Train());
         bench.Subcommands.Add(Transport());
         return bench;
@@ -110,7 +112,7 @@ public static class BenchCommand
         var shapeOptions = new BenchModelShape();
         var command = new Command("env", "env step cost vs the raw incremental forward, vs prefix recomputation, and vs the score endpoint")
         {
-            device, batch, steps, repeats, shapeOptions.DModel, shapeOptions.Layers,
+            device, batch, steps, repeats, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
@@ -136,6 +138,84 @@ public static class BenchCommand
                 ["score_vs_step"] = Math.Round(r.ScoreVsStep, 2),
                 ["env_tokens_per_s"] = Math.Round(r.TokensPerSecond, 0),
             };
+        });
+        return command;
+    }
+
+    private static Command Decode()
+    {
+        var device = CommonOptions.Device();
+        var batch = new Option<int>("--batch") { Description = "rows decoded together", DefaultValueFactory = _ => 64 };
+        var promptLength = new Option<int>("--prompt-len") { Description = "prompt tokens per row, prefilled untimed", DefaultValueFactory = _ => 8 };
+        var steps = new Option<int>("--steps") { Description = "decode steps timed", DefaultValueFactory = _ => 128 };
+        var rounds = new Option<int>("--rounds") { Description = "rounds, each timing every kernel (medians reported)", DefaultValueFactory = _ => 3 };
+        var kernels = new Option<string>("--kernels") { Description = "attention kernels timed side by side: a comma list of sdpa, matmul, reduce", DefaultValueFactory = _ => "sdpa,matmul,reduce" };
+        var python = new Option<string?>("--pytorch") { Description = "a Python with torch (e.g. /usr/bin/python3): run bench/peer/decode_step.py in alternating rounds and print rlhfgym_vs_pytorch" };
+        var pythonEnv = new Option<string[]>("--pytorch-env") { Description = "KEY=VALUE added to the PyTorch peer's environment (repeatable; e.g. LD_LIBRARY_PATH to pick a BLAS)", AllowMultipleArgumentsPerToken = false };
+        var vocab = new Option<int>("--vocab") { Description = "vocabulary of both models (the reference's LM head)", DefaultValueFactory = _ => 470 };
+        var shapeOptions = new BenchModelShape();
+        var command = new Command("decode", "the decode step alone at any size: seconds per attention kernel, GFLOP/s against this machine's matmul ceiling, optionally against PyTorch eager")
+        {
+            device, batch, promptLength, steps, rounds, kernels, python, pythonEnv, vocab, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
+        };
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
+            var shape = shapeOptions.Resolve(parse) with { VocabSize = CommonOptions.Positive(parse.GetValue(vocab), "--vocab") };
+            var kernelList = (parse.GetValue(kernels) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(k => DecodeAttentionKernels.Parse(k, "--kernels")).Where(k => k != DecodeAttention.Auto).Distinct().ToList();
+            if (kernelList.Count == 0) throw new ArgumentException("--kernels must name at least one of sdpa, matmul, reduce");
+            var options = new DecodeBenchmarkOptions
+            {
+                Config = shape,
+                Batch = CommonOptions.Positive(parse.GetValue(batch), "--batch"),
+                PromptLength = CommonOptions.Positive(parse.GetValue(promptLength), "--prompt-len"),
+                Steps = CommonOptions.Positive(parse.GetValue(steps), "--steps"),
+                Rounds = CommonOptions.Positive(parse.GetValue(rounds), "--rounds"),
+                Kernels = kernelList,
+                Python = parse.GetValue(python),
+                PythonEnvironment = parse.GetValue(pythonEnv) ?? [],
+            };
+            if (options.PromptLength + options.Steps + 1 > 4096)
+                throw new ArgumentException($"--prompt-len + --steps must be at most 4095, got {options.PromptLength + options.Steps}");
+            var r = DecodeBenchmark.Run(options, dev, progress);
+            var json = new JsonObject
+            {
+                ["bench"] = "decode",
+                ["device"] = dev.ToString(),
+                ["threads"] = get_num_threads(),
+                ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads} V{shape.VocabSize}",
+                ["batch"] = options.Batch,
+                ["prompt_len"] = options.PromptLength,
+                ["steps"] = options.Steps,
+                ["rounds"] = options.Rounds,
+                ["kernel_s"] = new JsonObject(r.KernelSeconds.Select(p => KeyValuePair.Create(DecodeAttentionKernels.Name(p.Key), (JsonNode?)Math.Round(p.Value, 4)))),
+                ["auto_kernel"] = DecodeAttentionKernels.Name(r.AutoKernel),
+                ["decode_s"] = Math.Round(r.AutoSeconds, 4),
+                ["lanes"] = r.Lanes,
+                ["sdpa_sequential_s"] = Math.Round(r.SdpaSequentialSeconds, 4),
+                ["speedup_vs_sdpa_sequential"] = Math.Round(r.SdpaSequentialSeconds / r.AutoSeconds, 3),
+                ["ms_per_step"] = Math.Round(r.AutoSeconds / options.Steps * 1000, 3),
+                ["step_gflop"] = Math.Round(r.StepGflop, 4),
+                ["achieved_gflops"] = Math.Round(r.AchievedGflops, 2),
+                ["matmul_ceiling_gflops"] = Math.Round(r.CeilingGflops, 2),
+                ["fraction_of_ceiling"] = Math.Round(r.FractionOfCeiling, 3),
+                ["square_gemm_gflops"] = Math.Round(r.SquareGemmGflops, 2),
+            };
+            if (r.PyTorch is { } peer)
+            {
+                json["pytorch"] = new JsonObject
+                {
+                    ["torch"] = peer.Info["torch"]?.DeepClone(),
+                    ["threads"] = peer.Info["threads"]?.DeepClone(),
+                    ["blas"] = peer.Info["blas"]?.DeepClone(),
+                    ["kernel_s"] = new JsonObject(peer.KernelSeconds.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)Math.Round(p.Value, 4)))),
+                    ["best"] = peer.Best,
+                    ["best_s"] = Math.Round(peer.BestSeconds, 4),
+                };
+                json["rlhfgym_vs_pytorch"] = Math.Round(peer.RlhfGymVsPyTorch, 3);
+            }
+            return json;
         });
         return command;
     }
@@ -192,7 +272,7 @@ public static class BenchCommand
         var shapeOptions = new BenchModelShape();
         var command = new Command("transport", "remote (tcp loopback) vs in-process env throughput, and the round trip of a small request")
         {
-            device, batch, steps, repeats, pings, port, sameProcess, shapeOptions.DModel, shapeOptions.Layers,
+            device, batch, steps, repeats, pings, port, sameProcess, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
@@ -239,13 +319,15 @@ public static class BenchCommand
     {
         public readonly Option<int?> DModel = new("--d-model") { Description = "model width of the benchmark's reference LM and RM (default: PhraseWorld's 64)" };
         public readonly Option<int?> Layers = new("--layers") { Description = "layers of both models (default: PhraseWorld's 2)" };
+        public readonly Option<int?> Heads = new("--heads") { Description = "attention heads of both models (default: PhraseWorld's 4; must divide --d-model)" };
 
         public RlhfGym.Models.Transformer.TransformerConfig Resolve(ParseResult parse)
         {
             var shape = PhraseWorldModels.Config(1);
             if (parse.GetValue(DModel) is { } d) shape = shape with { DModel = CommonOptions.Positive(d, "--d-model"), DFf = 4 * d };
             if (parse.GetValue(Layers) is { } l) shape = shape with { NLayers = CommonOptions.Positive(l, "--layers") };
-            shape.Validate("--d-model/--layers");
+            if (parse.GetValue(Heads) is { } h) shape = shape with { NHeads = CommonOptions.Positive(h, "--heads"), NKvHeads = h };
+            shape.Validate("--d-model/--layers/--heads");
             return shape;
         }
     }
