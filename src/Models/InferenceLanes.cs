@@ -37,7 +37,13 @@ public sealed class InferenceLanes : IDisposable
     {
         if (threadsPerLane < 1) throw new ArgumentOutOfRangeException(nameof(threadsPerLane), threadsPerLane, "threads per lane must be >= 1");
         ThreadsPerLane = threadsPerLane;
+        // libtorch's set_num_threads also stores the count as the default every thread adopts on its first parallel op.
+        // The lanes set theirs, then this thread puts the default back, so threads made later (a server's, a user's)
+        // keep the process's count instead of a lane's.
+        int processThreads = get_num_threads();
         _lanes = [new Lane(threadsPerLane, 0), new Lane(threadsPerLane, 1)];
+        foreach (var lane in _lanes) lane.Ready.Wait();
+        set_num_threads(processThreads);
     }
 
     /// <summary>Run both jobs at once and return when both have finished; an exception from either is rethrown here.</summary>
@@ -69,6 +75,7 @@ public sealed class InferenceLanes : IDisposable
     {
         [ThreadStatic] public static Lane? Current;
         private readonly Thread _thread;
+        public readonly ManualResetEventSlim Ready = new(false);
         private readonly SemaphoreSlim _start = new(0);
         private readonly ManualResetEventSlim _done = new(false);
         private Action? _job;
@@ -84,7 +91,9 @@ public sealed class InferenceLanes : IDisposable
         private void Loop(int threads)
         {
             Current = this;
+            get_num_threads(); // libtorch's per-thread first-use set-up, so it cannot later replace the count set here
             set_num_threads(threads);
+            Ready.Set();
             while (true)
             {
                 _start.Wait();
@@ -124,6 +133,7 @@ public sealed class InferenceLanes : IDisposable
             _thread.Join();
             _start.Dispose();
             _done.Dispose();
+            Ready.Dispose();
         }
     }
 }

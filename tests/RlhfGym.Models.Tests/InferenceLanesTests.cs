@@ -23,6 +23,20 @@ public class InferenceLanesTests
     }
 
     [Fact]
+    public void Threads_started_after_the_lanes_keep_the_process_thread_count()
+    {
+        int before = get_num_threads();
+        using var lanes = new InferenceLanes(threadsPerLane: 1);
+        lanes.Run(() => { }, () => { });
+        int seen = 0;
+        var later = new Thread(() => seen = get_num_threads()); // a fresh thread adopts libtorch's stored default
+        later.Start();
+        later.Join();
+        Assert.Equal(before, seen);
+        Assert.Equal(before, get_num_threads());
+    }
+
+    [Fact]
     public void An_exception_in_a_lane_reaches_the_caller_and_the_lanes_keep_working()
     {
         using var lanes = new InferenceLanes(1);
