@@ -34,13 +34,4 @@ public static class Statistics
         }
         return ranks;
     }
-
-    /// <summary>Mean and the half-width of its 95% confidence interval (normal approximation).</summary>
-    public static (double Mean, double HalfWidth95) MeanCi(IReadOnlyList<double> values)
-    {
-        double mean = values.Average();
-        if (values.Count < 2) return (mean, double.NaN);
-        double sd = Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
-        return (mean, 1.96 * sd / Math.Sqrt(values.Count));
-    }
 }

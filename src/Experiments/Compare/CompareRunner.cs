@@ -75,16 +75,22 @@ public sealed class CompareRunner(Device device, Action<string> progress)
         return new JsonObject { ["out"] = Path.GetFullPath(outDir), ["runs"] = ran, ["skipped"] = skipped, ["table"] = table };
     }
 
-    /// <summary>Mean and half-width of the 95% t confidence interval.</summary>
+    /// <summary>
+    /// Mean and half-width of the 95% confidence interval over seeds: t(0.975, n − 1) · sd / √n, with the exact
+    /// Student-t quantile for any n ≥ 2 (MathNet.Numerics); NaN half-width for a single value.
+    /// </summary>
     public static (double Mean, double HalfWidth) MeanCi95(IReadOnlyList<double> values)
     {
         double mean = values.Average();
         if (values.Count < 2) return (mean, double.NaN);
         double sd = Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
-        double[] t = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262]; // df 1..9
-        double quantile = values.Count - 1 <= t.Length ? t[values.Count - 2] : 1.96;
-        return (mean, quantile * sd / Math.Sqrt(values.Count));
+        return (mean, TQuantile975(values.Count - 1) * sd / Math.Sqrt(values.Count));
     }
+
+    /// <summary>The 0.975 quantile of Student's t with df degrees of freedom (df 1: 12.706, df 10: 2.228, df 30: 2.042).</summary>
+    public static double TQuantile975(int df) => df >= 1
+        ? MathNet.Numerics.Distributions.StudentT.InvCDF(0, 1, df, 0.975)
+        : throw new ArgumentOutOfRangeException(nameof(df), df, "degrees of freedom must be >= 1");
 
     private static string Markdown(JsonArray table)
     {
