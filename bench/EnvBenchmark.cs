@@ -17,9 +17,13 @@ namespace RlhfGym.Benchmarks;
 /// tokens (median of paired runs).</param>
 /// <param name="ScoreVsStep">Stepping the responses token by token, over scoring them with one full forward each
 /// (median of paired runs).</param>
+/// <param name="RawFlops">FLOPs of the raw forward's decode steps (both models, each row's own span; DecodeStepFlops).</param>
 public sealed record EnvBenchmarkResult(int Batch, int Steps, int VocabSize, double EnvSeconds, double RawSeconds, double RecomputeSeconds, double ScoreSeconds,
-    double StepOverheadRatio, double ScoreVsStep)
+    double StepOverheadRatio, double ScoreVsStep, double RawFlops)
 {
+    /// <summary>The raw forward's rate; `bench decode` sets it against this machine's matmul ceiling.</summary>
+    public double RawGflops => RawFlops / RawSeconds / 1e9;
+
     /// <summary>Recomputing the prefix of both models at every step, over the env's incremental stepping.</summary>
     public double IncrementalVsRecompute => RecomputeSeconds / EnvSeconds;
     public double TokensPerSecond => Batch * Steps / EnvSeconds;
@@ -75,7 +79,14 @@ public static class EnvBenchmark
 
             progress?.Invoke("bench env: recomputing the prefix at every step (once)");
             double recompute = Recompute(reference, rm, prompts, responses, bundle.PadId, device);
-            return new EnvBenchmarkResult(batch, steps, vocab, envSeconds, raw, recompute, score, overhead, scoreRatio);
+            double flops = 0;
+            for (int s = 0; s < steps; s++)
+            {
+                flops += DecodeStepFlops.Matmul(bundle.ReferenceConfig, batch, lmHead: true) + DecodeStepFlops.Matmul(bundle.RewardConfig, batch, lmHead: false);
+                foreach (var p in prompts) // each row attends over its own prompt plus the tokens so far
+                    flops += DecodeStepFlops.Attention(bundle.ReferenceConfig, 1, p.Length + s + 1) + DecodeStepFlops.Attention(bundle.RewardConfig, 1, p.Length + s + 1);
+            }
+            return new EnvBenchmarkResult(batch, steps, vocab, envSeconds, raw, recompute, score, overhead, scoreRatio, flops);
         }
         finally
         {

@@ -29,7 +29,7 @@ public class EnvVerbTests
         var r = CliRunner.Run("bench", "env", "--batch", "4", "--steps", "8", "--repeats", "1", "--json");
         Assert.True(r.ExitCode == 0, r.StdErr);
         var json = r.LastJson();
-        foreach (var key in new[] { "step_overhead_ratio", "incremental_vs_recompute", "score_vs_step" })
+        foreach (var key in new[] { "step_overhead_ratio", "incremental_vs_recompute", "score_vs_step", "raw_forward_gflops" })
             Assert.True((double)json[key]! > 0, key);
     }
 }

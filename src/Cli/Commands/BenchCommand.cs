@@ -131,6 +131,7 @@ public static class BenchCommand
                 ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads} V{r.VocabSize}",
                 ["env_s"] = Math.Round(r.EnvSeconds, 4),
                 ["raw_forward_s"] = Math.Round(r.RawSeconds, 4),
+                ["raw_forward_gflops"] = Math.Round(r.RawGflops, 2),
                 ["recompute_s"] = Math.Round(r.RecomputeSeconds, 4),
                 ["score_s"] = Math.Round(r.ScoreSeconds, 4),
                 ["step_overhead_ratio"] = Math.Round(r.StepOverheadRatio, 3),
