@@ -28,7 +28,7 @@ public sealed record DecodeBenchmarkOptions
 /// <param name="KernelSeconds">Median seconds of the raw decode (both models, every step) per attention kernel.</param>
 /// <param name="AutoKernel">The kernel <see cref="DecodeAttention.Auto"/> resolves to: the model's own figure.</param>
 /// <param name="Lanes">Whether the two models stepped at once (<see cref="InferenceLanes"/>), as the env runs them here.</param>
-/// <param name="SdpaSequentialSeconds">The step as it ran before `bench decode` existed: SDPA with a boolean mask, the two
+/// <param name="SdpaSequentialSeconds">The step as it ran before `bench decode` existed: SDPA, the two
 /// models one after the other on all threads.</param>
 /// <param name="StepGflop">FLOPs of one decode step of both models at the mean span, in GFLOP.</param>
 /// <param name="AchievedGflops">All counted FLOPs of the run over the Auto kernel's median seconds.</param>

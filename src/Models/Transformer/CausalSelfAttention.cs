@@ -43,11 +43,11 @@ public sealed class CausalSelfAttention : nn.Module
 
     /// <summary>
     /// One decode step: x (B, 1, D), rope already gathered for each row's position. Writes the new key/value into the
-    /// cache at writeIndex (each row's position, expanded to (B, H_kv, 1, D_head)) and attends over slots 0..span-1.
-    /// keyMask (B, 1, 1, span) is boolean for <see cref="DecodeAttention.Sdpa"/>, else an additive 0 / -inf bias.
+    /// cache at writeIndex (each row's position, expanded to (B, H_kv, 1, D_head)) and attends over slots 0..span-1
+    /// with <paramref name="kernel"/>, adding keyBias (B, 1, 1, span: 0 where a slot is visible, -inf elsewhere).
     /// </summary>
-    public Tensor Step(Tensor x, RotaryAngles rope, Tensor writeIndex, Tensor cacheK, Tensor cacheV, Tensor keyMask, long span,
-        DecodeAttention kernel = DecodeAttention.Sdpa)
+    public Tensor Step(Tensor x, RotaryAngles rope, Tensor writeIndex, Tensor cacheK, Tensor cacheV, Tensor keyBias, long span,
+        DecodeAttention kernel)
     {
         long b = x.shape[0];
         var q = rope.Apply(Heads(q_proj.forward(x), b, 1, _nHeads));
@@ -59,9 +59,9 @@ public sealed class CausalSelfAttention : nn.Module
         var values = cacheV.narrow(2, 0, span);
         var y = kernel switch
         {
-            DecodeAttention.Matmul => MatmulAttention(q, keys, values, keyMask),
-            DecodeAttention.Reduce => ReduceAttention(q, keys, values, keyMask),
-            _ => nn.functional.scaled_dot_product_attention(q, ExpandKv(keys), ExpandKv(values), keyMask, 0.0, false),
+            DecodeAttention.Matmul => MatmulAttention(q, keys, values, keyBias),
+            DecodeAttention.Reduce => ReduceAttention(q, keys, values, keyBias),
+            _ => nn.functional.scaled_dot_product_attention(q, ExpandKv(keys), ExpandKv(values), keyBias, 0.0, false),
         };
         return o_proj.forward(y.reshape(b, 1, _nHeads * _headDim));
     }

@@ -105,12 +105,12 @@ public sealed class CausalTransformer : nn.Module
         using var scope = NewDisposeScope();
         long span = cache.MaxLength + 1;
         var kernel = DecodeAttentionKernels.Resolve(DecodeAttention);
-        var keyMask = cache.StepKeyMask(kernel);
+        var keyBias = cache.StepKeyBias();
         var angles = _rope?.At(cache.Positions) ?? RotaryAngles.None;
         var x = embed.forward(tokens.view(-1, 1));
         if (pos_embed is not null) x = x + pos_embed.forward(cache.Positions).unsqueeze(1);
         for (int i = 0; i < blocks.Count; i++)
-            x = blocks[i].Step(x, angles, cache.WriteIndex, cache.Keys[i], cache.Values[i], keyMask, span, kernel);
+            x = blocks[i].Step(x, angles, cache.WriteIndex, cache.Keys[i], cache.Values[i], keyBias, span, kernel);
         var hidden = norm.forward(x).squeeze(1);
         cache.Advance();
         return hidden.MoveToOuterDisposeScope();

@@ -8,7 +8,7 @@ public enum DecodeAttention
 {
     /// <summary>The kernel measured fastest for the step's device (see <see cref="DecodeAttentionKernels.Resolve"/>).</summary>
     Auto,
-    /// <summary>scaled_dot_product_attention with a boolean key mask (grouped KV heads expanded to every query head).</summary>
+    /// <summary>scaled_dot_product_attention with the cache's additive key mask (grouped KV heads expanded to every query head).</summary>
     Sdpa,
     /// <summary>softmax(q·Kᵀ/√d + bias)·V as two batched matmuls, grouped heads as a view (no copy).</summary>
     Matmul,
@@ -25,7 +25,7 @@ public static class DecodeAttentionKernels
     public static DecodeAttention Resolve(DecodeAttention kernel) => kernel == DecodeAttention.Auto ? DecodeAttention.Matmul : kernel;
 
     /// <summary>Parse a kernel name as the CLI and configs spell it (auto, sdpa, matmul, reduce).</summary>
-    public static DecodeAttention Parse(string name, string what = "--attention") => name.Trim().ToLowerInvariant() switch
+    public static DecodeAttention Parse(string name, string what = "decode attention") => name.Trim().ToLowerInvariant() switch
     {
         "auto" => DecodeAttention.Auto,
         "sdpa" => DecodeAttention.Sdpa,

@@ -16,10 +16,8 @@ public sealed class KvCache : IDisposable
     internal Tensor[] Values { get; }
     private readonly long[] _lengths;  // host copy: tokens held per row
     private readonly Tensor _slots;    // arange(Capacity) on the device
-    private readonly Tensor _visible;  // (B, Capacity) bool: slot j holds a real token of row b
-    private readonly Tensor _keyBias;  // (B, Capacity) in the cache's dtype: 0 where _visible, -inf elsewhere
+    private readonly Tensor _keyBias;  // (B, Capacity) in the cache's dtype: 0 where slot j holds a real token of row b, else -inf
     private readonly Tensor _zero;     // (B, 1) zeros in the cache's dtype, the source for unmasking one slot per row
-    private readonly Tensor _true;     // (B, 1) bool of true, the source for marking one slot per row visible
     private readonly Tensor _rowIndex; // Positions viewed as (B, 1)
     internal Tensor Positions { get; }  // (B) int64 on the device: next write slot per row
     /// <summary>Positions expanded to (B, H_kv, 1, D_head): the scatter index a decode step writes keys/values at.</summary>
@@ -41,15 +39,13 @@ public sealed class KvCache : IDisposable
         }
         _lengths = new long[batchSize];
         _slots = arange(capacity, ScalarType.Int64, device);
-        _visible = zeros([batchSize, capacity], ScalarType.Bool, device);
-        _true = ones([batchSize, 1], ScalarType.Bool, device);
         _keyBias = full([batchSize, capacity], double.NegativeInfinity, dtype, device);
         _zero = zeros([batchSize, 1], dtype, device);
         Positions = zeros(batchSize, ScalarType.Int64, device);
         _rowIndex = Positions.view(batchSize, 1);
         WriteIndex = Positions.view(batchSize, 1, 1, 1).expand(batchSize, config.NKvHeads, 1, config.HeadDim);
         // The cache outlives whatever dispose scope it was created in; it disposes its own tensors.
-        foreach (var t in Keys.Concat(Values).Append(_slots).Append(_visible).Append(_keyBias).Append(_zero).Append(_true).Append(Positions).Append(_rowIndex).Append(WriteIndex))
+        foreach (var t in Keys.Concat(Values).Append(_slots).Append(_keyBias).Append(_zero).Append(Positions).Append(_rowIndex).Append(WriteIndex))
             t.DetachFromDisposeScope();
     }
 
@@ -76,7 +72,6 @@ public sealed class KvCache : IDisposable
         using var host = tensor(_lengths, ScalarType.Int64);
         Positions.copy_(host);
         using var visible = _slots.unsqueeze(0).lt(_rowIndex);
-        _visible.copy_(visible);
         _keyBias.fill_(double.NegativeInfinity).masked_fill_(visible, 0);
     }
 
@@ -95,7 +90,6 @@ public sealed class KvCache : IDisposable
             Values[i].index_copy_(0, index, source.Values[i]);
         }
         Positions.index_copy_(0, index, source.Positions);
-        _visible.index_copy_(0, index, source._visible);
         _keyBias.index_copy_(0, index, source._keyBias);
         for (int r = 0; r < rows.Length; r++)
         {
@@ -113,17 +107,14 @@ public sealed class KvCache : IDisposable
     }
 
     /// <summary>
-    /// What a decode step's attention reads: slot j is visible to row b iff j ≤ Lengths[b]. Marks each row's new slot
-    /// visible in place, in both forms (one scatter each, so a model may switch kernels between steps), and returns a
-    /// view over slots 0..MaxLength: a boolean mask (B, 1, 1, span) for SDPA, else an additive bias of 0 / -inf.
+    /// What a decode step's attention adds to its scores: 0 where slot j is visible to row b (j ≤ Lengths[b]), -inf
+    /// elsewhere. Unmasks each row's new slot in place (one scatter) and returns a (B, 1, 1, MaxLength+1) view; every
+    /// kernel reads the same bias (SDPA takes it as a float mask), so a model may switch kernels between steps.
     /// </summary>
-    internal Tensor StepKeyMask(DecodeAttention kernel)
+    internal Tensor StepKeyBias()
     {
-        long span = MaxLength + 1;
-        _visible.scatter_(1, _rowIndex, _true);
         _keyBias.scatter_(1, _rowIndex, _zero);
-        var view = kernel == DecodeAttention.Sdpa ? _visible : _keyBias;
-        return view.narrow(1, 0, span).unsqueeze(1).unsqueeze(1);
+        return _keyBias.narrow(1, 0, MaxLength + 1).unsqueeze(1).unsqueeze(1);
     }
 
     /// <summary>After a decode step every row holds one more token.</summary>
@@ -139,10 +130,8 @@ public sealed class KvCache : IDisposable
         foreach (var t in Keys) t.Dispose();
         foreach (var t in Values) t.Dispose();
         _slots.Dispose();
-        _visible.Dispose();
         _keyBias.Dispose();
         _zero.Dispose();
-        _true.Dispose();
         WriteIndex.Dispose();
         _rowIndex.Dispose();
         Positions.Dispose();
