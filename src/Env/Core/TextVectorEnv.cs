@@ -188,9 +188,8 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             AdvanceInLanes(tokens, rmTokens, logProb);
             return;
         }
-        var (logp, entropy) = TokenStatistics.LogSoftmaxAndEntropy(_ref.Logits(_ref.DecodeStep(tokens, _refCache)));
-        var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache));
-        if (value.dtype != ScalarType.Float32) value = value.to_type(ScalarType.Float32);
+        var (logp, entropy) = ReferenceStep(tokens);
+        var value = RewardModelStep(rmTokens);
         // The next step reads log π_ref of its tokens from this distribution: keep it, drop the old one.
         _refLogp.Dispose();
         _refLogp = logp.MoveToOuterDisposeScope();
@@ -210,19 +209,25 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         _lanes!.Run(
             () =>
             {
-                var (lp, entropy) = TokenStatistics.LogSoftmaxAndEntropy(_ref.Logits(_ref.DecodeStep(tokens, _refCache)));
+                var (lp, entropy) = ReferenceStep(tokens);
                 MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(_b, _b));
                 logp = lp.DetachFromDisposeScope();
             },
-            () =>
-            {
-                var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache));
-                if (value.dtype != ScalarType.Float32) value = value.to_type(ScalarType.Float32);
-                MemoryMarshal.Cast<byte, float>(value.bytes).CopyTo(_stats.AsSpan(2 * _b, _b));
-            });
+            () => MemoryMarshal.Cast<byte, float>(RewardModelStep(rmTokens).bytes).CopyTo(_stats.AsSpan(2 * _b, _b)));
         _refLogp.Dispose();
         _refLogp = logp!;
         MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(0, _b));
+    }
+
+    // The reference's decode step: its next-token log-probs (kept for the next step's log π_ref) and entropy.
+    private (Tensor LogProbs, Tensor Entropy) ReferenceStep(Tensor tokens) =>
+        TokenStatistics.LogSoftmaxAndEntropy(_ref.Logits(_ref.DecodeStep(tokens, _refCache)));
+
+    // The reward model's decode step: its value at each row's token, as fp32.
+    private Tensor RewardModelStep(Tensor rmTokens)
+    {
+        var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache));
+        return value.dtype == ScalarType.Float32 ? value : value.to_type(ScalarType.Float32);
     }
 
     private void Record(int b, int action)
