@@ -23,7 +23,10 @@ public class BenchDecodeTests
         Assert.Equal((double)kernels[(string)json["auto_kernel"]!]!, (double)json["decode_s"]!);
         Assert.True((double)json["achieved_gflops"]! > 0);
         Assert.True((double)json["matmul_ceiling_gflops"]! > 0);
-        Assert.Equal((double)json["achieved_gflops"]! / (double)json["matmul_ceiling_gflops"]!, (double)json["fraction_of_ceiling"]!, 2);
+        // The printed rates are rounded to 0.01, so their quotient can differ from the printed fraction by that much over the ceiling.
+        double achieved = (double)json["achieved_gflops"]!, ceiling = (double)json["matmul_ceiling_gflops"]!;
+        double slack = 0.005 * (1 + achieved / ceiling) / ceiling + 0.0005;
+        Assert.InRange((double)json["fraction_of_ceiling"]!, achieved / ceiling - slack, achieved / ceiling + slack);
         var peer = json["pytorch"]!.AsObject();
         Assert.StartsWith("1.", (string?)peer["torch"]); // Debian 12's python3-torch
         Assert.Contains((string)peer["best"]!, peer["kernel_s"]!.AsObject().Select(p => p.Key));
