@@ -20,6 +20,7 @@ public static class BenchCommand
         bench.Subcommands.Add(RewardModel());
         bench.Subcommands.Add(Env());
         bench.Subcommands.Add(Decode());
+        bench.Subcommands.Add(Forward());
         bench.Subcommands.Add(Train());
         bench.Subcommands.Add(Transport());
         return bench;
@@ -33,14 +34,30 @@ public static class BenchCommand
         var genBatch = new Option<int>("--generation-batch") { Description = "rows for incremental-vs-recompute generation", DefaultValueFactory = _ => 8 };
         var newTokens = new Option<int>("--new-tokens") { Description = "tokens generated in the incremental-vs-recompute comparison", DefaultValueFactory = _ => 128 };
         var repeats = new Option<int>("--repeats") { Description = "timed repeats (median reported)", DefaultValueFactory = _ => 3 };
-        var command = new Command("model", "transformer throughput (d_model 256, 4 layers, 4 heads, vocab 8k) and KV-cache speedup")
+        var dModel = new Option<int>("--d-model") { Description = "model width", DefaultValueFactory = _ => 256 };
+        var layers = new Option<int>("--layers") { Description = "layers", DefaultValueFactory = _ => 4 };
+        var heads = new Option<int>("--heads") { Description = "attention heads (must divide --d-model)", DefaultValueFactory = _ => 4 };
+        var vocab = new Option<int>("--vocab") { Description = "vocabulary", DefaultValueFactory = _ => 8192 };
+        var command = new Command("model", "transformer throughput (default d_model 256, 4 layers, 4 heads, vocab 8k) and KV-cache speedup")
         {
-            device, batch, seqLen, genBatch, newTokens, repeats,
+            device, batch, seqLen, genBatch, newTokens, repeats, dModel, layers, heads, vocab,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
+            int d = CommonOptions.Positive(parse.GetValue(dModel), "--d-model"), h = CommonOptions.Positive(parse.GetValue(heads), "--heads");
+            var config = new ModelBenchmarkOptions().Config with
+            {
+                DModel = d,
+                DFf = 4 * d,
+                NHeads = h,
+                NKvHeads = h,
+                NLayers = CommonOptions.Positive(parse.GetValue(layers), "--layers"),
+                VocabSize = CommonOptions.Positive(parse.GetValue(vocab), "--vocab"),
+            };
+            config.Validate("--d-model/--layers/--heads/--vocab");
             var options = new ModelBenchmarkOptions
             {
+                Config = config,
                 Batch = CommonOptions.Positive(parse.GetValue(batch), "--batch"),
                 SeqLen = CommonOptions.Positive(parse.GetValue(seqLen), "--seq-len"),
                 GenerationBatch = CommonOptions.Positive(parse.GetValue(genBatch), "--generation-batch"),
@@ -221,12 +238,94 @@ public static class BenchCommand
         return command;
     }
 
+    private static Command Forward()
+    {
+        var device = CommonOptions.Device();
+        var dModel = new Option<int>("--d-model") { Description = "model width", DefaultValueFactory = _ => 256 };
+        var layers = new Option<int>("--layers") { Description = "layers", DefaultValueFactory = _ => 4 };
+        var heads = new Option<int>("--heads") { Description = "attention heads (must divide --d-model)", DefaultValueFactory = _ => 4 };
+        var vocab = new Option<int>("--vocab") { Description = "vocabulary (the LM head of the logits check)", DefaultValueFactory = _ => 8192 };
+        var batch = new Option<int>("--batch") { Description = "sequences scored together", DefaultValueFactory = _ => 16 };
+        var seqLen = new Option<int>("--seq-len") { Description = "tokens per sequence", DefaultValueFactory = _ => 256 };
+        var dtypes = new Option<string>("--dtypes") { Description = "a comma list of fp32, bf16, fp16, each timed with the same weights", DefaultValueFactory = _ => "fp32" };
+        var repeats = new Option<int>("--repeats") { Description = "timed repeats (median reported)", DefaultValueFactory = _ => 5 };
+        var gemmSize = new Option<int?>("--gemm-size") { Description = "side of the square matrix product timed as the ceiling (default 8192 on CUDA, 1024 on the CPU)" };
+        var peak = new Option<double?>("--peak-tflops") { Description = "the device's quoted peak TFLOP/s for the dtype; prints mfu (e.g. 989 for an H100/H200 in dense bf16)" };
+        var checkRows = new Option<int>("--check-rows") { Description = "rows (up to 128 tokens each) compared against the CPU in fp32", DefaultValueFactory = _ => 4 };
+        var command = new Command("forward", "the reward model's scoring pass at any size and dtype: tokens/s, TFLOP/s against a square matrix product and a quoted peak, and its distance from the CPU in fp32")
+        {
+            device, dModel, layers, heads, vocab, batch, seqLen, dtypes, repeats, gemmSize, peak, checkRows,
+        };
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
+            int d = CommonOptions.Positive(parse.GetValue(dModel), "--d-model"), h = CommonOptions.Positive(parse.GetValue(heads), "--heads");
+            int t = CommonOptions.Positive(parse.GetValue(seqLen), "--seq-len");
+            var config = new TransformerConfig
+            {
+                VocabSize = CommonOptions.Positive(parse.GetValue(vocab), "--vocab"),
+                DModel = d,
+                NLayers = CommonOptions.Positive(parse.GetValue(layers), "--layers"),
+                NHeads = h,
+                NKvHeads = h,
+                DFf = 4 * d,
+                MaxSeqLen = Math.Max(512, t),
+            };
+            config.Validate("--d-model/--layers/--heads/--vocab");
+            var dtypeList = (parse.GetValue(dtypes) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(x => ForwardBenchmark.ParseDType(x, "--dtypes")).Distinct().ToList();
+            if (dtypeList.Count == 0) throw new ArgumentException("--dtypes must name at least one of fp32, bf16, fp16");
+            if (parse.GetValue(peak) is { } p && !(p > 0)) throw new ArgumentException($"--peak-tflops must be > 0, got {p}");
+            var options = new ForwardBenchmarkOptions
+            {
+                Config = config,
+                Batch = CommonOptions.Positive(parse.GetValue(batch), "--batch"),
+                SeqLen = t,
+                DTypes = dtypeList,
+                Repeats = CommonOptions.Positive(parse.GetValue(repeats), "--repeats"),
+                GemmSize = CommonOptions.Positive(parse.GetValue(gemmSize) ?? (dev.type == TorchSharp.DeviceType.CUDA ? 8192 : 1024), "--gemm-size"),
+                PeakTflops = parse.GetValue(peak),
+                CheckRows = CommonOptions.Positive(parse.GetValue(checkRows), "--check-rows"),
+            };
+            var r = ForwardBenchmark.Run(options, dev, progress);
+            return new JsonObject
+            {
+                ["bench"] = "forward",
+                ["device"] = dev.ToString(),
+                ["threads"] = get_num_threads(),
+                ["model"] = $"d{d} L{config.NLayers} H{h} V{config.VocabSize}",
+                ["batch"] = options.Batch,
+                ["seq_len"] = t,
+                ["forward_gflop"] = Math.Round(r.ForwardGflop, 2),
+                ["gemm_size"] = options.GemmSize,
+                ["peak_tflops"] = options.PeakTflops,
+                ["cpu_fp32_max_abs_logit"] = Math.Round(r.MaxAbsLogit, 4),
+                ["dtypes"] = new JsonObject(r.DTypes.Select(x => KeyValuePair.Create(x.DType, (JsonNode?)new JsonObject
+                {
+                    ["seconds"] = Math.Round(x.Seconds, 5),
+                    ["tokens_per_s"] = Math.Round(x.TokensPerSecond, 0),
+                    ["tflops"] = Math.Round(x.Tflops, 3),
+                    ["square_gemm_tflops"] = Math.Round(x.SquareGemmTflops, 3),
+                    ["fraction_of_square_gemm"] = Math.Round(x.Tflops / x.SquareGemmTflops, 3),
+                    ["mfu"] = x.Mfu is { } m ? Math.Round(m, 4) : null,
+                    ["max_abs_value_diff_vs_cpu_fp32"] = x.MaxAbsValueDiff,
+                    ["max_abs_logit_diff_vs_cpu_fp32"] = x.MaxAbsLogitDiff,
+                }))),
+            };
+        });
+        return command;
+    }
+
     private static Command Train()
     {
         var device = CommonOptions.Device();
         var numEnvs = new Option<int>("--num-envs") { Description = "sub-envs (episodes per rollout)", DefaultValueFactory = _ => 64 };
         var iterations = new Option<int>("--iterations") { Description = "PPO iterations measured (after one warm-up)", DefaultValueFactory = _ => 4 };
-        var command = new Command("train", "PPO rollout and update tokens/s, and the share of rollout time spent in the env") { device, numEnvs, iterations };
+        var shapeOptions = new BenchModelShape();
+        var command = new Command("train", "PPO rollout and update tokens/s, and the share of rollout time spent in the env")
+        {
+            device, numEnvs, iterations, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
+        };
         VerbRunner.Set(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
@@ -234,7 +333,8 @@ public static class BenchCommand
             string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-bench-train-" + Guid.NewGuid().ToString("N"));
             try
             {
-                var bundle = RandomBundle.Write(Path.Combine(dir, "bundle"), maxNewTokens: 64, seed: 1);
+                var shape = shapeOptions.Resolve(parse);
+                var bundle = RandomBundle.Write(Path.Combine(dir, "bundle"), maxNewTokens: 64, seed: 1, shape);
                 using var env = new TextVectorEnv(bundle, n, device: dev);
                 var trainer = new Agents.Training.Trainer(env, Path.Combine(bundle.Directory, RlhfGym.Env.Bundles.EnvBundle.ReferenceDir), null, dev, progress);
                 trainer.Run(Path.Combine(dir, "run"), new Agents.Training.TrainerOptions { Iterations = iters + 1, CheckpointEvery = 1000 }, resume: false);
@@ -247,6 +347,7 @@ public static class BenchCommand
                     ["device"] = dev.ToString(),
                     ["threads"] = get_num_threads(),
                     ["num_envs"] = n,
+                    ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
                     ["iterations"] = rows.Count,
                     ["rollout_tokens_per_s"] = Math.Round(Mean("rollout_tokens_per_s"), 0),
                     ["update_tokens_per_s"] = Math.Round(rows.Average(r => tokens / (double)r["update_seconds"]!), 0),
