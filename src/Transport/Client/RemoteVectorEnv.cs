@@ -22,6 +22,12 @@ public class RemoteEnvException(string code, string message) : Exception(message
 public sealed class SessionLostException(string message) : RemoteEnvException("session_lost", message);
 
 /// <summary>
+/// The server is shutting down (error code `draining`): it takes no new sessions and serves no more calls of this
+/// one. Its episodes in flight are lost; make the env again on another server.
+/// </summary>
+public sealed class ServerDrainingException(string message) : RemoteEnvException("draining", message);
+
+/// <summary>
 /// An <see cref="IVectorEnv"/> served by another process over ZeroMQ (docs/protocol.md): a DEALER socket, one request
 /// in flight, replies matched by id. Separate connect and step timeouts; after a timeout the socket is replaced (a late
 /// reply is never read as a later answer) and the session kept. A background heartbeat pings while the agent is busy
@@ -291,7 +297,11 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
             var reply = MessagePackSerializer.Deserialize<Reply>(answer);
             if (reply.Id != request.Id) continue; // a reply to an earlier, abandoned request
             Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
-            if (!reply.Ok) throw new RemoteEnvException(reply.Error?.Code ?? "error", $"{_address}: {reply.Error?.Code}: {reply.Error?.Message}");
+            if (!reply.Ok)
+            {
+                string message = $"{_address}: {reply.Error?.Code}: {reply.Error?.Message}";
+                throw reply.Error?.Code == ErrorCodes.Draining ? new ServerDrainingException(message) : new RemoteEnvException(reply.Error?.Code ?? "error", message);
+            }
             return reply;
         }
     }

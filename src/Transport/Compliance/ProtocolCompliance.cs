@@ -28,6 +28,7 @@ public static class ProtocolCompliance
         new("make, spec, reset, step, score and close follow the contract", Lifecycle),
         new("the same seed gives the same prompts", Seeding),
         new("bad actions are invalid_argument and leave the env as it was", BadActions),
+        new("health, when announced, answers its map without a session", Health),
     ];
 
     public static IReadOnlyList<(string Check, string? Failure)> RunAll(string address) =>
@@ -134,6 +135,24 @@ public static class ProtocolCompliance
         var reply = c.Ok(new() { ["op"] = "hello", ["client"] = "compliance-kit" });
         if (reply.GetValueOrDefault("server") is not string) throw new ComplianceFailure("hello: 'server' must be a string");
         Array(reply, "capabilities");
+    }
+
+    private static void Health(string address)
+    {
+        using var c = new Client(address);
+        if (!Array(c.Ok(new() { ["op"] = "hello", ["client"] = "compliance-kit" }), "capabilities").Contains("health")) return; // optional within 1.x
+        if (c.Ok(new() { ["op"] = "health" }).GetValueOrDefault("health") is not Dictionary<object, object?> h)
+            throw new ComplianceFailure("health: 'health' must be a map");
+        foreach (var key in new[] { "ready", "draining" })
+            if (h.GetValueOrDefault(key) is not bool) throw new ComplianceFailure($"health: '{key}' must be a bool");
+        foreach (var key in new[] { "sessions", "max_sessions", "sub_envs", "requests" })
+            if (Int(h, key) < 0) throw new ComplianceFailure($"health: '{key}' must be ≥ 0");
+        foreach (var key in new[] { "uptime_s", "busy" })
+            if (h.GetValueOrDefault(key) is not (double or float)) throw new ComplianceFailure($"health: '{key}' must be a float");
+        if (Convert.ToDouble(h["busy"]) is < 0 or > 1) throw new ComplianceFailure($"health: 'busy' must be in 0..1, got {h["busy"]}");
+        foreach (var key in new[] { "env", "device" })
+            if (h.GetValueOrDefault(key) is not string) throw new ComplianceFailure($"health: '{key}' must be a string");
+        if (h.GetValueOrDefault("error") is not (null or string)) throw new ComplianceFailure("health: 'error' must be a string or nil");
     }
 
     private static void RepliesCarryIds(string address)

@@ -10,7 +10,9 @@ namespace RlhfGym.Transport.Server;
 /// <summary>
 /// Serves envs over ZeroMQ: a ROUTER socket; each request is [client identity, request frame] and gets exactly one
 /// reply [identity, reply frame]. A message with the wrong number of frames is answered with an error when it names
-/// a client, else dropped. Runs as a hosted service; stops cleanly on host shutdown (SIGINT/SIGTERM).
+/// a client, else dropped. Runs as a hosted service. On host shutdown (SIGINT/SIGTERM) it drains: no new sessions,
+/// session calls answered with error `draining`, and it returns once every session has closed or
+/// <see cref="EnvServerOptions.DrainGraceSeconds"/> have passed.
 /// </summary>
 public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvServer> log) : BackgroundService
 {
@@ -38,13 +40,31 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
         Starting(() => { router.Bind(o.Bind); return true; },
             e => new IOException($"cannot bind {o.Bind}: {e.Message} (is another server using that port?)", e));
         Bound.TrySetResult();
+        handler.StartPreload();
         log.LogInformation("serving envs on {Bind} (default env {Env})", o.Bind, o.Env);
         var lastReclaim = DateTime.UtcNow;
+        var lastMessage = DateTime.UtcNow;
+        DateTime? drainDeadline = null;
         var message = new NetMQMessage();
-        while (!stop.IsCancellationRequested)
+        while (true)
         {
-            if (router.TryReceiveMultipartMessage(TimeSpan.FromMilliseconds(100), ref message))
+            if (drainDeadline is null && stop.IsCancellationRequested)
             {
+                // The request being handled when the stop came has been answered; every later one is told to go elsewhere.
+                drainDeadline = DateTime.UtcNow.AddSeconds(o.DrainGraceSeconds);
+                handler.BeginDrain();
+                log.LogInformation("draining: no new sessions; {Sessions} sessions have up to {Grace} s to close", handler.SessionCount, o.DrainGraceSeconds);
+            }
+            if (drainDeadline is { } deadline)
+            {
+                var now = DateTime.UtcNow;
+                if (now >= deadline) break;
+                // Done early once no session is left and nothing more is on its way.
+                if (handler.SessionCount == 0 && (now - lastMessage).TotalMilliseconds >= 200) break;
+            }
+            if (router.TryReceiveMultipartMessage(TimeSpan.FromMilliseconds(drainDeadline is null ? 100 : 20), ref message))
+            {
+                lastMessage = DateTime.UtcNow;
                 var identity = message[0];
                 if (message.FrameCount != 2)
                 {

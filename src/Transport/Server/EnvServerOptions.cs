@@ -15,6 +15,12 @@ public sealed class EnvServerOptions
     /// <summary>A session with no request for this long is closed and its env released (clients ping to stay alive).</summary>
     public double SessionTimeoutSeconds { get; set; } = 60;
     public string Device { get; set; } = "auto";
+    /// <summary>
+    /// On shutdown (SIGTERM, host stop) the server drains: it refuses new sessions, answers session calls with error
+    /// `draining`, and exits once every session is closed and nothing arrives for 0.2 s, or after this many seconds,
+    /// whichever is first. 0 stops at once. Keep it below the orchestrator's kill deadline (Kubernetes: 30 s).
+    /// </summary>
+    public double DrainGraceSeconds { get; set; } = 25;
     /// <summary>CurveZMQ: the server's secret-key file (`rlhfgym keys new`). Set, the socket only speaks encrypted CURVE.</summary>
     public string? CurveSecretKeyFile { get; set; }
     /// <summary>CurveZMQ allow-list: a file of client public keys, one per line. Set, only those clients are served.</summary>

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace RlhfGym.Transport.Server;
@@ -17,6 +18,15 @@ public static class EnvServerServiceCollectionExtensions
         if (configure is not null) options.Configure(configure);
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EnvServerOptions>, EnvServerOptionsValidator>());
+        // The host must wait out the server's drain before it gives up on it (its own default is 30 s).
+        services.AddOptions<HostOptions>().Configure<IOptions<EnvServerOptions>>((host, server) =>
+        {
+            double grace;
+            try { grace = server.Value.DrainGraceSeconds; }
+            catch (OptionsValidationException) { return; } // reported, by name, when the host starts (ValidateOnStart)
+            var needed = TimeSpan.FromSeconds(grace + 5);
+            if (host.ShutdownTimeout < needed) host.ShutdownTimeout = needed;
+        });
         services.TryAddSingleton<EnvServer>();
         services.AddHostedService(sp => sp.GetRequiredService<EnvServer>());
         return services;

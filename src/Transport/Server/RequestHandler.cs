@@ -1,5 +1,6 @@
 using MessagePack;
 using Microsoft.Extensions.Logging;
+using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Options;
 using RlhfGym.Models;
@@ -16,7 +17,7 @@ namespace RlhfGym.Transport.Server;
 /// </summary>
 public sealed class RequestHandler : IDisposable
 {
-    public static readonly string[] Capabilities = ["reset", "step", "score", "mask", "group_size", "episodes", "ping", "assets"];
+    public static readonly string[] Capabilities = ["reset", "step", "score", "mask", "group_size", "episodes", "ping", "assets", "health"];
 
     private sealed class Session(TextVectorEnv env, string peer)
     {
@@ -33,6 +34,11 @@ public sealed class RequestHandler : IDisposable
     private readonly Dictionary<string, Session> _sessions = new();
     private readonly CurveAuth? _auth;
     private readonly EnvAssets _assets = new();
+    private readonly ServerLoad _load = new();
+    private Task? _preload;
+    private volatile bool _ready;
+    private volatile string? _preloadError;
+    private bool _draining;
 
     /// <param name="auth">The CurveZMQ allow-list check; null serves every client that can connect.</param>
     public RequestHandler(EnvServerOptions options, ILogger log, CurveAuth? auth = null)
@@ -46,7 +52,51 @@ public sealed class RequestHandler : IDisposable
 
     public int SessionCount => _sessions.Count;
 
+    public bool Draining => _draining;
+
+    /// <summary>
+    /// Builds (first use) and loads the default env's bundle in the background, so that `health` can say when the
+    /// server is ready while a first build runs; `make` and `assets` wait for it rather than build a second time.
+    /// </summary>
+    public void StartPreload()
+    {
+        _preload ??= Task.Run(() =>
+        {
+            try
+            {
+                EnvBundle.Load(EnvRegistry.Resolve(_o.Env, p => _log.LogInformation("{Progress}", p), _device));
+                _ready = true;
+                _log.LogInformation("ready: default env {Env} loaded", _o.Env);
+            }
+            catch (Exception e)
+            {
+                _preloadError = e.Message;
+                _log.LogError("the default env {Env} cannot be loaded: {Error}", _o.Env, e.Message);
+            }
+        });
+    }
+
+    private void AwaitPreload()
+    {
+        // A failed preload is not this request's error: its own Resolve reports what is wrong with the env it names.
+        try { _preload?.Wait(); }
+        catch (AggregateException) { }
+    }
+
+    /// <summary>
+    /// Shutdown has begun: from now on `make` and the asset calls get error `draining`, and so does every session
+    /// call but `close`; `hello`, `ping` without a session and `health` are answered as usual.
+    /// </summary>
+    public void BeginDrain() => _draining = true;
+
     public byte[] Handle(ReadOnlyMemory<byte> frame, string peer)
+    {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try { return Answer(frame, peer); }
+        finally { _load.Record(started); }
+    }
+
+    private byte[] Answer(ReadOnlyMemory<byte> frame, string peer)
     {
         long id = 0;
         Reply reply;
@@ -99,17 +149,28 @@ public sealed class RequestHandler : IDisposable
                 // Without a session: is the server there? With one: keep it alive, or say it is gone (a heartbeat's question).
                 if (r.Session is null) return new Reply { Id = r.Id, Ok = true };
                 if (!_sessions.TryGetValue(r.Session, out var live)) return UnknownSession(r);
+                if (_draining) break; // a heartbeat learns of the drain like any session call
                 live.LastSeen = DateTime.UtcNow;
                 return new Reply { Id = r.Id, Ok = true, Session = r.Session };
+            case "health":
+                return new Reply { Id = r.Id, Ok = true, Health = Health() };
+        }
+        if (_draining && r.Op is not "close")
+            return Error(r.Id, ErrorCodes.Draining, $"this server is shutting down: it takes no new sessions and serves no more '{r.Op}' calls; make the session on another server");
+        switch (r.Op)
+        {
             case "make":
+                AwaitPreload();
                 return Make(r, peer);
             case "assets":
+                AwaitPreload();
                 return new Reply { Id = r.Id, Ok = true, Assets = AssetsOf(r).Select(a => new AssetMessage { Name = a.Name, Size = a.Size, Sha256 = a.Sha256 }).ToArray() };
             case "asset":
+                AwaitPreload();
                 return AssetChunk(r);
         }
         if (r.Op is not ("spec" or "reset" or "step" or "score" or "close"))
-            return Error(r.Id, ErrorCodes.UnknownOp, $"unknown op '{r.Op}' (known: hello, ping, make, assets, asset, spec, reset, step, score, close)");
+            return Error(r.Id, ErrorCodes.UnknownOp, $"unknown op '{r.Op}' (known: hello, ping, health, make, assets, asset, spec, reset, step, score, close)");
         if (r.Session is null || !_sessions.TryGetValue(r.Session, out var session)) return UnknownSession(r);
         session.LastSeen = DateTime.UtcNow;
         var env = session.Env;
@@ -140,6 +201,21 @@ public sealed class RequestHandler : IDisposable
                 return new Reply { Id = r.Id, Ok = true };
         }
     }
+
+    private HealthMessage Health() => new()
+    {
+        Ready = _ready && !_draining,
+        Draining = _draining,
+        Sessions = _sessions.Count,
+        MaxSessions = _o.MaxSessions,
+        SubEnvs = _sessions.Values.Sum(x => x.Actions.Length),
+        Requests = _load.Requests,
+        UptimeSeconds = Math.Round(_load.UptimeSeconds, 3),
+        Busy = Math.Round(_load.BusyFraction(), 4),
+        Env = _o.Env,
+        Device = _device.ToString(),
+        Error = _preloadError,
+    };
 
     private IReadOnlyList<EnvAssets.Asset> AssetsOf(Request r) => _assets.For(EnvRegistry.Resolve(r.Env ?? _o.Env, device: _device));
 

@@ -83,6 +83,8 @@ public sealed class Reply
     [Key("offset")] public long? Offset { get; set; }
     [Key("size")] public long? Size { get; set; }
     [Key("data")] public byte[]? Data { get; set; }
+    // health
+    [Key("health")] public HealthMessage? Health { get; set; }
 }
 
 /// <summary>One downloadable file of an env: tokenizer files, the reference model in Hugging Face layout.</summary>
@@ -138,6 +140,29 @@ public sealed class EpisodeMessage
     [Key("gold")] public double? Gold { get; set; }
 }
 
+/// <summary>The `health` reply's map: what a load balancer, a Kubernetes probe or a sharded env needs to know.</summary>
+[MessagePackObject]
+public sealed class HealthMessage
+{
+    /// <summary>The default env's bundle is built and loads: `make` will not wait on a first build.</summary>
+    [Key("ready")] public bool Ready { get; set; }
+    /// <summary>The server is shutting down: no new sessions, session calls answered with error `draining`.</summary>
+    [Key("draining")] public bool Draining { get; set; }
+    [Key("sessions")] public int Sessions { get; set; }
+    [Key("max_sessions")] public int MaxSessions { get; set; }
+    /// <summary>Sub-envs over all sessions.</summary>
+    [Key("sub_envs")] public int SubEnvs { get; set; }
+    /// <summary>Requests answered since the server started, this one excluded.</summary>
+    [Key("requests")] public long Requests { get; set; }
+    [Key("uptime_s")] public double UptimeSeconds { get; set; }
+    /// <summary>Fraction of the last 10 s the server spent handling requests, 0..1.</summary>
+    [Key("busy")] public double Busy { get; set; }
+    [Key("env")] public string Env { get; set; } = "";
+    [Key("device")] public string Device { get; set; } = "";
+    /// <summary>Why the default env could not be loaded (then ready is false for good); nil otherwise.</summary>
+    [Key("error")] public string? Error { get; set; }
+}
+
 /// <summary>Protocol version rules: semver; only a different major version is refused.</summary>
 public static class ProtocolVersion
 {
@@ -159,5 +184,5 @@ public static class ErrorCodes
 {
     public const string BadRequest = "bad_request", UnknownOp = "unknown_op", VersionMismatch = "version_mismatch",
         UnknownSession = "unknown_session", InvalidArgument = "invalid_argument", InvalidState = "invalid_state",
-        LimitExceeded = "limit_exceeded", Unauthorized = "unauthorized", Internal = "internal";
+        LimitExceeded = "limit_exceeded", Unauthorized = "unauthorized", Internal = "internal", Draining = "draining";
 }
