@@ -23,6 +23,7 @@ public static class RootCommandFactory
         root.Subcommands.Add(TrainCommand.Train());
         root.Subcommands.Add(TrainCommand.Eval());
         root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(HealthCommand.Create());
         root.Subcommands.Add(KeysCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
         return root;

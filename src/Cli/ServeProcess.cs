@@ -66,6 +66,21 @@ public sealed class ServeProcess : IDisposable
         return new ServeProcess(process) { OpenMpSetting = openMp };
     }
 
+    /// <summary>Sends SIGTERM, as Kubernetes and systemd do to stop a service: the server drains, then exits.</summary>
+    public void Terminate()
+    {
+        if (Kill(_process.Id, SigTerm) != 0)
+            throw new InvalidOperationException($"could not send SIGTERM to the server process {_process.Id} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+    }
+
+    /// <summary>Waits for the server to exit; its exit code, or null when it is still running after <paramref name="timeout"/>.</summary>
+    public int? WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout) ? _process.ExitCode : null;
+
+    private const int SigTerm = 15;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
     public void Dispose()
     {
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);

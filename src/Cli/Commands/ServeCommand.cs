@@ -26,7 +26,8 @@ public static class ServeCommand
         var device = new Option<string?>("--device") { Description = "auto, cpu or cuda[:N]" };
         var curveKey = new Option<string?>("--curve-secret-key") { Description = "CurveZMQ: the server's PREFIX.key_secret (`rlhfgym keys new`); clients then need its public key" };
         var allow = new Option<string?>("--allow-keys") { Description = "CurveZMQ allow-list: a file of client public keys, one per line; others get no service" };
-        var command = new Command("serve", "serve envs over ZeroMQ + MessagePack (docs/protocol.md) until stopped") { env, bind, maxSessions, timeout, device, curveKey, allow };
+        var drainGrace = new Option<double?>("--drain-grace") { Description = "seconds a stopping server (SIGTERM) waits for its sessions to close before it exits (default 25; 0: at once)" };
+        var command = new Command("serve", "serve envs over ZeroMQ + MessagePack (docs/protocol.md) until stopped; on SIGTERM it drains") { env, bind, maxSessions, timeout, device, curveKey, allow, drainGrace };
         command.SetAction(async (parse, ct) =>
         {
             var spin = ServerOpenMpSpin.Apply(); // before anything loads libtorch
@@ -40,6 +41,7 @@ public static class ServeCommand
             if (parse.GetValue(maxSessions) is { } m) overrides["EnvServer:MaxSessions"] = m.ToString();
             if (parse.GetValue(timeout) is { } t) overrides["EnvServer:SessionTimeoutSeconds"] = t.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (parse.GetValue(device) is { } d) overrides["EnvServer:Device"] = d;
+            if (parse.GetValue(drainGrace) is { } g) overrides["EnvServer:DrainGraceSeconds"] = g.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (parse.GetValue(curveKey) is { } ck) overrides["EnvServer:CurveSecretKeyFile"] = ck;
             if (parse.GetValue(allow) is { } al) overrides["EnvServer:AllowedClientKeysFile"] = al;
             builder.Configuration.AddInMemoryCollection(overrides);
