@@ -91,6 +91,52 @@ public class PythonClientTests
     }
 
     [Fact]
+    public async Task The_python_client_reads_health_and_raises_ServerDraining_when_the_server_drains()
+    {
+        var server = await TestServer.Start(drainGrace: 20);
+        const string Script = """
+            import sys
+            import numpy as np
+            from rlhfgym_client import RemoteEnvError, ServerDraining, VectorEnv, health
+            h = health(sys.argv[1], timeout=5)
+            assert set(h) >= {"ready", "draining", "sessions", "max_sessions", "sub_envs", "requests", "uptime_s", "busy", "env", "device", "error"}, h
+            env = VectorEnv(sys.argv[1], num_envs=2, heartbeat=False)
+            env.reset(seed=1)
+            h = health(sys.argv[1], timeout=5)
+            assert h["sessions"] == 1 and h["sub_envs"] == 2 and not h["draining"] and 0 <= h["busy"] <= 1, h
+            print("ready", flush=True)
+            sys.stdin.readline()                   # the test stops the server here: it drains
+            try:
+                env.step(np.array([5, 6]))
+                print("stepped", flush=True)
+            except ServerDraining as e:
+                assert e.code == "draining" and "shutting down" in str(e), e
+                h = health(sys.argv[1], timeout=5)
+                print("draining", h["draining"], h["ready"], flush=True)
+            env.close()                            # still answered: the last session closes and the server exits
+            try:
+                health("tcp://127.0.0.1:1", timeout=0.2)
+            except RemoteEnvError as e:
+                print("nobody", e.code, flush=True)
+            """;
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["PYTHONPATH"] = PythonClient.ClientDir;
+        foreach (var a in new[] { "-c", Script, server.Address }) psi.ArgumentList.Add(a);
+        using var python = Process.Start(psi)!;
+        var stderr = python.StandardError.ReadToEndAsync();
+        Assert.Equal("ready", await python.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+        var stopping = server.DisposeAsync().AsTask(); // drains until the session closes (or 20 s)
+        await Task.Delay(500);                         // the server loop notices the stop within 0.1 s
+        await python.StandardInput.WriteLineAsync("go");
+        await python.StandardInput.FlushAsync();
+        Assert.Equal("draining True False", await python.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal("nobody timeout", await python.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.True(python.WaitForExit(30_000));
+        Assert.True(python.ExitCode == 0, await stderr);
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10)); // the closed session let it stop well inside its grace
+    }
+
+    [Fact]
     public async Task Downloaded_reference_model_gives_the_envs_own_reference_log_probs()
     {
         // A small frame limit, so the model comes in many chunks.

@@ -5,7 +5,8 @@ Env are real gymnasium classes and "RlhfGym/Remote-v0" is registered for gymnasi
 """
 from .episode import Episode
 from .env import Env
-from .errors import RemoteEnvError, SessionLost
+from .errors import RemoteEnvError, ServerDraining, SessionLost
+from .health import health
 from .keys import curve_proof, read_key, x25519
 from .connection import PROTOCOL_VERSION
 from .options import option_text
@@ -13,8 +14,8 @@ from .spaces import HAVE_GYMNASIUM
 from .vector_env import NO_ACTION, VectorEnv
 
 __version__ = "0.2.0"
-__all__ = ["Env", "Episode", "HAVE_GYMNASIUM", "NO_ACTION", "PROTOCOL_VERSION", "RemoteEnvError", "SessionLost",
-           "VectorEnv", "curve_proof", "option_text", "read_key", "x25519"]
+__all__ = ["Env", "Episode", "HAVE_GYMNASIUM", "NO_ACTION", "PROTOCOL_VERSION", "RemoteEnvError", "ServerDraining", "SessionLost",
+           "VectorEnv", "curve_proof", "health", "option_text", "read_key", "x25519"]
 
 GymEnv = Env  # the name earlier releases used
 

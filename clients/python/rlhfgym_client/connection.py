@@ -10,7 +10,7 @@ import msgpack
 import zmq
 import zmq.utils.z85
 
-from .errors import RemoteEnvError
+from .errors import RemoteEnvError, ServerDraining
 from .keys import curve_proof, read_key
 
 PROTOCOL_VERSION = "1.0"
@@ -78,6 +78,8 @@ class Connection:
             self.last_activity = time.monotonic()
             if not reply.get("ok"):
                 error = reply.get("error") or {}
+                if error.get("code") == "draining":
+                    raise ServerDraining(error.get("message", ""))
                 raise RemoteEnvError(error.get("code", "error"), error.get("message", ""))
             return reply
 

@@ -19,3 +19,12 @@ class SessionLost(RemoteEnvError):
 
     def __init__(self, message):
         super().__init__("session_lost", message)
+
+
+class ServerDraining(RemoteEnvError):
+    """The server is shutting down (error code "draining": SIGTERM, a rolling upgrade). It takes no new sessions and
+    serves no more calls of this one; the episodes in flight on it are lost. close() still works. Make the env again
+    on another server."""
+
+    def __init__(self, message):
+        super().__init__("draining", message)
