@@ -15,6 +15,10 @@ namespace RlhfGym.Benchmarks;
 public sealed record TransportBenchmarkResult(int Batch, int Steps, double InProcessSeconds, double RemoteSeconds, double RemoteVsInProcess,
     double RemoteTokensPerSecond, double PingP50Ms, double PingP99Ms, int Pings);
 
+/// <param name="Ratios">concurrent_vs_single of each paired repeat.</param>
+public sealed record ConcurrentTransportResult(int Clients, int EnvsPerClient, int Steps, double SingleSeconds, double ConcurrentSeconds,
+    double SingleTokensPerSecond, double ConcurrentTokensPerSecond, double ConcurrentVsSingle, IReadOnlyList<double> Ratios);
+
 /// <summary>
 /// The same episodes stepped in-process and through a real env server on tcp loopback, in paired repeats (one run of
 /// each back to back, so both see the same machine load); then the round trip of a small request (ping).
@@ -85,6 +89,76 @@ public static class TransportBenchmark
         }
     }
 
+    /// <summary>
+    /// N clients of k sub-envs stepping concurrently against one server, against one client of N·k sub-envs, in paired
+    /// repeats: the same tokens through the same server, so the ratio of their throughputs shows what serving many
+    /// small sessions costs.
+    /// </summary>
+    public static ConcurrentTransportResult RunConcurrent(int clients, int envsPerClient, int steps, int repeats, int port, Device device,
+        long seed = 1, Action<string>? progress = null, Func<string, string, IDisposable>? startServer = null, TransformerConfig? shape = null)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-bench-transport-" + Guid.NewGuid().ToString("N"));
+        string address = $"tcp://127.0.0.1:{port}";
+        int total = clients * envsPerClient;
+        IDisposable? server = null;
+        var many = new List<RemoteVectorEnv>();
+        try
+        {
+            var bundle = RandomBundle.Write(dir, steps, seed, shape);
+            server = startServer is null ? InProcessServer(dir, address, total, device, maxSessions: clients + 1) : startServer(dir, address);
+            using var single = new RemoteVectorEnv(address, dir, total, AutoresetMode.Disabled, heartbeat: TimeSpan.Zero);
+            for (int c = 0; c < clients; c++) many.Add(new RemoteVectorEnv(address, dir, envsPerClient, AutoresetMode.Disabled, heartbeat: TimeSpan.Zero));
+            var rng = new SeededRandom(seed);
+            int vocab = bundle.VocabSize;
+            var actions = Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, total).Select(_ => 3 + rng.Next(vocab - 3)).ToArray()).ToArray();
+            // Client c sends columns c·k .. c·k+k−1 of the same token table the single client sends whole.
+            var slices = Enumerable.Range(0, clients)
+                .Select(c => actions.Select(row => row.AsSpan(c * envsPerClient, envsPerClient).ToArray()).ToArray()).ToArray();
+
+            progress?.Invoke($"bench transport: {clients} clients × {envsPerClient} envs concurrently vs 1 client × {total} envs, {steps} steps, {repeats} paired repeats");
+            var singleTimes = new List<double>();
+            var concurrentTimes = new List<double>();
+            var ratios = new List<double>();
+            const int warmUps = 2;
+            for (int r = 1 - warmUps; r <= repeats; r++)
+            {
+                double one, all;
+                if (r % 2 == 0) { one = Episode(single, actions, seed); all = Concurrently(many, slices, seed); }
+                else { all = Concurrently(many, slices, seed); one = Episode(single, actions, seed); }
+                if (r < 1) continue;
+                singleTimes.Add(one);
+                concurrentTimes.Add(all);
+                ratios.Add(one / all); // same tokens: the throughput ratio is the inverse time ratio
+            }
+            double singleSeconds = Stopwatches.Median(singleTimes), concurrentSeconds = Stopwatches.Median(concurrentTimes);
+            return new ConcurrentTransportResult(clients, envsPerClient, steps, singleSeconds, concurrentSeconds,
+                total * steps / singleSeconds, total * steps / concurrentSeconds, Stopwatches.Median(ratios), ratios);
+        }
+        finally
+        {
+            foreach (var env in many) env.Dispose();
+            server?.Dispose();
+            try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
+    }
+
+    // Every client resets, then all step together from one start signal; the wall time until the last one finishes.
+    private static double Concurrently(IReadOnlyList<RemoteVectorEnv> envs, int[][][] slices, long seed)
+    {
+        for (int c = 0; c < envs.Count; c++) envs[c].Reset(seed + c);
+        using var start = new ManualResetEventSlim();
+        var threads = Enumerable.Range(0, envs.Count).Select(c => new Thread(() =>
+        {
+            start.Wait();
+            foreach (var a in slices[c]) envs[c].Step(a);
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        var clock = Stopwatch.StartNew();
+        start.Set();
+        threads.ForEach(t => t.Join());
+        return clock.Elapsed.TotalSeconds;
+    }
+
     private sealed class HostedServer(EnvServer server) : IDisposable
     {
         public void Dispose()
@@ -94,13 +168,14 @@ public static class TransportBenchmark
         }
     }
 
-    private static IDisposable InProcessServer(string bundleDir, string address, int batch, Device device)
+    private static IDisposable InProcessServer(string bundleDir, string address, int batch, Device device, int maxSessions = 32)
     {
         var server = new EnvServer(Options.Create(new EnvServerOptions
         {
             Bind = address,
             Env = bundleDir,
             MaxNumEnvs = Math.Max(256, batch),
+            MaxSessions = Math.Max(32, maxSessions),
             Device = device.ToString(),
         }), NullLogger<EnvServer>.Instance);
         server.StartAsync(CancellationToken.None).GetAwaiter().GetResult();

@@ -91,4 +91,34 @@ public class RemoteVerbTests
         Assert.Equal(1, bad.ExitCode);
         Assert.Contains("--port", (string)bad.LastJson()["error"]!);
     }
+
+    [Fact]
+    public void Bench_transport_with_clients_compares_concurrent_clients_with_one_client_of_all_their_envs()
+    {
+        var r = CliRunner.Run("bench", "transport", "--clients", "3", "--envs-per-client", "2", "--steps", "4", "--repeats", "3", "--device", "cpu", "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        var json = r.LastJson();
+        Assert.Equal(3, (int)json["clients"]!);
+        Assert.Equal(2, (int)json["envs_per_client"]!);
+        Assert.Equal("separate process", (string?)json["server"]);
+        var rounds = json["rounds"]!.AsArray().Select(x => (double)x!).Order().ToList();
+        Assert.Equal(3, rounds.Count);
+        Assert.Equal(rounds[1], (double)json["concurrent_vs_single"]!); // the median of the paired rounds
+        // Both sides step the same 6 × 4 tokens: throughput is tokens over each side's seconds.
+        Assert.InRange((double)json["single_tokens_per_s"]!, 24 / (double)json["single_s"]! * 0.99 - 1, 24 / (double)json["single_s"]! * 1.01 + 1);
+        Assert.InRange((double)json["concurrent_tokens_per_s"]!, 24 / (double)json["concurrent_s"]! * 0.99 - 1, 24 / (double)json["concurrent_s"]! * 1.01 + 1);
+    }
+
+    [Theory]
+    [InlineData("--clients", "0", "--clients")]
+    [InlineData("--envs-per-client", "0", "--envs-per-client")]
+    [InlineData("--envs-per-client", "5000", "at most 4096")]
+    public void Bench_transport_with_clients_names_a_bad_option(string option, string value, string expected)
+    {
+        var options = new Dictionary<string, string> { ["--clients"] = "2", ["--steps"] = "2", ["--repeats"] = "1" };
+        options[option] = value;
+        var r = CliRunner.Run(["bench", "transport", .. options.SelectMany(p => new[] { p.Key, p.Value }), "--json"]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(expected, (string)r.LastJson()["error"]!);
+    }
 }

@@ -371,10 +371,12 @@ public static class BenchCommand
         var pings = new Option<int>("--pings") { Description = "small requests timed for the round-trip percentiles", DefaultValueFactory = _ => 2000 };
         var port = new Option<int?>("--port") { Description = "loopback port of the benchmark's server (default: a free one)" };
         var sameProcess = new Option<bool>("--same-process") { Description = "run the server inside this process instead of a `rlhfgym serve` child" };
+        var clients = new Option<int?>("--clients") { Description = "N clients stepping concurrently against one server, compared with one client of N × --envs-per-client sub-envs (prints concurrent_vs_single instead of the in-process comparison)" };
+        var envsPerClient = new Option<int>("--envs-per-client") { Description = "with --clients: sub-envs of each concurrent client", DefaultValueFactory = _ => 4 };
         var shapeOptions = new BenchModelShape();
-        var command = new Command("transport", "remote (tcp loopback) vs in-process env throughput, and the round trip of a small request")
+        var command = new Command("transport", "remote (tcp loopback) vs in-process env throughput and the round trip of a small request; or, with --clients, many concurrent clients vs one")
         {
-            device, batch, steps, repeats, pings, port, sameProcess, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
+            device, batch, steps, repeats, pings, port, sameProcess, clients, envsPerClient, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
@@ -383,6 +385,7 @@ public static class BenchCommand
             var shape = shapeOptions.Resolve(parse);
             int p = parse.GetValue(port) ?? RlhfGym.Transport.LoopbackPort.Free();
             if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
+            if (parse.GetValue(clients) is { } n) return ConcurrentTransport(parse, progress, dev, t, shape, p, n, parse.GetValue(envsPerClient), parse.GetValue(repeats), parse.GetValue(sameProcess));
             ServeProcess? server = null;
             var r = RlhfGym.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
                 CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), CommonOptions.Positive(parse.GetValue(pings), "--pings"), p, dev, progress: progress,
@@ -407,6 +410,38 @@ public static class BenchCommand
             };
         });
         return command;
+    }
+
+    private static JsonObject ConcurrentTransport(ParseResult parse, Action<string> progress, Device dev, int steps, TransformerConfig shape, int port,
+        int clients, int envsPerClient, int repeats, bool sameProcess)
+    {
+        if (clients is < 1 or > 1000) throw new ArgumentException($"--clients must be in 1..1000, got {clients}");
+        CommonOptions.Positive(envsPerClient, "--envs-per-client");
+        CommonOptions.Positive(repeats, "--repeats");
+        // The single client holds all N·k sub-envs in one session, so N·k must fit one session (MaxNumEnvs).
+        if ((long)clients * envsPerClient > 4096)
+            throw new ArgumentException($"--clients × --envs-per-client must be at most 4096 (one client holds them all), got {(long)clients * envsPerClient}");
+        string[] limits = ["--max-sessions", (clients + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        var r = RlhfGym.Benchmarks.TransportBenchmark.RunConcurrent(clients, envsPerClient, steps, repeats, port, dev, progress: progress,
+            startServer: sameProcess ? null : (bundle, address) => ServeProcess.Start(address, ["--env", bundle, "--device", dev.ToString(), .. limits,
+                "--max-num-envs", (clients * envsPerClient).ToString(System.Globalization.CultureInfo.InvariantCulture)], progress), shape: shape);
+        return new JsonObject
+        {
+            ["bench"] = "transport",
+            ["device"] = dev.ToString(),
+            ["threads"] = get_num_threads(),
+            ["clients"] = r.Clients,
+            ["envs_per_client"] = r.EnvsPerClient,
+            ["steps"] = r.Steps,
+            ["single_s"] = Math.Round(r.SingleSeconds, 4),
+            ["concurrent_s"] = Math.Round(r.ConcurrentSeconds, 4),
+            ["single_tokens_per_s"] = Math.Round(r.SingleTokensPerSecond, 0),
+            ["concurrent_tokens_per_s"] = Math.Round(r.ConcurrentTokensPerSecond, 0),
+            ["concurrent_vs_single"] = Math.Round(r.ConcurrentVsSingle, 3),
+            ["rounds"] = new JsonArray(r.Ratios.Select(x => (JsonNode?)Math.Round(x, 3)).ToArray()),
+            ["server"] = sameProcess ? "same process" : "separate process",
+            ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
+        };
     }
 
     // Episodes fit PhraseWorld-shaped models' context (prompt + budget + 1 ≤ 512).

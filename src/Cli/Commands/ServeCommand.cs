@@ -22,12 +22,13 @@ public static class ServeCommand
         var env = new Option<string?>("--env") { Description = $"default env for sessions: registry id or bundle directory (default {DefaultEnv})" };
         var bind = new Option<string?>("--bind") { Description = "ZeroMQ endpoint (default tcp://127.0.0.1:5555: loopback only)" };
         var maxSessions = new Option<int?>("--max-sessions") { Description = "sessions the server holds at most" };
+        var maxNumEnvs = new Option<int?>("--max-num-envs") { Description = "sub-envs one session may hold at most (default 256)" };
         var timeout = new Option<double?>("--session-timeout") { Description = "seconds without a request before a session is reclaimed" };
         var device = new Option<string?>("--device") { Description = "auto, cpu or cuda[:N]" };
         var curveKey = new Option<string?>("--curve-secret-key") { Description = "CurveZMQ: the server's PREFIX.key_secret (`rlhfgym keys new`); clients then need its public key" };
         var allow = new Option<string?>("--allow-keys") { Description = "CurveZMQ allow-list: a file of client public keys, one per line; others get no service" };
         var drainGrace = new Option<double?>("--drain-grace") { Description = "seconds a stopping server (SIGTERM) waits for its sessions to close before it exits (default 25; 0: at once)" };
-        var command = new Command("serve", "serve envs over ZeroMQ + MessagePack (docs/protocol.md) until stopped; on SIGTERM it drains") { env, bind, maxSessions, timeout, device, curveKey, allow, drainGrace };
+        var command = new Command("serve", "serve envs over ZeroMQ + MessagePack (docs/protocol.md) until stopped; on SIGTERM it drains") { env, bind, maxSessions, maxNumEnvs, timeout, device, curveKey, allow, drainGrace };
         command.SetAction(async (parse, ct) =>
         {
             var spin = ServerOpenMpSpin.Apply(); // before anything loads libtorch
@@ -39,6 +40,7 @@ public static class ServeCommand
                 : builder.Configuration["EnvServer:Env"] is { Length: > 0 } configured ? configured : DefaultEnv;
             if (parse.GetValue(bind) is { } b) overrides["EnvServer:Bind"] = b;
             if (parse.GetValue(maxSessions) is { } m) overrides["EnvServer:MaxSessions"] = m.ToString();
+            if (parse.GetValue(maxNumEnvs) is { } mn) overrides["EnvServer:MaxNumEnvs"] = mn.ToString();
             if (parse.GetValue(timeout) is { } t) overrides["EnvServer:SessionTimeoutSeconds"] = t.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (parse.GetValue(device) is { } d) overrides["EnvServer:Device"] = d;
             if (parse.GetValue(drainGrace) is { } g) overrides["EnvServer:DrainGraceSeconds"] = g.ToString(System.Globalization.CultureInfo.InvariantCulture);
