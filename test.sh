@@ -5,7 +5,8 @@
 #     run under /usr/bin/python3), python3-venv, python3-pip and python3-setuptools (a test pip-installs the client
 #     into a fresh venv, offline), and python3-torch (PyTorch 1.13: the PyTorch example's CI run);
 #   - node + npm (Debian's nodejs and npm when no node is on PATH) and the npm package gpt-3-encoder in build/npm:
-#     GPT-2's reference encoder, which the tokenizer tests compare against.
+#     GPT-2's reference encoder, which the tokenizer tests compare against; kubernetes-models and yaml in build/npm,
+#     which check deploy/k8s against the Kubernetes schemas (deploy/validate-manifests.mjs).
 # Installing needs root (or sudo). A missing tool is never skipped silently: the tests that need it fail, naming it.
 # Extra arguments go to `dotnet test` (e.g. ./test.sh --filter FullyQualifiedName~Options).
 set -uo pipefail
@@ -36,6 +37,13 @@ if [ ! -f "$encoder" ]; then
   echo "test.sh: installing the npm package gpt-3-encoder@1.1.4 into build/npm"
   if ! npm install --silent --no-audit --no-fund --prefix build/npm gpt-3-encoder@1.1.4 >/dev/null; then
     echo "test.sh: error: npm could not install gpt-3-encoder; the GPT-2 tokenizer tests will fail" >&2
+  fi
+fi
+
+if [ ! -f build/npm/node_modules/kubernetes-models/package.json ] || [ ! -f build/npm/node_modules/yaml/package.json ]; then
+  echo "test.sh: installing the npm packages kubernetes-models@5.1.0 and yaml@2.9.1 into build/npm"
+  if ! npm install --silent --no-audit --no-fund --prefix build/npm kubernetes-models@5.1.0 yaml@2.9.1 >/dev/null; then
+    echo "test.sh: error: npm could not install kubernetes-models and yaml; the deploy manifest tests will fail" >&2
   fi
 fi
 
