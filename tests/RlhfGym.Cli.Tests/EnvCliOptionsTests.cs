@@ -116,5 +116,28 @@ public class EnvCliOptionsTests
         Refused("""{"name":"a","env":"e","dense_as_bandit":"yes"}""", "dense_as_bandit", "true or false");
         Refused("""{"name":"a","env":"e","c_ent":"many"}""", "c_ent");
         Refused("""{"name":"a","env":"e","normaliser":"global"}""", "unknown field 'normaliser'", "normalizer");
+        Refused("""{"name":"a","env":"e","mode":"bandit","length_norm":true}""", "length_norm", "bandit reading");
+        Refused("""{"name":"a","env":"e","missing_eos":"drop"}""", "missing_eos", "overwrite or penalty");
+    }
+
+    [Fact]
+    public void Compare_grid_cells_set_the_per_mode_reward_scale()
+    {
+        using var dir = new TempDir();
+        string grid = dir.File("grid.json");
+        File.WriteAllText(grid, """
+            {"cells":[
+              {"name":"token-mean","env":"e","mode":"token","length_norm":true},
+              {"name":"token-charged","env":"e","mode":"token","missing_eos":"Penalty","missing_eos_penalty":1}
+            ]}
+            """);
+        var cells = CompareGrid.Load(grid);
+        var mean = cells[0].Apply(new EnvOptions());
+        Assert.True(mean.LengthNorm);
+        Assert.Equal(MissingEosRule.Overwrite, mean.MissingEos);
+        var charged = cells[1].Apply(new EnvOptions());
+        Assert.False(charged.LengthNorm);
+        Assert.Equal(MissingEosRule.Penalty, charged.MissingEos);
+        Assert.Equal(1.0, charged.MissingEosPenalty);
     }
 }

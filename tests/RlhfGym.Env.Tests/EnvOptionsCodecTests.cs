@@ -77,6 +77,19 @@ public class EnvOptionsCodecTests
     }
 
     [Theory]
+    [InlineData("mode", "bandit", "bandit reading")]
+    [InlineData("dense_as_bandit", "true", "dense_as_bandit")]
+    [InlineData("delivery", "online", "online delivery")]
+    public void Length_norm_is_refused_where_there_are_no_per_token_rewards_to_divide(string key, string value, string why)
+    {
+        var e = Assert.Throws<EnvOptionException>(() =>
+            EnvOptionsCodec.Decode(new Dictionary<string, string> { ["length_norm"] = "true", [key] = value }, new EnvOptions()));
+        Assert.Equal("length_norm", e.Key);
+        Assert.Contains(why, e.Message);
+        Assert.True(EnvOptionsCodec.Decode(new Dictionary<string, string> { ["length_norm"] = "true", ["mode"] = "token" }, new EnvOptions()).LengthNorm);
+    }
+
+    [Theory]
     [InlineData("mode", "dense", "bandit, token or segment")]
     [InlineData("normalizer", "median", "location, global, last or none")]
     [InlineData("interpolation", "cubic", "even, repeat or none")]
@@ -160,7 +173,7 @@ public class EnvOptionsCodecTests
     [Fact]
     public void The_table_describes_each_option()
     {
-        Assert.Equal(new[] { "mode", "c_ent", "normalizer", "interpolation", "delivery", "max_new_tokens", "missing_eos", "missing_eos_penalty", "dense_as_bandit", "prompt_split" },
+        Assert.Equal(new[] { "mode", "c_ent", "normalizer", "interpolation", "delivery", "max_new_tokens", "missing_eos", "missing_eos_penalty", "dense_as_bandit", "length_norm", "prompt_split" },
             EnvOptionTable.Keys);
         foreach (var o in EnvOptionTable.All)
         {

@@ -113,6 +113,37 @@ public class TextVectorEnvTests
         }
     }
 
+    [Theory]
+    [InlineData("token")]
+    [InlineData("segment")]
+    public void Length_norm_divides_each_tokens_reward_by_the_response_length_and_scoring_agrees(string mode)
+    {
+        // A penalty for responses cut by the budget, so both kinds of ending are covered: the penalty stays whole.
+        var plain = Bundle.Defaults with { Reading = RewardReading.Parse(mode, 1.0), MissingEos = MissingEosRule.Penalty, MissingEosPenalty = 0.5 };
+        using var sum = Make(plain);
+        using var mean = Make(plain with { LengthNorm = true });
+        var a = Run(sum, 40, seed: 5);
+        var b = Run(mean, 40, seed: 5);
+        Assert.Equal(a.Count, b.Count);
+        Assert.True(a.Count >= 4, $"only {a.Count} episodes finished");
+        for (int i = 0; i < a.Count; i++)
+        {
+            var (e, n) = (a[i].Episode, b[i].Episode);
+            Assert.Equal(e.Response, n.Response);
+            int t = e.Response.Length;
+            for (int j = 0; j < t; j++)
+            {
+                bool charged = j == t - 1 && !e.Terminated;
+                float expected = charged ? (e.PerToken[j] + 0.5f) / t - 0.5f : e.PerToken[j] / t;
+                Assert.True(Math.Abs(expected - n.PerToken[j]) <= 1e-6, $"episode {i} token {j}: {n.PerToken[j]} vs {expected}");
+            }
+        }
+        var scored = mean.Score(b.Select(x => x.Prompt).ToList(), b.Select(x => x.Episode.Response).ToList());
+        for (int i = 0; i < b.Count; i++)
+            for (int j = 0; j < scored[i].PerToken.Length; j++)
+                Assert.True(Math.Abs(scored[i].PerToken[j] - b[i].Episode.PerToken[j]) <= 1e-5);
+    }
+
     [Fact]
     public void Token_mode_makes_every_content_token_a_segment_and_eos_gets_nothing()
     {

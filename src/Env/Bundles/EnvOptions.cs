@@ -33,6 +33,12 @@ public sealed record EnvOptions
     /// at the end (the paper's "segment as bandit" cross ablation). Reading a bandit RM densely ("bandit as segment")
     /// is just a dense <see cref="Reading"/> on a bandit bundle.</summary>
     public bool DenseAsBandit { get; init; }
+    /// <summary>
+    /// Divide every per-token reward by the response's length T (its tokens through EOS, or the budget when cut), so an
+    /// episode's return is a per-token mean rather than a sum: the paper's released code does this for its token-level
+    /// reward model (experience_maker.py, "length_norm"). Dense readings with episode delivery only.
+    /// </summary>
+    public bool LengthNorm { get; init; }
     /// <summary>Which prompt split Reset draws from.</summary>
     public string PromptSplit { get; init; } = "train";
 

@@ -18,6 +18,8 @@ namespace RlhfGym.Env.Core;
 /// <item>Spread: even (r̃_k / L_k on each token), repeat (r̃_k on each token) or none (r̃_k on the last token);
 /// bandit pays r̃ at its read position (the EOS). Clip each token to ±10. Dense-as-bandit pays the mean r̃_k once, at
 /// the end.</item>
+/// <item>Length norm (option): every token's reward divided by the response length T, as the released code does for
+/// its token-level RM.</item>
 /// <item>Online delivery (an extension beyond the paper): a segment's reward is emitted at the step it becomes
 /// known, normalized at location p = (end + 1) / max_new_tokens instead of k/K, which needs the final K.</item>
 /// </list>
@@ -68,6 +70,12 @@ public static class RewardAssembler
                 else Spread(perToken, seg, normalized[k], o.Interpolation);
                 online[OnlineStep(o, plan, k, entropies, t)] += OnlineReward(o, normalizer, raw[k], seg.End);
             }
+        }
+        if (o.LengthNorm)
+        {
+            // The released code's length_norm: r_t / T over the RM-derived rewards; the missing-EOS penalty below
+            // stays a whole charge per episode.
+            for (int j = 0; j < t; j++) perToken[j] /= t;
         }
         if (!endedWithEos && o.MissingEos == MissingEosRule.Penalty)
         {

@@ -84,6 +84,13 @@ public static class EnvOptionTable
         },
         new()
         {
+            Key = "length_norm", Type = EnvOptionType.Boolean,
+            Doc = "divide each token's reward by the response length T, as the released code does for its token-level RM (dense readings, episode delivery)",
+            Get = o => o.LengthNorm ? "true" : "false",
+            Set = (o, v) => o with { LengthNorm = v == "true" },
+        },
+        new()
+        {
             Key = "prompt_split", Type = EnvOptionType.Choice, Allowed = ["train", "validation", "test"],
             Doc = "the prompt split Reset draws from",
             Get = o => o.PromptSplit,

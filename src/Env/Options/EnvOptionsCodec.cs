@@ -1,5 +1,6 @@
 using System.Globalization;
 using RlhfGym.Env.Bundles;
+using RlhfGym.Env.Rewards;
 
 namespace RlhfGym.Env.Options;
 
@@ -68,6 +69,15 @@ public static class EnvOptionsCodec
             string v = option.Get(options);
             if (option.BlankMeansUnset && v == "") continue;
             if (Canonical(option, v) != v) throw Invalid(option, v); // e.g. a prompt split in capitals set in code
+        }
+        if (options.LengthNorm)
+        {
+            // Each of these would make length_norm mean nothing or something the released code never did.
+            string? clash = options.Reading.Mode == RewardMode.Bandit ? "a bandit reading pays one sequence reward, not per-token rewards"
+                : options.DenseAsBandit ? "dense_as_bandit pays one reward at the end, not per-token rewards"
+                : options.Delivery == RewardDelivery.Online ? "online delivery pays before the response's length is known"
+                : null;
+            if (clash is not null) throw new EnvOptionException("length_norm", $"option 'length_norm' cannot be true here: {clash}");
         }
     }
 

@@ -23,9 +23,14 @@ public sealed record CompareCell
     public string? Normalizer { get; init; }
     public string? Interpolation { get; init; }
     public bool DenseAsBandit { get; init; }
+    /// <summary>Per-mode reward scale: divide each token's reward by the response length (docs/env.md, "Length norm").</summary>
+    public bool LengthNorm { get; init; }
+    /// <summary>overwrite or penalty (docs/env.md); null keeps the bundle's.</summary>
+    public string? MissingEos { get; init; }
+    public double? MissingEosPenalty { get; init; }
 
     /// <summary>The option keys a cell can set (grid files use the same keys as the wire and env.json).</summary>
-    public static IReadOnlyList<string> OptionKeys { get; } = ["mode", "c_ent", "normalizer", "interpolation", "dense_as_bandit"];
+    public static IReadOnlyList<string> OptionKeys { get; } = ["mode", "c_ent", "normalizer", "interpolation", "dense_as_bandit", "length_norm", "missing_eos", "missing_eos_penalty"];
 
     /// <summary>The options this cell sets, as the options codec's text.</summary>
     public Dictionary<string, string> Options()
@@ -36,6 +41,9 @@ public sealed record CompareCell
         if (Normalizer is { } n) o["normalizer"] = n;
         if (Interpolation is { } i) o["interpolation"] = i;
         if (DenseAsBandit) o["dense_as_bandit"] = "true";
+        if (LengthNorm) o["length_norm"] = "true";
+        if (MissingEos is { } me) o["missing_eos"] = me;
+        if (MissingEosPenalty is { } mp) o["missing_eos_penalty"] = mp.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         return o;
     }
 
@@ -75,7 +83,8 @@ public static class CompareGrid
         _ => throw new ArgumentException($"--preset must be one of {string.Join(", ", PresetNames)}; got '{name}'"),
     };
 
-    /// <summary>A grid file: {"cells":[{"name":…, "env":…, "agent":…, "mode":…, "c_ent":…, "normalizer":…, "interpolation":…, "dense_as_bandit":…}]}.</summary>
+    /// <summary>A grid file: {"cells":[{"name":…, "env":…, "agent":…, "mode":…, "c_ent":…, "normalizer":…, "interpolation":…,
+    /// "dense_as_bandit":…, "length_norm":…, "missing_eos":…, "missing_eos_penalty":…}]}.</summary>
     public static List<CompareCell> Load(string path)
     {
         var json = JsonFile.ReadObject(path);
@@ -102,6 +111,9 @@ public static class CompareGrid
                     Normalizer = Opt("normalizer"),
                     Interpolation = Opt("interpolation"),
                     DenseAsBandit = Opt("dense_as_bandit") == "true",
+                    LengthNorm = Opt("length_norm") == "true",
+                    MissingEos = Opt("missing_eos"),
+                    MissingEosPenalty = Opt("missing_eos_penalty") is { } penalty ? double.Parse(penalty, System.Globalization.CultureInfo.InvariantCulture) : null,
                 };
                 cell.Apply(new EnvOptions());
                 AlgorithmRegistry.Validate(cell.Agent);
