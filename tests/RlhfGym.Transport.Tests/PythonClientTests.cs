@@ -74,12 +74,8 @@ public class PythonClientTests
             print("lost", lost, "steps", steps, flush=True)
             env.close()
             """;
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["PYTHONPATH"] = PythonClient.ClientDir;
-        foreach (var a in new[] { "-c", Script, server.Address }) psi.ArgumentList.Add(a);
-        using var python = Process.Start(psi)!;
-        var stderr = python.StandardError.ReadToEndAsync();
-        Assert.Equal("ready", await python.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+        var (python, stderr) = await StartInteractive(Script, server.Address);
+        using var _ = python;
         await server.DisposeAsync();
         await using var restarted = await TestServer.Start(port);
         await python.StandardInput.WriteLineAsync("go");
@@ -119,12 +115,8 @@ public class PythonClientTests
             except RemoteEnvError as e:
                 print("nobody", e.code, flush=True)
             """;
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["PYTHONPATH"] = PythonClient.ClientDir;
-        foreach (var a in new[] { "-c", Script, server.Address }) psi.ArgumentList.Add(a);
-        using var python = Process.Start(psi)!;
-        var stderr = python.StandardError.ReadToEndAsync();
-        Assert.Equal("ready", await python.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+        var (python, stderr) = await StartInteractive(Script, server.Address);
+        using var _ = python;
         var stopping = server.DisposeAsync().AsTask(); // drains until the session closes (or 20 s)
         await Task.Delay(500);                         // the server loop notices the stop within 0.1 s
         await python.StandardInput.WriteLineAsync("go");
@@ -207,5 +199,17 @@ public class PythonClientTests
         Assert.Contains("\"rewards\"", run.StdOut);
         var where = ProcessRunner.Run(Path.Combine(venv, "bin", "python"), ["-c", "import rlhfgym_client; print(rlhfgym_client.__file__)"], TimeSpan.FromMinutes(1), dir.Path);
         Assert.StartsWith(venv, where.StdOut.Trim());
+    }
+
+    // A Python script that talks to the test on stdin/stdout: started, and its first line ("ready") read.
+    private static async Task<(Process Python, Task<string> Stderr)> StartInteractive(string script, string address)
+    {
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["PYTHONPATH"] = PythonClient.ClientDir;
+        foreach (var a in new[] { "-c", script, address }) psi.ArgumentList.Add(a);
+        var python = Process.Start(psi)!;
+        var stderr = python.StandardError.ReadToEndAsync();
+        Assert.Equal("ready", await python.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+        return (python, stderr);
     }
 }
