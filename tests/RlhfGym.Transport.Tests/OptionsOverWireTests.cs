@@ -15,9 +15,11 @@ public class OptionsOverWireTests
     {
         await using var server = await TestServer.Start();
         var defaults = EnvBundle.Load(TestServer.Bundle.Value).Defaults;
-        // Two sessions: a segment reading (with c_ent) and every other option; then a token reading (which has no c_ent).
-        var asked = EnvOptionTable.All.Where(o => o.Key != "mode").ToDictionary(o => o.Key, OptionValues.NonDefault);
-        foreach (var options in new[] { asked, new Dictionary<string, string> { ["mode"] = "token" } })
+        // Three sessions: a segment reading (with c_ent) and every other option but length_norm, which refuses their
+        // dense_as_bandit and online delivery; a token reading (which has no c_ent); and a token reading with length_norm.
+        var asked = EnvOptionTable.All.Where(o => o.Key is not ("mode" or "length_norm")).ToDictionary(o => o.Key, OptionValues.NonDefault);
+        var token = new Dictionary<string, string> { ["mode"] = "token" };
+        foreach (var options in new[] { asked, token, new Dictionary<string, string>(token) { ["length_norm"] = "true" } })
         {
             using var remote = new RemoteVectorEnv(server.Address, numEnvs: 1, options: options);
             var spec = EnvOptionsCodec.Encode(remote.Spec.Options);
