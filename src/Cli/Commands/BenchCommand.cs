@@ -34,30 +34,16 @@ public static class BenchCommand
         var genBatch = new Option<int>("--generation-batch") { Description = "rows for incremental-vs-recompute generation", DefaultValueFactory = _ => 8 };
         var newTokens = new Option<int>("--new-tokens") { Description = "tokens generated in the incremental-vs-recompute comparison", DefaultValueFactory = _ => 128 };
         var repeats = new Option<int>("--repeats") { Description = "timed repeats (median reported)", DefaultValueFactory = _ => 3 };
-        var dModel = new Option<int>("--d-model") { Description = "model width", DefaultValueFactory = _ => 256 };
-        var layers = new Option<int>("--layers") { Description = "layers", DefaultValueFactory = _ => 4 };
-        var heads = new Option<int>("--heads") { Description = "attention heads (must divide --d-model)", DefaultValueFactory = _ => 4 };
-        var vocab = new Option<int>("--vocab") { Description = "vocabulary", DefaultValueFactory = _ => 8192 };
+        var shape = new SizedModelShape("vocabulary");
         var command = new Command("model", "transformer throughput (default d_model 256, 4 layers, 4 heads, vocab 8k) and KV-cache speedup")
         {
-            device, batch, seqLen, genBatch, newTokens, repeats, dModel, layers, heads, vocab,
+            device, batch, seqLen, genBatch, newTokens, repeats, shape.DModel, shape.Layers, shape.Heads, shape.Vocab,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
-            int d = CommonOptions.Positive(parse.GetValue(dModel), "--d-model"), h = CommonOptions.Positive(parse.GetValue(heads), "--heads");
-            var config = new ModelBenchmarkOptions().Config with
-            {
-                DModel = d,
-                DFf = 4 * d,
-                NHeads = h,
-                NKvHeads = h,
-                NLayers = CommonOptions.Positive(parse.GetValue(layers), "--layers"),
-                VocabSize = CommonOptions.Positive(parse.GetValue(vocab), "--vocab"),
-            };
-            config.Validate("--d-model/--layers/--heads/--vocab");
             var options = new ModelBenchmarkOptions
             {
-                Config = config,
+                Config = shape.Resolve(parse),
                 Batch = CommonOptions.Positive(parse.GetValue(batch), "--batch"),
                 SeqLen = CommonOptions.Positive(parse.GetValue(seqLen), "--seq-len"),
                 GenerationBatch = CommonOptions.Positive(parse.GetValue(genBatch), "--generation-batch"),
@@ -241,10 +227,7 @@ public static class BenchCommand
     private static Command Forward()
     {
         var device = CommonOptions.Device();
-        var dModel = new Option<int>("--d-model") { Description = "model width", DefaultValueFactory = _ => 256 };
-        var layers = new Option<int>("--layers") { Description = "layers", DefaultValueFactory = _ => 4 };
-        var heads = new Option<int>("--heads") { Description = "attention heads (must divide --d-model)", DefaultValueFactory = _ => 4 };
-        var vocab = new Option<int>("--vocab") { Description = "vocabulary (the LM head of the logits check)", DefaultValueFactory = _ => 8192 };
+        var shape = new SizedModelShape("vocabulary (the LM head of the logits check)");
         var batch = new Option<int>("--batch") { Description = "sequences scored together", DefaultValueFactory = _ => 16 };
         var seqLen = new Option<int>("--seq-len") { Description = "tokens per sequence", DefaultValueFactory = _ => 256 };
         var dtypes = new Option<string>("--dtypes") { Description = "a comma list of fp32, bf16, fp16, each timed with the same weights", DefaultValueFactory = _ => "fp32" };
@@ -254,24 +237,14 @@ public static class BenchCommand
         var checkRows = new Option<int>("--check-rows") { Description = "rows (up to 128 tokens each) compared against the CPU in fp32", DefaultValueFactory = _ => 4 };
         var command = new Command("forward", "the reward model's scoring pass at any size and dtype: tokens/s, TFLOP/s against a square matrix product and a quoted peak, and its distance from the CPU in fp32")
         {
-            device, dModel, layers, heads, vocab, batch, seqLen, dtypes, repeats, gemmSize, peak, checkRows,
+            device, shape.DModel, shape.Layers, shape.Heads, shape.Vocab, batch, seqLen, dtypes, repeats, gemmSize, peak, checkRows,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
-            int d = CommonOptions.Positive(parse.GetValue(dModel), "--d-model"), h = CommonOptions.Positive(parse.GetValue(heads), "--heads");
+            var config = shape.Resolve(parse);
             int t = CommonOptions.Positive(parse.GetValue(seqLen), "--seq-len");
-            var config = new TransformerConfig
-            {
-                VocabSize = CommonOptions.Positive(parse.GetValue(vocab), "--vocab"),
-                DModel = d,
-                NLayers = CommonOptions.Positive(parse.GetValue(layers), "--layers"),
-                NHeads = h,
-                NKvHeads = h,
-                DFf = 4 * d,
-                MaxSeqLen = Math.Max(512, t),
-            };
-            config.Validate("--d-model/--layers/--heads/--vocab");
+            config = config with { MaxSeqLen = Math.Max(config.MaxSeqLen, t) };
             var dtypeList = (parse.GetValue(dtypes) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(x => ForwardBenchmark.ParseDType(x, "--dtypes")).Distinct().ToList();
             if (dtypeList.Count == 0) throw new ArgumentException("--dtypes must name at least one of fp32, bf16, fp16");
@@ -293,7 +266,7 @@ public static class BenchCommand
                 ["bench"] = "forward",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
-                ["model"] = $"d{d} L{config.NLayers} H{h} V{config.VocabSize}",
+                ["model"] = $"d{config.DModel} L{config.NLayers} H{config.NHeads} V{config.VocabSize}",
                 ["batch"] = options.Batch,
                 ["seq_len"] = t,
                 ["forward_gflop"] = Math.Round(r.ForwardGflop, 2),
@@ -385,7 +358,7 @@ public static class BenchCommand
             var shape = shapeOptions.Resolve(parse);
             int p = parse.GetValue(port) ?? RlhfGym.Transport.LoopbackPort.Free();
             if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
-            if (parse.GetValue(clients) is { } n) return ConcurrentTransport(parse, progress, dev, t, shape, p, n, parse.GetValue(envsPerClient), parse.GetValue(repeats), parse.GetValue(sameProcess));
+            if (parse.GetValue(clients) is { } n) return ConcurrentTransport(progress, dev, t, shape, p, n, parse.GetValue(envsPerClient), parse.GetValue(repeats), parse.GetValue(sameProcess));
             ServeProcess? server = null;
             var r = RlhfGym.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
                 CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), CommonOptions.Positive(parse.GetValue(pings), "--pings"), p, dev, progress: progress,
@@ -412,7 +385,7 @@ public static class BenchCommand
         return command;
     }
 
-    private static JsonObject ConcurrentTransport(ParseResult parse, Action<string> progress, Device dev, int steps, TransformerConfig shape, int port,
+    private static JsonObject ConcurrentTransport(Action<string> progress, Device dev, int steps, TransformerConfig shape, int port,
         int clients, int envsPerClient, int repeats, bool sameProcess)
     {
         if (clients is < 1 or > 1000) throw new ArgumentException($"--clients must be in 1..1000, got {clients}");
@@ -421,10 +394,10 @@ public static class BenchCommand
         // The single client holds all N·k sub-envs in one session, so N·k must fit one session (MaxNumEnvs).
         if ((long)clients * envsPerClient > 4096)
             throw new ArgumentException($"--clients × --envs-per-client must be at most 4096 (one client holds them all), got {(long)clients * envsPerClient}");
-        string[] limits = ["--max-sessions", (clients + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        // The server must hold the N sessions and the single client's one, and N·k sub-envs in one session.
+        string[] serveArgs = ["--device", dev.ToString(), "--max-sessions", $"{clients + 1}", "--max-num-envs", $"{clients * envsPerClient}"];
         var r = RlhfGym.Benchmarks.TransportBenchmark.RunConcurrent(clients, envsPerClient, steps, repeats, port, dev, progress: progress,
-            startServer: sameProcess ? null : (bundle, address) => ServeProcess.Start(address, ["--env", bundle, "--device", dev.ToString(), .. limits,
-                "--max-num-envs", (clients * envsPerClient).ToString(System.Globalization.CultureInfo.InvariantCulture)], progress), shape: shape);
+            startServer: sameProcess ? null : (bundle, address) => ServeProcess.Start(address, ["--env", bundle, .. serveArgs], progress), shape: shape);
         return new JsonObject
         {
             ["bench"] = "transport",
@@ -449,6 +422,33 @@ public static class BenchCommand
     {
         int t = CommonOptions.Positive(steps, "--steps");
         return t <= 480 ? t : throw new ArgumentException($"--steps must be at most 480, got {t}");
+    }
+
+    /// <summary>--d-model, --layers, --heads and --vocab of a standalone model (default d256 L4 H4 V8192, context 512),
+    /// for the benches that build a transformer without a bundle.</summary>
+    private sealed class SizedModelShape(string vocabDescription)
+    {
+        public readonly Option<int> DModel = new("--d-model") { Description = "model width", DefaultValueFactory = _ => 256 };
+        public readonly Option<int> Layers = new("--layers") { Description = "layers", DefaultValueFactory = _ => 4 };
+        public readonly Option<int> Heads = new("--heads") { Description = "attention heads (must divide --d-model)", DefaultValueFactory = _ => 4 };
+        public readonly Option<int> Vocab = new("--vocab") { Description = vocabDescription, DefaultValueFactory = _ => 8192 };
+
+        public TransformerConfig Resolve(ParseResult parse)
+        {
+            int d = CommonOptions.Positive(parse.GetValue(DModel), "--d-model"), h = CommonOptions.Positive(parse.GetValue(Heads), "--heads");
+            var config = new TransformerConfig
+            {
+                VocabSize = CommonOptions.Positive(parse.GetValue(Vocab), "--vocab"),
+                DModel = d,
+                NLayers = CommonOptions.Positive(parse.GetValue(Layers), "--layers"),
+                NHeads = h,
+                NKvHeads = h,
+                DFf = 4 * d,
+                MaxSeqLen = 512,
+            };
+            config.Validate("--d-model/--layers/--heads/--vocab");
+            return config;
+        }
     }
 
     /// <summary>--d-model and --layers over PhraseWorld's model shape, for the benches that build a random bundle.</summary>
