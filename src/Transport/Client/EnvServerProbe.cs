@@ -1,6 +1,5 @@
 using MessagePack;
 using NetMQ;
-using NetMQ.Sockets;
 using RlhfGym.Transport.Security;
 using RlhfGym.Transport.Wire;
 
@@ -15,20 +14,11 @@ public static class EnvServerProbe
     /// <summary>The server's health, or a <see cref="RemoteEnvException"/> with code "timeout" when nothing answers.</summary>
     public static HealthMessage Health(string address, TimeSpan timeout, CurveClientKeys? curve = null)
     {
-        using var socket = new DealerSocket();
-        socket.Options.Linger = TimeSpan.Zero;
-        if (curve is not null)
-        {
-            socket.Options.CurveServerKey = curve.ServerPublicKey;
-            socket.Options.CurveCertificate = curve.Client;
-        }
-        socket.Connect(address);
+        using var socket = ClientSocket.Open(address, curve);
         socket.SendFrame(MessagePackSerializer.Serialize(new Request { Version = ProtocolVersion.Current, Id = 1, Op = "health" }));
-        if (!socket.TryReceiveFrameBytes(timeout, out var answer))
-            throw new RemoteEnvException("timeout", $"no reply to 'health' from {address} within {timeout.TotalSeconds:0.#} s (is `rlhfgym serve` running there?"
-                + (curve is null ? " Does it need CurveZMQ keys?)" : " Is the server key right? A wrong CURVE key gets no reply at all.)"));
+        if (!socket.TryReceiveFrameBytes(timeout, out var answer)) throw ClientSocket.Timeout("health", address, timeout, curve);
         var reply = MessagePackSerializer.Deserialize<Reply>(answer);
-        if (!reply.Ok) throw new RemoteEnvException(reply.Error?.Code ?? "error", $"{address}: {reply.Error?.Code}: {reply.Error?.Message}");
+        if (!reply.Ok) throw ClientSocket.Refusal(address, reply.Error);
         return reply.Health ?? throw new RemoteEnvException(ErrorCodes.BadRequest, $"{address} answered 'health' without a health map (an older server?)");
     }
 }

@@ -291,17 +291,12 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
             {
                 // A fresh socket: ZeroMQ would otherwise deliver the abandoned reply later.
                 OpenSocket();
-                throw new RemoteEnvException("timeout", $"no reply to '{what}' from {_address} within {timeout.TotalSeconds:F0} s (is `rlhfgym serve` running there?"
-                    + (_curve is null ? " Does it need CurveZMQ keys?)" : " Is the server key right? A wrong CURVE key gets no reply at all.)"));
+                throw ClientSocket.Timeout(what, _address, timeout, _curve);
             }
             var reply = MessagePackSerializer.Deserialize<Reply>(answer);
             if (reply.Id != request.Id) continue; // a reply to an earlier, abandoned request
             Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
-            if (!reply.Ok)
-            {
-                string message = $"{_address}: {reply.Error?.Code}: {reply.Error?.Message}";
-                throw reply.Error?.Code == ErrorCodes.Draining ? new ServerDrainingException(message) : new RemoteEnvException(reply.Error?.Code ?? "error", message);
-            }
+            if (!reply.Ok) throw ClientSocket.Refusal(_address, reply.Error);
             return reply;
         }
     }
@@ -312,18 +307,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         _socket = NewSocket();
     }
 
-    private DealerSocket NewSocket()
-    {
-        var socket = new DealerSocket();
-        socket.Options.Linger = TimeSpan.Zero;
-        if (_curve is not null)
-        {
-            socket.Options.CurveServerKey = _curve.ServerPublicKey;
-            socket.Options.CurveCertificate = _curve.Client;
-        }
-        socket.Connect(_address);
-        return socket;
-    }
+    private DealerSocket NewSocket() => ClientSocket.Open(_address, _curve);
 
     public void Dispose()
     {
