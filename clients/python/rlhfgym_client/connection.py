@@ -16,23 +16,46 @@ from .keys import curve_proof, read_key
 PROTOCOL_VERSION = "1.0"
 
 
+def curve_keys(server_key, client_secret_key):
+    """(server public, client secret, client public) Z85 keys for a CURVE socket, or None without keys."""
+    if (server_key is None) != (client_secret_key is None):
+        raise ValueError("server_key and client_secret_key go together (CurveZMQ needs both)")
+    if server_key is None:
+        return None
+    secret_z85 = read_key(client_secret_key, "secret-key")
+    return read_key(server_key, "public-key"), secret_z85, zmq.curve_public(secret_z85)
+
+
+def open_dealer(address, curve):
+    """A DEALER socket connected to `address`, speaking CURVE with the `curve_keys` tuple when it is not None."""
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    if curve is not None:
+        socket.curve_serverkey, socket.curve_secretkey, socket.curve_publickey = curve
+    socket.connect(address)
+    return socket
+
+
+def raise_error_reply(reply):
+    """An error reply ("ok" false) as the client's exception: ServerDraining for "draining", else RemoteEnvError."""
+    error = reply.get("error") or {}
+    if error.get("code") == "draining":
+        raise ServerDraining(error.get("message", ""))
+    raise RemoteEnvError(error.get("code", "error"), error.get("message", ""))
+
+
 class Connection:
     def __init__(self, address, connect_timeout, step_timeout, server_key=None, client_secret_key=None,
                  client_name="rlhfgym-python"):
-        if (server_key is None) != (client_secret_key is None):
-            raise ValueError("server_key and client_secret_key go together (CurveZMQ needs both)")
+        self._curve = curve_keys(server_key, client_secret_key)
         self.address = address
         self.connect_timeout_ms = int(connect_timeout * 1000)
         self.step_timeout_ms = int(step_timeout * 1000)
         self._ids = itertools.count(1)
-        self._ctx = zmq.Context.instance()
-        self._curve = None
         self.auth = {}
-        if server_key is not None:
-            server_z85 = read_key(server_key, "public-key")
-            secret_z85 = read_key(client_secret_key, "secret-key")
-            self._curve = (server_z85, secret_z85, zmq.curve_public(secret_z85))
-            self.auth = {"client_key": self._curve[2].decode("ascii"),
+        if self._curve is not None:
+            server_z85, secret_z85, public_z85 = self._curve
+            self.auth = {"client_key": public_z85.decode("ascii"),
                          "proof": curve_proof(zmq.utils.z85.decode(secret_z85), zmq.utils.z85.decode(server_z85))}
         self.limits = {}  # until the hello reply announces them
         self._socket = self._open()
@@ -43,12 +66,7 @@ class Connection:
         self.last_activity = time.monotonic()
 
     def _open(self):
-        socket = self._ctx.socket(zmq.DEALER)
-        socket.setsockopt(zmq.LINGER, 0)
-        if self._curve is not None:
-            socket.curve_serverkey, socket.curve_secretkey, socket.curve_publickey = self._curve
-        socket.connect(self.address)
-        return socket
+        return open_dealer(self.address, self._curve)
 
     def call(self, request, timeout_ms):
         """Send one request and return its ok reply; an error reply raises RemoteEnvError with the server's code."""
@@ -77,10 +95,7 @@ class Connection:
                 continue  # the answer to an earlier, abandoned request
             self.last_activity = time.monotonic()
             if not reply.get("ok"):
-                error = reply.get("error") or {}
-                if error.get("code") == "draining":
-                    raise ServerDraining(error.get("message", ""))
-                raise RemoteEnvError(error.get("code", "error"), error.get("message", ""))
+                raise_error_reply(reply)
             return reply
 
     def close(self):
