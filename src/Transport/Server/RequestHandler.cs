@@ -35,9 +35,7 @@ public sealed class RequestHandler : IDisposable
     private readonly CurveAuth? _auth;
     private readonly EnvAssets _assets = new();
     private readonly ServerLoad _load = new();
-    private Task? _preload;
-    private volatile bool _ready;
-    private volatile string? _preloadError;
+    private Task? _preload; // its outcome is the server's readiness: done = ready, faulted = why not
     private bool _draining;
 
     /// <param name="auth">The CurveZMQ allow-list check; null serves every client that can connect.</param>
@@ -52,8 +50,6 @@ public sealed class RequestHandler : IDisposable
 
     public int SessionCount => _sessions.Count;
 
-    public bool Draining => _draining;
-
     /// <summary>
     /// Builds (first use) and loads the default env's bundle in the background, so that `health` can say when the
     /// server is ready while a first build runs; `make` and `assets` wait for it rather than build a second time.
@@ -65,13 +61,12 @@ public sealed class RequestHandler : IDisposable
             try
             {
                 EnvBundle.Load(EnvRegistry.Resolve(_o.Env, p => _log.LogInformation("{Progress}", p), _device));
-                _ready = true;
                 _log.LogInformation("ready: default env {Env} loaded", _o.Env);
             }
             catch (Exception e)
             {
-                _preloadError = e.Message;
                 _log.LogError("the default env {Env} cannot be loaded: {Error}", _o.Env, e.Message);
+                throw;
             }
         });
     }
@@ -204,7 +199,7 @@ public sealed class RequestHandler : IDisposable
 
     private HealthMessage Health() => new()
     {
-        Ready = _ready && !_draining,
+        Ready = _preload is { IsCompletedSuccessfully: true } && !_draining,
         Draining = _draining,
         Sessions = _sessions.Count,
         MaxSessions = _o.MaxSessions,
@@ -214,7 +209,7 @@ public sealed class RequestHandler : IDisposable
         Busy = Math.Round(_load.BusyFraction(), 4),
         Env = _o.Env,
         Device = _device.ToString(),
-        Error = _preloadError,
+        Error = _preload is { IsFaulted: true } failed ? failed.Exception!.InnerException!.Message : null,
     };
 
     private IReadOnlyList<EnvAssets.Asset> AssetsOf(Request r) => _assets.For(EnvRegistry.Resolve(r.Env ?? _o.Env, device: _device));
