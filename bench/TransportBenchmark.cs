@@ -44,29 +44,12 @@ public static class TransportBenchmark
             server = startServer is null ? InProcessServer(dir, address, batch, device) : startServer(dir, address);
             using var local = new TextVectorEnv(bundle, batch, bundle.Defaults, AutoresetMode.Disabled, device);
             using var remote = new RemoteVectorEnv(address, dir, batch, AutoresetMode.Disabled);
-            var rng = new SeededRandom(seed);
-            int vocab = bundle.VocabSize;
-            // Ids 0-2 are PhraseWorld's specials (pad, eos, …): every episode then runs its full budget.
-            var actions = Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, batch).Select(_ => 3 + rng.Next(vocab - 3)).ToArray()).ToArray();
+            var actions = FullBudgetActions(seed, bundle.VocabSize, steps, batch);
 
             progress?.Invoke($"bench transport: {batch} envs × {steps} steps, {repeats} paired repeats in-process / remote (tcp loopback)");
-            var localTimes = new List<double>();
-            var remoteTimes = new List<double>();
-            var ratios = new List<double>();
             // Warm-up rounds, not kept: a fresh server process reaches steady speed only once tiered JIT has
             // recompiled its hot methods (traced on 2 cores: the server handled rounds 0–3 at 3.1×, 2.3×, 1.6× and 1.4× its steady step time).
-            const int warmUps = 4;
-            for (int r = 1 - warmUps; r <= repeats; r++)
-            {
-                // Alternate which goes first, so a drift in machine load does not favour either side.
-                double l, m;
-                if (r % 2 == 0) { l = Episode(local, actions, seed); m = Episode(remote, actions, seed); }
-                else { m = Episode(remote, actions, seed); l = Episode(local, actions, seed); }
-                if (r < 1) continue;
-                localTimes.Add(l);
-                remoteTimes.Add(m);
-                ratios.Add(l / m);
-            }
+            var (localTimes, remoteTimes, ratios) = PairedRounds(warmUps: 4, repeats, () => Episode(local, actions, seed), () => Episode(remote, actions, seed));
 
             progress?.Invoke($"bench transport: {pings} pings");
             var roundTrips = new double[pings];
@@ -108,28 +91,14 @@ public static class TransportBenchmark
             server = startServer is null ? InProcessServer(dir, address, total, device, maxSessions: clients + 1) : startServer(dir, address);
             using var single = new RemoteVectorEnv(address, dir, total, AutoresetMode.Disabled, heartbeat: TimeSpan.Zero);
             for (int c = 0; c < clients; c++) many.Add(new RemoteVectorEnv(address, dir, envsPerClient, AutoresetMode.Disabled, heartbeat: TimeSpan.Zero));
-            var rng = new SeededRandom(seed);
-            int vocab = bundle.VocabSize;
-            var actions = Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, total).Select(_ => 3 + rng.Next(vocab - 3)).ToArray()).ToArray();
+            var actions = FullBudgetActions(seed, bundle.VocabSize, steps, total);
             // Client c sends columns c·k .. c·k+k−1 of the same token table the single client sends whole.
             var slices = Enumerable.Range(0, clients)
                 .Select(c => actions.Select(row => row.AsSpan(c * envsPerClient, envsPerClient).ToArray()).ToArray()).ToArray();
 
             progress?.Invoke($"bench transport: {clients} clients × {envsPerClient} envs concurrently vs 1 client × {total} envs, {steps} steps, {repeats} paired repeats");
-            var singleTimes = new List<double>();
-            var concurrentTimes = new List<double>();
-            var ratios = new List<double>();
-            const int warmUps = 2;
-            for (int r = 1 - warmUps; r <= repeats; r++)
-            {
-                double one, all;
-                if (r % 2 == 0) { one = Episode(single, actions, seed); all = Concurrently(many, slices, seed); }
-                else { all = Concurrently(many, slices, seed); one = Episode(single, actions, seed); }
-                if (r < 1) continue;
-                singleTimes.Add(one);
-                concurrentTimes.Add(all);
-                ratios.Add(one / all); // same tokens: the throughput ratio is the inverse time ratio
-            }
+            // Same tokens on both sides: the throughput ratio is the inverse time ratio.
+            var (singleTimes, concurrentTimes, ratios) = PairedRounds(warmUps: 2, repeats, () => Episode(single, actions, seed), () => Concurrently(many, slices, seed));
             double singleSeconds = Stopwatches.Median(singleTimes), concurrentSeconds = Stopwatches.Median(concurrentTimes);
             return new ConcurrentTransportResult(clients, envsPerClient, steps, singleSeconds, concurrentSeconds,
                 total * steps / singleSeconds, total * steps / concurrentSeconds, Stopwatches.Median(ratios), ratios);
@@ -140,6 +109,33 @@ public static class TransportBenchmark
             server?.Dispose();
             try { Directory.Delete(dir, true); } catch (IOException) { }
         }
+    }
+
+    // Ids 0-2 are PhraseWorld's specials (pad, eos, …): with none of them every episode runs its full budget.
+    private static int[][] FullBudgetActions(long seed, int vocab, int steps, int rows)
+    {
+        var rng = new SeededRandom(seed);
+        return Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, rows).Select(_ => 3 + rng.Next(vocab - 3)).ToArray()).ToArray();
+    }
+
+    /// <summary>
+    /// Times a and b in turn for warm-up rounds (dropped) and then <paramref name="repeats"/> kept rounds, alternating
+    /// which goes first so that a drift in machine load favours neither; returns both sides' seconds and a/b per round.
+    /// </summary>
+    private static (List<double> A, List<double> B, List<double> Ratios) PairedRounds(int warmUps, int repeats, Func<double> a, Func<double> b)
+    {
+        var (aTimes, bTimes, ratios) = (new List<double>(), new List<double>(), new List<double>());
+        for (int r = 1 - warmUps; r <= repeats; r++)
+        {
+            double x, y;
+            if (r % 2 == 0) { x = a(); y = b(); }
+            else { y = b(); x = a(); }
+            if (r < 1) continue;
+            aTimes.Add(x);
+            bTimes.Add(y);
+            ratios.Add(x / y);
+        }
+        return (aTimes, bTimes, ratios);
     }
 
     // Every client resets, then all step together from one start signal; the wall time until the last one finishes.
