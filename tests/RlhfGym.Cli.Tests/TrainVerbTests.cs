@@ -14,14 +14,16 @@ public class TrainVerbTests
         var r = CliRunner.Run("train", "--agent", "reinforce", "--env", bundle, "--num-envs", "8", "--iterations", "2", "--eval-every", "2", "--out", run, "--json");
         Assert.True(r.ExitCode == 0, r.StdErr);
         var json = r.LastJson();
-        foreach (var key in new[] { "gold_score_sft", "gold_score_policy", "win_rate_vs_sft", "lc_win_rate", "kl" })
+        foreach (var key in new[] { "gold_score_sft", "gold_score_policy", "win_rate_vs_sft", "lc_glm_failed", "kl" })
             Assert.NotNull(json[key]);
+        // The length-controlled win rate is a number, or null exactly when its GLM failed (AlpacaEval's bound).
+        Assert.Equal((bool)json["lc_glm_failed"]!, json["lc_win_rate"] is null);
         Assert.True(File.Exists(Path.Combine(run, "metrics.jsonl")));
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(run, "tensorboard"), "events.out.tfevents*", SearchOption.AllDirectories));
 
         var e = CliRunner.Run("eval", "--run", run, "--env", bundle, "--samples-per-prompt", "2", "--json");
         Assert.True(e.ExitCode == 0, e.StdErr);
-        Assert.NotNull(e.LastJson()["lc_win_rate"]);
+        Assert.Equal((bool)e.LastJson()["lc_glm_failed"]!, e.LastJson()["lc_win_rate"] is null);
 
         var missing = CliRunner.Run("eval", "--run", Path.Combine(dir.Path, "nope"), "--env", bundle, "--json");
         Assert.Contains("run directory not found", (string?)missing.LastJson()["error"]);

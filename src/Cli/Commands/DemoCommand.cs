@@ -36,7 +36,7 @@ public static class DemoCommand
         foreach (var mode in DemoPipeline.Modes)
         {
             var m = result[mode]!;
-            table.AddRow(mode, $"{m["gold_score"]}", $"{m["win_rate_vs_sft"]}", $"{m["lc_win_rate"]}", $"{m["kl"]}", $"{m["length"]}");
+            table.AddRow(mode, $"{m["gold_score"]}", $"{m["win_rate_vs_sft"]}", RlhfGym.Env.Judging.LengthControlledWinRate.Text(m["lc_win_rate"]), $"{m["kl"]}", $"{m["length"]}");
         }
         table.AddRow("SFT", $"{result["sft_gold_score"]}", "0.5", "0.5", "0", "");
         return table;

@@ -53,7 +53,7 @@ public sealed class DemoPipeline(Device device, Action<string>? progress = null)
                 ? JsonFile.ReadObject(Path.Combine(runDir, Trainer.SummaryFile))
                 : trainer.Run(runDir, options, resume).Figures;
             metrics[mode] = MetricsLog.Read(runDir);
-            Stage($"    {mode}: gold {summaries[mode]["gold_score_policy"]} (SFT {summaries[mode]["gold_score_sft"]}), LC win rate {summaries[mode]["lc_win_rate"]}");
+            Stage($"    {mode}: gold {summaries[mode]["gold_score_policy"]} (SFT {summaries[mode]["gold_score_sft"]}), LC win rate {RlhfGym.Env.Judging.LengthControlledWinRate.Text(summaries[mode]["lc_win_rate"])}");
         }
 
         Stage("3/4 plots and sample responses");
@@ -75,6 +75,7 @@ public sealed class DemoPipeline(Device device, Action<string>? progress = null)
                 ["gold_score"] = summaries[mode]["gold_score_policy"]?.DeepClone(),
                 ["win_rate_vs_sft"] = summaries[mode]["win_rate_vs_sft"]?.DeepClone(),
                 ["lc_win_rate"] = summaries[mode]["lc_win_rate"]?.DeepClone(),
+                ["lc_glm_failed"] = summaries[mode]["lc_glm_failed"]?.DeepClone(),
                 ["kl"] = summaries[mode]["kl"]?.DeepClone(),
                 ["length"] = summaries[mode]["eval_length"]?.DeepClone(),
             };

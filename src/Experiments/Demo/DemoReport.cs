@@ -18,7 +18,7 @@ public static class DemoReport
         foreach (var mode in DemoPipeline.Modes)
         {
             var m = result[mode]!;
-            sb.AppendLine($"| {mode} | {m["gold_score"]} | {m["win_rate_vs_sft"]} | {m["lc_win_rate"]} | {m["kl"]} | {m["length"]} |");
+            sb.AppendLine($"| {mode} | {m["gold_score"]} | {m["win_rate_vs_sft"]} | {RlhfGym.Env.Judging.LengthControlledWinRate.Text(m["lc_win_rate"])} | {m["kl"]} | {m["length"]} |");
         }
         sb.AppendLine($"| SFT (baseline) | {result["sft_gold_score"]} | 0.5 | 0.5 | 0 | |");
         sb.AppendLine($"\nBest achievable mean gold on these prompts: {result["best_gold_score"]}.\n");
