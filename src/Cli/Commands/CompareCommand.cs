@@ -13,12 +13,16 @@ public static class CompareCommand
         var config = new Option<string?>("--config") { Description = "grid file {\"cells\":[…]} (docs/results.md)" };
         var seeds = new Option<int>("--seeds") { Description = "seeds per cell", DefaultValueFactory = _ => 5 };
         var iterations = new Option<int>("--iterations") { Description = "training iterations per run", DefaultValueFactory = _ => new RlhfGym.Agents.Training.TrainerOptions().Iterations };
+        var klCoefs = new Option<string?>("--kl-coefs")
+        {
+            Description = "a KL axis for any grid: comma-separated β values; every cell runs once per β and becomes a gold-vs-KL frontier, compared at matched KL",
+        };
         var outDir = new Option<string?>("--out") { Description = "output directory (default runs/compare-<preset>)" };
         var device = CommonOptions.Device();
         var assemblies = AlgorithmPluginOptions.Assemblies();
         var command = new Command("compare", "run a grid of reward settings × seeds; resumable; mean ± 95% CI tables and a plot")
         {
-            preset, config, seeds, iterations, outDir, device, assemblies,
+            preset, config, seeds, iterations, klCoefs, outDir, device, assemblies,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
@@ -29,6 +33,7 @@ public static class CompareCommand
                 (null, { } c) => CompareGrid.Load(c),
                 _ => throw new ArgumentException("give exactly one of --preset or --config"),
             };
+            if (parse.GetValue(klCoefs) is { } betas) cells = CompareGrid.WithKlCoefs(cells, ParseBetas(betas));
             string name = parse.GetValue(preset) ?? Path.GetFileNameWithoutExtension(parse.GetValue(config)!);
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             return new CompareRunner(dev, progress).Run(parse.GetValue(outDir) ?? Path.Combine("runs", $"compare-{name}"), cells,
@@ -36,4 +41,9 @@ public static class CompareCommand
         });
         return command;
     }
+
+    private static List<double> ParseBetas(string text) => text.Split(',', StringSplitOptions.TrimEntries).Select(t =>
+        double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double b)
+            ? b
+            : throw new ArgumentException($"--kl-coefs must be comma-separated numbers >= 0 (e.g. 0.1,0.3,1); got '{t}' in '{text}'")).ToList();
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RlhfGym.Agents.Algorithms;
@@ -28,6 +29,16 @@ public sealed record CompareCell
     /// <summary>overwrite or penalty (docs/env.md); null keeps the bundle's.</summary>
     public string? MissingEos { get; init; }
     public double? MissingEosPenalty { get; init; }
+    /// <summary>β of the KL shaping for this cell's runs; null keeps the trainer's default (0.3).</summary>
+    public double? KlCoef { get; init; }
+    /// <summary>
+    /// The frontier this cell is a point of (cells of one series differ only in <see cref="KlCoef"/>); null: the
+    /// cell's own name. A series with two or more β values becomes a gold-vs-KL curve (<see cref="KlFrontier"/>).
+    /// </summary>
+    public string? Series { get; init; }
+
+    /// <summary>The series this cell belongs to.</summary>
+    public string SeriesName => Series ?? Name;
 
     /// <summary>The option keys a cell can set (grid files use the same keys as the wire and env.json).</summary>
     public static IReadOnlyList<string> OptionKeys { get; } = ["mode", "c_ent", "normalizer", "interpolation", "dense_as_bandit", "length_norm", "missing_eos", "missing_eos_penalty"];
@@ -56,7 +67,7 @@ public static class CompareGrid
 {
     private const string Bandit = "PhraseWorld-Bandit-v0", Token = "PhraseWorld-Token-v0", Segment = "PhraseWorld-Segment-v0";
 
-    public static IReadOnlyList<string> PresetNames => ["paper-main", "paper-normalizer", "paper-interpolation", "paper-cross", "c-ent-sweep", "algorithms"];
+    public static IReadOnlyList<string> PresetNames => ["paper-main", "paper-main-frontier", "paper-normalizer", "paper-interpolation", "paper-cross", "c-ent-sweep", "algorithms"];
 
     /// <summary>The algorithms preset's agents: cell-name prefix → registered algorithm.</summary>
     private static readonly (string Name, string Agent)[] Algorithms = [("ppo", "ppo"), ("rloo", "reinforce"), ("grpo", "grpo"), ("grpo-process", "grpo-process")];
@@ -69,6 +80,13 @@ public static class CompareGrid
             new() { Name = "token", Env = Token },
             new() { Name = "bandit", Env = Bandit },
         ],
+        // paper-main on a KL axis. One β grid cannot serve all three modes: their per-episode reward scales differ
+        // about 1 : 4 : 20+ (bandit : segment : token), so each mode gets the β values that put its final KL over a
+        // range the others also reach (chosen from one-seed pilot runs at β 0.05–10; docs/compare.md).
+        "paper-main-frontier" => FrontierSeries(
+            ("segment", Segment, [3, 1, 0.3]),
+            ("token", Token, [10, 3, 1]),
+            ("bandit", Bandit, [1, 0.3, 0.05])),
         "paper-normalizer" => new[] { "none", "global", "last", "location" }.Select(n => new CompareCell { Name = $"normalizer-{n}", Env = Segment, Normalizer = n }).ToList(),
         "paper-interpolation" => new[] { "none", "repeat", "even" }.Select(i => new CompareCell { Name = $"interpolation-{i}", Env = Segment, Interpolation = i }).ToList(),
         "paper-cross" =>
@@ -83,6 +101,9 @@ public static class CompareGrid
         _ => throw new ArgumentException($"--preset must be one of {string.Join(", ", PresetNames)}; got '{name}'"),
     };
 
+    private static List<CompareCell> FrontierSeries(params (string Series, string Env, double[] Betas)[] series) =>
+        series.SelectMany(s => WithKlCoefs([new CompareCell { Name = s.Series, Env = s.Env }], s.Betas)).ToList();
+
     /// <summary>A grid file: {"cells":[{"name":…, "env":…, "agent":…, "mode":…, "c_ent":…, "normalizer":…, "interpolation":…,
     /// "dense_as_bandit":…, "length_norm":…, "missing_eos":…, "missing_eos_penalty":…}]}.</summary>
     public static List<CompareCell> Load(string path)
@@ -96,7 +117,7 @@ public static class CompareGrid
             string Str(string f) => c[f]?.GetValue<string>() ?? throw new InvalidDataException($"{path}: cells[{i}].{f} is required");
             try
             {
-                string[] known = ["name", "env", "agent", .. CompareCell.OptionKeys];
+                string[] known = ["name", "env", "agent", "series", "kl_coef", .. CompareCell.OptionKeys];
                 if (c.Select(kv => kv.Key).FirstOrDefault(k => !known.Contains(k)) is { } unknown)
                     throw new ArgumentException($"unknown field '{unknown}' (known: {string.Join(", ", known)})");
                 // Option values as the codec reads them: JSON strings, numbers or booleans, checked and made canonical.
@@ -114,6 +135,8 @@ public static class CompareGrid
                     LengthNorm = Opt("length_norm") == "true",
                     MissingEos = Opt("missing_eos"),
                     MissingEosPenalty = Opt("missing_eos_penalty") is { } penalty ? double.Parse(penalty, System.Globalization.CultureInfo.InvariantCulture) : null,
+                    KlCoef = KlCoefField(c["kl_coef"]),
+                    Series = c["series"] is null ? null : Str("series"),
                 };
                 cell.Apply(new EnvOptions());
                 AlgorithmRegistry.Validate(cell.Agent);
@@ -127,6 +150,36 @@ public static class CompareGrid
         if (result.Count == 0) throw new InvalidDataException($"{path}: no cells");
         if (result.Select(c => c.Name).Distinct().Count() != result.Count) throw new InvalidDataException($"{path}: cell names must be unique");
         return result;
+    }
+
+    /// <summary>kl_coef in a grid file: a JSON number ≥ 0 (null or absent: the trainer's default).</summary>
+    private static double? KlCoefField(JsonNode? node)
+    {
+        if (node is null) return null;
+        if (node is not JsonValue v || !v.TryGetValue<double>(out double beta))
+            throw new ArgumentException($"kl_coef must be a number >= 0; got {node.ToJsonString()}");
+        return CheckKlCoef(beta, "kl_coef");
+    }
+
+    private static double CheckKlCoef(double beta, string what) => beta >= 0 && double.IsFinite(beta)
+        ? beta
+        : throw new ArgumentException($"{what} must be finite numbers >= 0; got {beta.ToString("R", CultureInfo.InvariantCulture)}");
+
+    /// <summary>
+    /// The KL axis of any grid: every cell once per β, named "&lt;cell&gt;-beta-&lt;β&gt;" and grouped into the cell's
+    /// series, so each cell becomes a gold-vs-KL frontier (<see cref="KlFrontier"/>).
+    /// </summary>
+    public static List<CompareCell> WithKlCoefs(IReadOnlyList<CompareCell> cells, IReadOnlyList<double> betas)
+    {
+        if (betas.Count == 0) throw new ArgumentException("--kl-coefs needs at least one value");
+        foreach (var b in betas) CheckKlCoef(b, "--kl-coefs");
+        if (betas.Distinct().Count() != betas.Count) throw new ArgumentException("--kl-coefs values must be distinct");
+        return cells.SelectMany(c => betas.Select(b => c with
+        {
+            Name = $"{c.Name}-beta-{b.ToString("R", CultureInfo.InvariantCulture)}",
+            Series = c.SeriesName,
+            KlCoef = b,
+        })).ToList();
     }
 
     public static JsonObject Describe(CompareCell c) => (JsonObject)JsonSerializer.SerializeToNode(c)!;

@@ -43,6 +43,7 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                 var trainer = new Trainer(env, Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir),
                     JudgePolicyEvaluator.ForBundle(env.Bundle, env.Spec.MaxNewTokens, device), device);
                 var options = new TrainerOptions { Algorithm = cell.Agent, Iterations = iterations, Seed = seed, EvalEvery = iterations };
+                if (cell.KlCoef is { } beta) options = options with { KlCoef = beta };
                 perCell[cell.Name].Add(trainer.Run(runDir, options, resume: RunCheckpoint.Find(runDir) is not null).Figures);
                 ran++;
             }
@@ -65,14 +66,19 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                 var (mean, half) = MeanCi95(values);
                 row[figure] = new JsonObject { ["mean"] = Math.Round(mean, 4), ["ci95"] = double.IsFinite(half) ? Math.Round(half, 4) : null };
             }
+            // Seeds whose length-controlled GLM failed (AlpacaEval's bound) have no LC; the table says how many.
+            row["lc_glm_failures"] = perCell[cell.Name].Count(s => s["lc_glm_failed"]?.GetValue<bool>() == true);
             var sft = Present("gold_score_sft");
             row["gold_score_sft"] = sft.Count == 0 ? null : Math.Round(sft.Average(), 4);
             table.Add(row);
         }
-        AtomicFile.WriteAllText(Path.Combine(outDir, "compare.md"), Markdown(table));
-        AtomicFile.WriteAllText(Path.Combine(outDir, "compare.json"), new JsonObject { ["table"] = table.DeepClone() }.ToJsonString());
+        // Cells that differ only in β form gold-vs-KL curves, compared at matched KL (KlFrontier).
+        var frontier = KlFrontier.Build(cells, perCell);
+        AtomicFile.WriteAllText(Path.Combine(outDir, "compare.md"), Markdown(table) + (frontier is null ? "" : KlFrontier.Markdown(frontier)));
+        AtomicFile.WriteAllText(Path.Combine(outDir, "compare.json"), new JsonObject { ["table"] = table.DeepClone(), ["frontier"] = frontier?.DeepClone() }.ToJsonString());
         Plot(Path.Combine(outDir, "compare_gold.png"), table);
-        return new JsonObject { ["out"] = Path.GetFullPath(outDir), ["runs"] = ran, ["skipped"] = skipped, ["table"] = table };
+        if (frontier is not null) KlFrontier.Plot(Path.Combine(outDir, "compare_frontier.png"), frontier);
+        return new JsonObject { ["out"] = Path.GetFullPath(outDir), ["runs"] = ran, ["skipped"] = skipped, ["table"] = table, ["frontier"] = frontier };
     }
 
     /// <summary>
@@ -98,8 +104,17 @@ public sealed class CompareRunner(Device device, Action<string> progress)
             : f["ci95"] is null ? string.Format(CultureInfo.InvariantCulture, "{0:F3}", (double)f["mean"]!)
             : string.Format(CultureInfo.InvariantCulture, "{0:F3} ± {1:F3}", (double)f["mean"]!, (double)f["ci95"]!);
         var sb = new StringBuilder("| cell | seeds | gold | win rate vs SFT | LC win rate | length | KL |\n|---|---|---|---|---|---|---|\n");
+        bool anyFailed = false;
         foreach (var row in table)
-            sb.AppendLine($"| {row!["cell"]} | {row["seeds"]} | {Cell(row["gold_score_policy"])} | {Cell(row["win_rate_vs_sft"])} | {Cell(row["lc_win_rate"])} | {Cell(row["eval_length"])} | {Cell(row["kl"])} |");
+        {
+            int failed = (int)row!["lc_glm_failures"]!;
+            anyFailed |= failed > 0;
+            string lc = Cell(row["lc_win_rate"]) + (failed > 0 ? $" † {failed}/{row["seeds"]}" : "");
+            sb.AppendLine($"| {row["cell"]} | {row["seeds"]} | {Cell(row["gold_score_policy"])} | {Cell(row["win_rate_vs_sft"])} | {lc} | {Cell(row["eval_length"])} | {Cell(row["kl"])} |");
+        }
+        if (anyFailed)
+            sb.AppendLine("\n† k/n: the length-controlled GLM failed on k of n seeds (LC beyond AlpacaEval's bound: above max(WR + (1 − WR)/4, "
+                + "WR + 0.10) or below min(WR − WR/4, WR − 0.10)); those seeds have no LC and are left out of its mean (– when all failed).");
         return sb.ToString();
     }
 

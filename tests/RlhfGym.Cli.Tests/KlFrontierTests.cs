@@ -1,0 +1,107 @@
+using System.Text.Json.Nodes;
+using RlhfGym.Experiments.Compare;
+using RlhfGym.PhraseWorld;
+
+namespace RlhfGym.Cli.Tests;
+
+public class KlFrontierTests
+{
+    private static JsonObject Run(long seed, double kl, double gold) => new() { ["seed"] = seed, ["kl"] = kl, ["gold_score_policy"] = gold };
+
+    private static CompareCell Cell(string series, double beta) => new() { Name = $"{series}-beta-{beta}", Env = "e", Series = series, KlCoef = beta };
+
+    [Fact]
+    public void Interpolation_is_linear_in_log_KL_and_refuses_to_extrapolate()
+    {
+        var curve = new List<(double, double)> { (1, 0), (10, 1), (100, 3) };
+        Assert.Equal(0.5, KlFrontier.Interpolate(curve, Math.Sqrt(10)), 12);
+        Assert.Equal(2.0, KlFrontier.Interpolate(curve, Math.Sqrt(1000)), 12);
+        Assert.Equal(3.0, KlFrontier.Interpolate(curve, 100), 12);
+        Assert.Throws<ArgumentOutOfRangeException>(() => KlFrontier.Interpolate(curve, 0.5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => KlFrontier.Interpolate(curve, 101));
+    }
+
+    [Fact]
+    public void Gold_at_matched_KL_is_read_per_seed_inside_every_series_range()
+    {
+        // Series a: gold = log10(KL) on both seeds, over KL 1..100. Series b: gold = 2 + seed offset, over KL 2..50.
+        var cells = new List<CompareCell> { Cell("a", 1), Cell("a", 0.1), Cell("a", 0.01), Cell("b", 3), Cell("b", 0.3), Cell("solo", 0.3) };
+        var perCell = new Dictionary<string, List<JsonObject>>
+        {
+            ["a-beta-1"] = [Run(1, 1, 0), Run(2, 1, 0)],
+            ["a-beta-0.1"] = [Run(1, 10, 1), Run(2, 10, 1)],
+            ["a-beta-0.01"] = [Run(1, 100, 2), Run(2, 100, 2)],
+            ["b-beta-3"] = [Run(1, 2, 2), Run(2, 4, 3)],
+            ["b-beta-0.3"] = [Run(1, 50, 2), Run(2, 25, 3)],
+            ["solo-beta-0.3"] = [Run(1, 5, 9)],
+        };
+        var f = KlFrontier.Build(cells, perCell)!;
+        // "solo" has one β: a point, not a curve.
+        Assert.Equal(["a", "b"], f["series"]!.AsArray().Select(s => (string)s!["name"]!).ToArray());
+        var m = f["matched_kl"]!;
+        Assert.Null(m["reason"]);
+        // The common range is inside every seed's range: max of the lows (4, seed 2 of b), min of the highs (25).
+        Assert.Equal(4, (double)m["range"]![0]!);
+        Assert.Equal(25, (double)m["range"]![1]!);
+        var kls = m["kl"]!.AsArray().Select(k => (double)k!).ToArray();
+        Assert.Equal(KlFrontier.MatchedPoints, kls.Length);
+        for (int i = 0; i < kls.Length; i++)
+        {
+            var a = m["series"]!["a"]![i]!["gold"]!;
+            Assert.Equal(Math.Log10(kls[i]), (double)a["mean"]!, 3);
+            Assert.Equal(0, (double)a["ci95"]!, 6); // both seeds agree
+            var b = m["series"]!["b"]![i]!["gold"]!;
+            Assert.Equal(2.5, (double)b["mean"]!, 6);
+            Assert.Equal(CompareRunner.TQuantile975(1) * Math.Sqrt(0.5) / Math.Sqrt(2), (double)b["ci95"]!, 3); // sd of {2, 3}
+        }
+        Assert.Contains("Gold at matched KL", KlFrontier.Markdown(f));
+    }
+
+    [Fact]
+    public void Ranges_that_do_not_overlap_say_so_instead_of_extrapolating()
+    {
+        var cells = new List<CompareCell> { Cell("low", 1), Cell("low", 0.5), Cell("high", 1), Cell("high", 0.5) };
+        var perCell = new Dictionary<string, List<JsonObject>>
+        {
+            ["low-beta-1"] = [Run(1, 0.5, 1)],
+            ["low-beta-0.5"] = [Run(1, 1, 2)],
+            ["high-beta-1"] = [Run(1, 40, 1)],
+            ["high-beta-0.5"] = [Run(1, 80, 0)],
+        };
+        var m = KlFrontier.Build(cells, perCell)!["matched_kl"]!;
+        Assert.Contains("do not overlap", (string)m["reason"]!);
+        Assert.Empty(m["kl"]!.AsArray());
+        Assert.Null(KlFrontier.Build([Cell("a", 1), Cell("b", 1)], new Dictionary<string, List<JsonObject>> { ["a-beta-1"] = [], ["b-beta-1"] = [] }));
+    }
+
+    [Fact]
+    public void Compare_with_a_KL_axis_writes_the_frontier_table_plot_and_json()
+    {
+        using var dir = new TempDir();
+        string bundle = Path.Combine(dir.Path, "bundle"), grid = dir.File("grid.json"), outDir = Path.Combine(dir.Path, "out");
+        RandomBundle.Write(bundle, maxNewTokens: 6, seed: 4);
+        File.WriteAllText(grid, $$"""{"cells":[{"name":"seg","env":"{{bundle}}"},{"name":"bandit","env":"{{bundle}}","mode":"bandit"}]}""");
+        var r = CliRunner.Run("compare", "--config", grid, "--kl-coefs", "0.01,1", "--seeds", "2", "--iterations", "2", "--out", outDir, "--json");
+        Assert.True(r.ExitCode == 0, r.StdErr);
+        var json = r.LastJson();
+        Assert.Equal(8, (int)json["runs"]!);
+        Assert.Equal(["seg-beta-0.01", "seg-beta-1", "bandit-beta-0.01", "bandit-beta-1"], json["table"]!.AsArray().Select(c => (string)c!["cell"]!).ToArray());
+        var series = json["frontier"]!["series"]!.AsArray();
+        Assert.Equal(["seg", "bandit"], series.Select(s => (string)s!["name"]!).ToArray());
+        // The first iteration samples from the reference itself (KL 0); the second has a KL to put on the axis.
+        Assert.Equal(2, (int)series[0]!["points"]![0]!["seeds"]!);
+        Assert.NotNull(json["frontier"]!["matched_kl"]);
+        Assert.True(File.Exists(Path.Combine(outDir, "compare_frontier.png")));
+        Assert.Contains("Gold against KL", File.ReadAllText(Path.Combine(outDir, "compare.md")));
+        Assert.NotNull(JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "compare.json")))!["frontier"]);
+
+        foreach (var (value, expect) in new[] { ("0.1,x", "'x'"), ("-1", ">= 0"), ("0.1,0.1", "distinct") })
+        {
+            var bad = CliRunner.Run("compare", "--config", grid, "--kl-coefs", value, "--out", Path.Combine(dir.Path, "bad"), "--json");
+            Assert.Contains(expect, (string?)bad.LastJson()["error"]);
+        }
+        File.WriteAllText(grid, $$"""{"cells":[{"name":"x","env":"{{bundle}}","kl_coef":"big"}]}""");
+        var badField = CliRunner.Run("compare", "--config", grid, "--json");
+        Assert.Contains("cells[0]: kl_coef must be a number", (string?)badField.LastJson()["error"]);
+    }
+}
