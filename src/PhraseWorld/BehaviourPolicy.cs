@@ -33,10 +33,19 @@ public sealed class BehaviourPolicy
     {
         var tokens = new List<int>();
         int n = Math.Max(1, prompt.Ideal + MinExtra + rng.Next(MaxExtra - MinExtra + 1));
+        Phrase? next = null;
         for (int k = 0; k < n; k++)
         {
-            double u = rng.NextDouble();
             Phrase phrase;
+            if (next is not null)
+            {
+                // A boundary-noise world's collocation: the head's partner follows, with no fresh choice.
+                phrase = next;
+                next = null;
+                tokens.AddRange(phrase.Tokens);
+                continue;
+            }
+            double u = rng.NextDouble();
             if (u < PInformative) phrase = rng.Pick(_informative[prompt.Topic]);
             else if (u < PInformative + PFiller) phrase = rng.Pick(_fillers);
             else if (u < PInformative + PFiller + POffTopic)
@@ -46,6 +55,9 @@ public sealed class BehaviourPolicy
             }
             else phrase = rng.Pick(_wrong[prompt.Topic]);
             tokens.AddRange(phrase.Tokens);
+            // Only a collocation head draws here, so a v0 world's random stream is untouched.
+            if (_world.CollocationPartner(phrase) is { } partner && k + 1 < n && rng.NextDouble() < WorldDials.CollocationProbability)
+                next = partner;
         }
         if (rng.NextDouble() < PClosing) tokens.AddRange(rng.Pick(_closings).Tokens);
         tokens.Add(_world.EosId);

@@ -10,6 +10,9 @@ internal static class PhraseBank
 {
     public sealed record TopicText(string Name, string[] Informative, string[] Wrong);
 
+    /// <summary>Every topic has this many informative phrases (a test holds the bank to it).</summary>
+    public const int InformativePerTopic = 8;
+
     public static readonly TopicText[] Topics =
     [
         new("cats",

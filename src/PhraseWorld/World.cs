@@ -41,10 +41,13 @@ public sealed class World
     public IReadOnlyList<Phrase> Phrases { get; }
     public IReadOnlyList<WorldPrompt> Prompts { get; }
     public WordTokenizer Tokenizer { get; }
-    private readonly Dictionary<int, Phrase> _byLeadToken;
+    /// <summary>The dials this world was built with (<see cref="WorldDials.None"/>: PhraseWorld v0).</summary>
+    public WorldDials Dials { get; }
+    private readonly Dictionary<int, Phrase[]> _byLeadToken;
+    private readonly Dictionary<int, Phrase> _collocationPartner = [];
 
     public World(long seed, JudgeRules rules, IReadOnlyList<string> topics, IReadOnlyList<Phrase> phrases,
-        IReadOnlyList<WorldPrompt> prompts, WordTokenizer tokenizer)
+        IReadOnlyList<WorldPrompt> prompts, WordTokenizer tokenizer, WorldDials? dials = null)
     {
         Seed = seed;
         Rules = rules;
@@ -52,16 +55,31 @@ public sealed class World
         Phrases = phrases;
         Prompts = prompts;
         Tokenizer = tokenizer;
-        _byLeadToken = new Dictionary<int, Phrase>();
-        foreach (var p in phrases)
-            if (!_byLeadToken.TryAdd(p.Tokens[0], p))
-                throw new InvalidDataException($"phrases '{_byLeadToken[p.Tokens[0]].Text}' and '{p.Text}' start with the same word");
+        Dials = (dials ?? WorldDials.None).Validated();
+        // Phrases may share a first word (a boundary-noise world's branch stems), but none may be a prefix of
+        // another: then the judge's greedy parse has exactly one phrase to match at any position.
+        _byLeadToken = phrases.GroupBy(p => p.Tokens[0]).ToDictionary(g => g.Key, g => g.ToArray());
+        foreach (var group in _byLeadToken.Values)
+            foreach (var a in group)
+                foreach (var b in group)
+                    if (a != b && a.Tokens.Length <= b.Tokens.Length && b.Tokens.AsSpan(0, a.Tokens.Length).SequenceEqual(a.Tokens))
+                        throw new InvalidDataException($"phrase '{a.Text}' is a prefix of phrase '{b.Text}': the judge could not tell them apart");
+        var (stems, heads) = Dials.Irregular(PhraseBank.InformativePerTopic);
+        for (int t = 0; t < topics.Count && heads > 0; t++)
+        {
+            var informative = OfKind(PhraseKind.Informative, t).Take(PhraseBank.InformativePerTopic).ToArray();
+            for (int j = 0; j < heads && stems + j < informative.Length; j++)
+                _collocationPartner[informative[stems + j].Id] = informative[(stems + heads + j) % informative.Length];
+        }
     }
 
     public int EosId => Tokenizer.EosId;
 
-    /// <summary>The phrase that starts with this token, if any.</summary>
-    public Phrase? PhraseStartingWith(int token) => _byLeadToken.GetValueOrDefault(token);
+    /// <summary>The phrases that start with this token (none, one, or a branch stem's family).</summary>
+    public ReadOnlySpan<Phrase> PhrasesStartingWith(int token) => _byLeadToken.TryGetValue(token, out var group) ? group : [];
+
+    /// <summary>In a boundary-noise world, the phrase the behaviour policy usually says right after this one.</summary>
+    public Phrase? CollocationPartner(Phrase phrase) => _collocationPartner.GetValueOrDefault(phrase.Id);
 
     public IEnumerable<WorldPrompt> Split(string split) => Prompts.Where(p => p.Split == split);
 

@@ -6,9 +6,13 @@ namespace RlhfGym.PhraseWorld;
 /// <summary>Builds a <see cref="World"/> from a seed: phrase values and prompt splits are drawn, text is fixed.</summary>
 public static class WorldBuilder
 {
-    public static World Build(long seed, JudgeRules? rules = null)
+    /// <summary>Every topic of the bank has this many informative phrases (a world's dials count in them).</summary>
+    public const int InformativePerTopic = PhraseBank.InformativePerTopic;
+
+    public static World Build(long seed, JudgeRules? rules = null, WorldDials? dials = null)
     {
         rules ??= new JudgeRules();
+        dials = (dials ?? WorldDials.None).Validated();
         var rng = new SeededRandom(seed);
         var topics = PhraseBank.Topics.Select(t => t.Name).ToList();
 
@@ -37,6 +41,11 @@ public static class WorldBuilder
         }
         foreach (var text in PhraseBank.Fillers) phrases.Add(Make(text, PhraseKind.Filler, -1, rng.Uniform(-0.1, 0.1)));
         foreach (var text in PhraseBank.Closings) phrases.Add(Make(text, PhraseKind.Closing, -1, 0));
+        // Boundary noise: the siblings of each branch stem, drawn after every v0 value so the v0 phrases keep theirs.
+        int stems = dials.Irregular(PhraseBank.InformativePerTopic).Stems;
+        for (int t = 0; t < PhraseBank.Topics.Length; t++)
+            foreach (var text in BranchSiblings(PhraseBank.Topics[t].Informative, stems))
+                phrases.Add(Make(text, PhraseKind.Informative, t, rng.Uniform(0.5, rules.MaxInformativeValue)));
 
         // Every (template, topic, style) is a prompt; 70 / 15 / 15 split by seed.
         var prompts = new List<(int Template, int Topic, int Style)>();
@@ -55,6 +64,29 @@ public static class WorldBuilder
             built.Add(new WorldPrompt($"p{tp}-{t}-{s}", split, t, style, ideal, text, tokenizer.Encode(text)));
         }
         built = built.OrderBy(p => p.Split switch { "train" => 0, "validation" => 1, _ => 2 }).ThenBy(p => p.Id, StringComparer.Ordinal).ToList();
-        return new World(seed, rules, topics, phrases, built, tokenizer);
+        return new World(seed, rules, topics, phrases, built, tokenizer, dials);
+    }
+
+    /// <summary>
+    /// The siblings of a topic's first <paramref name="stems"/> informative phrases: each stem's first two words, then
+    /// the tail (third word on) of another informative phrase of the topic, so after the stem's second word there is
+    /// a 4-way choice. Tails are taken in bank order after the stem, skipping any whose first word is already one of
+    /// the family's third words.
+    /// </summary>
+    public static IEnumerable<string> BranchSiblings(string[] informative, int stems)
+    {
+        for (int s = 0; s < stems; s++)
+        {
+            var stemWords = informative[s].Split(' ');
+            var thirdWords = new HashSet<string> { stemWords[2] };
+            int made = 0;
+            for (int k = 1; k < informative.Length && made < WorldDials.SiblingsPerStem; k++)
+            {
+                var tail = informative[(s + k) % informative.Length].Split(' ').Skip(2).ToArray();
+                if (tail.Length == 0 || !thirdWords.Add(tail[0])) continue;
+                made++;
+                yield return $"{stemWords[0]} {stemWords[1]} {string.Join(' ', tail)}";
+            }
+        }
     }
 }

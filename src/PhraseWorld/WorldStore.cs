@@ -16,12 +16,14 @@ public static class WorldStore
     public const string WorldFile = "world.json", TokenizerFile = WordTokenizer.FileName, PromptsFile = "prompts.jsonl",
         SftFile = "sft.jsonl", PairsFile = "pairs.jsonl";
     public const string Format = "rlhfgym.phraseworld";
+    /// <summary>world.json's version when the world has dials (<see cref="WorldDials"/>); data files stay version 1.</summary>
+    public const int DialsVersion = 2;
 
     /// <summary>Build the world and its datasets from a seed, write them to a directory, and return them.</summary>
-    public static (World World, List<SftExample> Sft, List<PreferencePair> Pairs) Build(string directory, long seed, DatasetSizes? sizes = null)
+    public static (World World, List<SftExample> Sft, List<PreferencePair> Pairs) Build(string directory, long seed, DatasetSizes? sizes = null, WorldDials? dials = null)
     {
         sizes ??= new DatasetSizes();
-        var world = WorldBuilder.Build(seed);
+        var world = WorldBuilder.Build(seed, dials: dials);
         var behaviour = new BehaviourPolicy(world);
         var judge = new GoldJudge(world);
         var labeller = new PreferenceLabeller(world, sizes.PairTemperature);
@@ -63,7 +65,8 @@ public static class WorldStore
         var json = new JsonObject
         {
             ["format"] = Format,
-            ["version"] = World.FormatVersion,
+            // A world with dials is version 2 and says which; a v0 world's file is as it always was.
+            ["version"] = world.Dials.IsNone ? World.FormatVersion : DialsVersion,
             ["seed"] = world.Seed,
             ["rules"] = rules,
             ["topics"] = new JsonArray(world.Topics.Select(t => (JsonNode)t).ToArray()),
@@ -76,6 +79,13 @@ public static class WorldStore
                 ["text"] = p.Text,
             }).ToArray()),
         };
+        if (!world.Dials.IsNone)
+            json["dials"] = new JsonObject
+            {
+                ["location_trend"] = world.Dials.LocationTrend,
+                ["boundary_noise"] = world.Dials.BoundaryNoise,
+                ["verbosity_bias"] = world.Dials.VerbosityBias,
+            };
         AtomicFile.WriteAllText(Path.Combine(directory, WorldFile), json.ToJsonString(new JsonSerializerOptions(Jsonl.Options) { WriteIndented = true }) + "\n");
         Jsonl.Write(Path.Combine(directory, PromptsFile), world.Prompts.Select(p => new JsonObject
         {
@@ -119,8 +129,23 @@ public static class WorldStore
         var json = JsonFile.ReadObject(worldPath);
         var root = new JsonLine(worldPath, 1, json);
         if (root.String("format") != Format) throw new InvalidDataException($"{worldPath}: field 'format' must be \"{Format}\", got \"{root.String("format")}\"");
-        if (root.Int("version") != World.FormatVersion)
-            throw new InvalidDataException($"{worldPath}: field 'version' is {root.Int("version")}, this build reads version {World.FormatVersion}");
+        int version = root.Int("version");
+        if (version != World.FormatVersion && version != DialsVersion)
+            throw new InvalidDataException($"{worldPath}: field 'version' is {version}, this build reads versions {World.FormatVersion} (PhraseWorld v0) and {DialsVersion} (a world with dials)");
+        var dials = WorldDials.None;
+        if (version == DialsVersion)
+        {
+            var d = new JsonLine(worldPath, 1, root.Node("dials") as JsonObject ?? throw root.Error("field 'dials' must be an object in a version 2 world"));
+            try
+            {
+                dials = new WorldDials { LocationTrend = d.Double("location_trend"), BoundaryNoise = d.Double("boundary_noise"), VerbosityBias = d.Double("verbosity_bias") }.Validated();
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                throw new InvalidDataException($"{worldPath}: field 'dials': {e.Message}", e);
+            }
+        }
+        else if (json["dials"] is not null) throw root.Error($"field 'dials' needs version {DialsVersion}");
         var tokenizer = WordTokenizer.Load(WordTokenizer.PathIn(directory));
         JudgeRules rules;
         try
@@ -154,7 +179,14 @@ public static class WorldStore
             string text = l.String("text");
             return new WorldPrompt(l.String("id"), split, topic, l.String("style"), l.Int("ideal"), text, tokenizer.Encode(text));
         });
-        return new World(root.Long("seed"), rules, topics, phrases, prompts, tokenizer);
+        try
+        {
+            return new World(root.Long("seed"), rules, topics, phrases, prompts, tokenizer, dials);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{worldPath}: {e.Message}", e);
+        }
     }
 
     public static List<SftExample> LoadSft(string directory, World world) =>

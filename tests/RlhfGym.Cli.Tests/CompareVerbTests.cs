@@ -35,5 +35,12 @@ public class CompareVerbTests
         Assert.Contains("cells[0]", (string?)bad.LastJson()["error"]);
         var badPreset = CliRunner.Run("compare", "--preset", "paper-everything", "--json");
         Assert.Contains("paper-main", (string?)badPreset.LastJson()["error"]);
+
+        // --world moves PhraseWorld v0 cells into a named world with dials, and nothing else.
+        var badWorld = CliRunner.Run("compare", "--preset", "paper-main", "--world", "Noisy", "--out", Path.Combine(dir.Path, "w1"), "--json");
+        Assert.Contains("--world must be one of LocationTrend, BoundaryNoise, VerbosityBias", (string?)badWorld.LastJson()["error"]);
+        File.WriteAllText(grid, $$"""{"cells":[{"name":"x","env":"{{bundle}}"}]}""");
+        var notPhraseWorld = CliRunner.Run("compare", "--config", grid, "--world", "LocationTrend", "--out", Path.Combine(dir.Path, "w2"), "--json");
+        Assert.Contains("is not one", (string?)notPhraseWorld.LastJson()["error"]);
     }
 }

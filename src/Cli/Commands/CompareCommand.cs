@@ -17,12 +17,16 @@ public static class CompareCommand
         {
             Description = "a KL axis for any grid: comma-separated β values; every cell runs once per β and becomes a gold-vs-KL frontier, compared at matched KL",
         };
+        var world = new Option<string?>("--world")
+        {
+            Description = $"run the grid's PhraseWorld v0 envs in a named world with dials instead: {string.Join(" | ", RlhfGym.PhraseWorld.WorldDials.Named.Keys)} (docs/phraseworld.md)",
+        };
         var outDir = new Option<string?>("--out") { Description = "output directory (default runs/compare-<preset>)" };
         var device = CommonOptions.Device();
         var assemblies = AlgorithmPluginOptions.Assemblies();
         var command = new Command("compare", "run a grid of reward settings × seeds; resumable; mean ± 95% CI tables and a plot")
         {
-            preset, config, seeds, iterations, klCoefs, outDir, device, assemblies,
+            preset, config, seeds, iterations, klCoefs, world, outDir, device, assemblies,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
@@ -34,7 +38,8 @@ public static class CompareCommand
                 _ => throw new ArgumentException("give exactly one of --preset or --config"),
             };
             if (parse.GetValue(klCoefs) is { } betas) cells = CompareGrid.WithKlCoefs(cells, ParseBetas(betas));
-            string name = parse.GetValue(preset) ?? Path.GetFileNameWithoutExtension(parse.GetValue(config)!);
+            if (parse.GetValue(world) is { } w) cells = cells.Select(c => c with { Env = RlhfGym.PhraseWorld.PhraseWorldPlugin.InWorld(c.Env, w) }).ToList();
+            string name = (parse.GetValue(preset) ?? Path.GetFileNameWithoutExtension(parse.GetValue(config)!)) + (parse.GetValue(world) is { } wn ? $"-{wn}" : "");
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             return new CompareRunner(dev, progress).Run(parse.GetValue(outDir) ?? Path.Combine("runs", $"compare-{name}"), cells,
                 CommonOptions.Positive(parse.GetValue(seeds), "--seeds"), CommonOptions.Positive(parse.GetValue(iterations), "--iterations"));

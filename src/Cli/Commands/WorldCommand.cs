@@ -23,12 +23,28 @@ public static class WorldCommand
     {
         var outDir = new Option<string>("--out") { Description = "directory to write the world into", Required = true };
         var seed = CommonOptions.Seed();
-        var command = new Command("build", "build a world and its SFT and preference datasets from a seed") { outDir, seed };
+        var named = new Option<string?>("--dials") { Description = $"a named world's dials: {string.Join(" | ", WorldDials.Named.Keys)} (docs/phraseworld.md, \"World dials\")" };
+        var locationTrend = new Option<double?>("--location-trend") { Description = "τ in [0, 1]: later content phrases are worth more (default 0, or the named world's)" };
+        var boundaryNoise = new Option<double?>("--boundary-noise") { Description = "ρ in [0, 1]: branch stems and collocations that blur phrase boundaries (default 0, or the named world's)" };
+        var verbosityBias = new Option<double?>("--verbosity-bias") { Description = "b in [0, 1] gold per token: preference labels favour longer responses (default 0, or the named world's)" };
+        var command = new Command("build", "build a world and its SFT and preference datasets from a seed") { outDir, seed, named, locationTrend, boundaryNoise, verbosityBias };
         VerbRunner.Set(command, (parse, progress) =>
         {
             string dir = parse.GetValue(outDir)!;
+            var dials = parse.GetValue(named) is { } name
+                ? WorldDials.Named.GetValueOrDefault(name) ?? throw new ArgumentException($"--dials must be one of {string.Join(", ", WorldDials.Named.Keys)}; got '{name}'")
+                : WorldDials.None;
+            dials = dials with
+            {
+                LocationTrend = parse.GetValue(locationTrend) ?? dials.LocationTrend,
+                BoundaryNoise = parse.GetValue(boundaryNoise) ?? dials.BoundaryNoise,
+                VerbosityBias = parse.GetValue(verbosityBias) ?? dials.VerbosityBias,
+            };
+            DialOption(dials.LocationTrend, "--location-trend");
+            DialOption(dials.BoundaryNoise, "--boundary-noise");
+            DialOption(dials.VerbosityBias, "--verbosity-bias");
             progress($"world build: seed {parse.GetValue(seed)} → {dir}");
-            var (w, sft, pairs) = WorldStore.Build(dir, parse.GetValue(seed));
+            var (w, sft, pairs) = WorldStore.Build(dir, parse.GetValue(seed), dials: dials);
             var judge = new GoldJudge(w);
             var testPrompts = w.Split("test").ToList();
             double best = testPrompts.Average(judge.BestScore);
@@ -49,9 +65,23 @@ public static class WorldCommand
                 ["best_mean_gold_test"] = Math.Round(best, 4),
                 ["headroom"] = Math.Round(best - behaviour, 4),
                 ["pair_label_agreement_with_gold"] = Math.Round(pairs.Average(p => p.ChosenGold > p.RejectedGold ? 1.0 : p.ChosenGold == p.RejectedGold ? 0.5 : 0.0), 4),
+                // How often the chosen response is the longer one (ties ½): what a verbosity bias moves.
+                ["pair_label_prefers_longer"] = Math.Round(pairs.Average(p => p.Chosen.Length > p.Rejected.Length ? 1.0 : p.Chosen.Length == p.Rejected.Length ? 0.5 : 0.0), 4),
+                ["dials"] = new JsonObject
+                {
+                    ["location_trend"] = w.Dials.LocationTrend,
+                    ["boundary_noise"] = w.Dials.BoundaryNoise,
+                    ["verbosity_bias"] = w.Dials.VerbosityBias,
+                },
             };
         });
         return command;
+    }
+
+    private static void DialOption(double value, string option)
+    {
+        if (!(value >= 0 && value <= 1))
+            throw new ArgumentException($"{option} must be in [0, 1]; got {value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}");
     }
 
     private static Command Segmentation()
