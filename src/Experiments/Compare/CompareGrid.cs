@@ -182,5 +182,20 @@ public static class CompareGrid
         })).ToList();
     }
 
-    public static JsonObject Describe(CompareCell c) => (JsonObject)JsonSerializer.SerializeToNode(c)!;
+    /// <summary>The cell as a grid file would write it (only the keys it sets), so a row's "config" can be run again.</summary>
+    public static JsonObject Describe(CompareCell c)
+    {
+        var o = new JsonObject { ["name"] = c.Name, ["env"] = c.Env, ["agent"] = c.Agent };
+        if (c.Series is { } series) o["series"] = series;
+        if (c.KlCoef is { } beta) o["kl_coef"] = beta;
+        if (c.Mode is { } mode) o["mode"] = mode;
+        if (c.CEnt is { } cEnt) o["c_ent"] = cEnt;
+        if (c.Normalizer is { } normalizer) o["normalizer"] = normalizer;
+        if (c.Interpolation is { } interpolation) o["interpolation"] = interpolation;
+        if (c.DenseAsBandit) o["dense_as_bandit"] = true;
+        if (c.LengthNorm) o["length_norm"] = true;
+        if (c.MissingEos is { } missingEos) o["missing_eos"] = missingEos;
+        if (c.MissingEosPenalty is { } penalty) o["missing_eos_penalty"] = penalty;
+        return o;
+    }
 }
