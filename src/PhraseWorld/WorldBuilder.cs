@@ -41,11 +41,6 @@ public static class WorldBuilder
         }
         foreach (var text in PhraseBank.Fillers) phrases.Add(Make(text, PhraseKind.Filler, -1, rng.Uniform(-0.1, 0.1)));
         foreach (var text in PhraseBank.Closings) phrases.Add(Make(text, PhraseKind.Closing, -1, 0));
-        // Boundary noise: the siblings of each branch stem, drawn after every v0 value so the v0 phrases keep theirs.
-        int stems = dials.Irregular(PhraseBank.InformativePerTopic).Stems;
-        for (int t = 0; t < PhraseBank.Topics.Length; t++)
-            foreach (var text in BranchSiblings(PhraseBank.Topics[t].Informative, stems))
-                phrases.Add(Make(text, PhraseKind.Informative, t, rng.Uniform(0.5, rules.MaxInformativeValue)));
 
         // Every (template, topic, style) is a prompt; 70 / 15 / 15 split by seed.
         var prompts = new List<(int Template, int Topic, int Style)>();
@@ -63,6 +58,12 @@ public static class WorldBuilder
             string text = $"<user> {PhraseBank.Templates[tp]} {topics[t]} {style} <assistant>";
             built.Add(new WorldPrompt($"p{tp}-{t}-{s}", split, t, style, ideal, text, tokenizer.Encode(text)));
         }
+        // Boundary noise: the siblings of each branch stem, drawn after every v0 draw (values and the prompt split)
+        // so a world with dials keeps v0's phrase values and its train/validation/test prompts.
+        int stems = dials.Irregular(PhraseBank.InformativePerTopic).Stems;
+        for (int t = 0; t < PhraseBank.Topics.Length; t++)
+            foreach (var text in BranchSiblings(PhraseBank.Topics[t].Informative, stems))
+                phrases.Add(Make(text, PhraseKind.Informative, t, rng.Uniform(0.5, rules.MaxInformativeValue)));
         built = built.OrderBy(p => p.Split switch { "train" => 0, "validation" => 1, _ => 2 }).ThenBy(p => p.Id, StringComparer.Ordinal).ToList();
         return new World(seed, rules, topics, phrases, built, tokenizer, dials);
     }

@@ -58,6 +58,43 @@ public class KlFrontierTests
     }
 
     [Fact]
+    public void The_matched_range_ends_on_measured_values_that_do_not_round_trip_through_log()
+    {
+        Assert.NotEqual(3.0, Math.Exp(Math.Log(3.0))); // the case that once threw
+        var cells = new List<CompareCell> { Cell("a", 1), Cell("a", 0.1), Cell("b", 1), Cell("b", 0.1) };
+        var perCell = new Dictionary<string, List<JsonObject>>
+        {
+            ["a-beta-1"] = [Run(1, 3, 1)],
+            ["a-beta-0.1"] = [Run(1, 30, 2)],
+            ["b-beta-1"] = [Run(1, 1, 0)],
+            ["b-beta-0.1"] = [Run(1, 7, 1)],
+        };
+        var m = KlFrontier.Build(cells, perCell)!["matched_kl"]!;
+        Assert.Null(m["reason"]);
+        Assert.Equal(3, (double)m["kl"]![0]!);
+        Assert.Equal(7, (double)m["kl"]![KlFrontier.MatchedPoints - 1]!);
+        Assert.Equal(1, (double)m["series"]!["a"]![0]!["gold"]!["mean"]!, 12);
+    }
+
+    [Theory]
+    [InlineData(85.55831, 85.56)]
+    [InlineData(0.000123456, 0.0001235)]
+    [InlineData(1.27426, 1.274)]
+    [InlineData(0, 0)]
+    public void KL_figures_keep_four_significant_digits(double value, double expected) =>
+        Assert.Equal(expected, KlFrontier.Significant(value), 12);
+
+    [Fact]
+    public void A_series_must_be_one_setting_over_distinct_betas()
+    {
+        var mixed = new List<CompareCell> { Cell("a", 1), Cell("a", 0.1) with { Normalizer = "global" } };
+        Assert.Contains("differ in more than kl_coef", Assert.Throws<ArgumentException>(() => CompareGrid.ValidateSeries(mixed)).Message);
+        var repeated = new List<CompareCell> { Cell("a", 1), Cell("a", 1) with { Name = "a-again" } };
+        Assert.Contains("same kl_coef", Assert.Throws<ArgumentException>(() => CompareGrid.ValidateSeries(repeated)).Message);
+        Assert.Contains("already sets", Assert.Throws<ArgumentException>(() => CompareGrid.WithKlCoefs(CompareGrid.Preset("paper-main-frontier"), [0.1])).Message);
+    }
+
+    [Fact]
     public void Ranges_that_do_not_overlap_say_so_instead_of_extrapolating()
     {
         var cells = new List<CompareCell> { Cell("low", 1), Cell("low", 0.5), Cell("high", 1), Cell("high", 0.5) };
@@ -103,5 +140,12 @@ public class KlFrontierTests
         File.WriteAllText(grid, $$"""{"cells":[{"name":"x","env":"{{bundle}}","kl_coef":"big"}]}""");
         var badField = CliRunner.Run("compare", "--config", grid, "--json");
         Assert.Contains("cells[0]: kl_coef must be a number", (string?)badField.LastJson()["error"]);
+        File.WriteAllText(grid, $$"""{"cells":[{"name":"x","env":"{{bundle}}","series":7}]}""");
+        Assert.Contains("cells[0]: series must be a non-empty string", (string?)CliRunner.Run("compare", "--config", grid, "--json").LastJson()["error"]);
+
+        // The same cell name at another β must not reuse the finished runs.
+        File.WriteAllText(grid, $$"""{"cells":[{"name":"seg-beta-0.01","env":"{{bundle}}","kl_coef":0.5}]}""");
+        var stale = CliRunner.Run("compare", "--config", grid, "--seeds", "1", "--iterations", "2", "--out", outDir, "--json");
+        Assert.Contains("holds a run at β 0.01; cell 'seg-beta-0.01' asks for β 0.5", (string?)stale.LastJson()["error"]);
     }
 }

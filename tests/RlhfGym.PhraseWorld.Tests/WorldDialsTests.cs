@@ -87,8 +87,9 @@ public class WorldDialsTests
         var (stems, heads) = w.Dials.Irregular(WorldBuilder.InformativePerTopic);
         Assert.Equal((2, 2), (stems, heads));
         Assert.Equal(V0.Phrases.Count + V0.Topics.Count * stems * WorldDials.SiblingsPerStem, w.Phrases.Count);
-        // The v0 phrases keep their ids, text and values: the siblings are drawn after them.
+        // The v0 phrases keep their ids, text and values, and the prompts their splits: the siblings are drawn last.
         Assert.Equal(V0.Phrases.Select(p => (p.Id, p.Text, p.Value)), w.Phrases.Take(V0.Phrases.Count).Select(p => (p.Id, p.Text, p.Value)));
+        Assert.Equal(V0.Prompts.Select(p => (p.Id, p.Split)), w.Prompts.Select(p => (p.Id, p.Split)));
         var judge = new GoldJudge(w);
         var prompt = w.Prompts[0];
         for (int s = 0; s < stems; s++)

@@ -17,7 +17,7 @@ namespace RlhfGym.Env.Judging;
 ///
 /// AlpacaEval flags "a sign of failure of the GLM" when LC moves too far from the raw win rate WR: above
 /// max(WR + (1 − WR)/4, WR + 0.10) or below min(WR − WR/4, WR − 0.10). Here such a fit is not reported: the value is
-/// null and <see cref="GlmFailed"/> is set.
+/// null and <see cref="GlmFailed"/> is set; so is a fit whose Newton iterations did not converge in 100 steps.
 /// </remarks>
 public sealed record LengthControlledWinRate(double? Value, bool GlmFailed, double ModelCoef, double LengthCoef)
 {
@@ -38,7 +38,8 @@ public sealed record LengthControlledWinRate(double? Value, bool GlmFailed, doub
         // Newton's method on the penalised log-likelihood: two parameters, a convex objective.
         double theta = 0, phi = 0;
         const double lambda = 1 / C;
-        for (int iter = 0; iter < 100; iter++)
+        bool converged = false;
+        for (int iter = 0; iter < 100 && !converged; iter++)
         {
             double g0 = -lambda * theta, g1 = -lambda * phi, h00 = lambda, h01 = 0, h11 = lambda;
             for (int i = 0; i < n; i++)
@@ -56,10 +57,11 @@ public sealed record LengthControlledWinRate(double? Value, bool GlmFailed, doub
             // A bounded step: far from the optimum on nearly separable data a full step can overshoot.
             theta += Math.Clamp(d0, -5, 5);
             phi += Math.Clamp(d1, -5, 5);
-            if (Math.Abs(d0) + Math.Abs(d1) < 1e-12) break;
+            converged = Math.Abs(d0) + Math.Abs(d1) < 1e-12;
         }
         double lc = 1 / (1 + Math.Exp(-theta));
-        bool failed = IsExtremeChange(wins.Average(), lc);
+        // A fit that did not converge is reported as failed, like one beyond AlpacaEval's bound.
+        bool failed = !converged || IsExtremeChange(wins.Average(), lc);
         return new LengthControlledWinRate(failed ? null : lc, failed, theta, phi);
     }
 

@@ -136,7 +136,8 @@ public static class CompareGrid
                     MissingEos = Opt("missing_eos"),
                     MissingEosPenalty = Opt("missing_eos_penalty") is { } penalty ? double.Parse(penalty, System.Globalization.CultureInfo.InvariantCulture) : null,
                     KlCoef = KlCoefField(c["kl_coef"]),
-                    Series = c["series"] is null ? null : Str("series"),
+                    Series = c["series"] is null ? null : c["series"] is JsonValue sv && sv.TryGetValue<string>(out var series) && series.Length > 0
+                        ? series : throw new ArgumentException($"series must be a non-empty string; got {c["series"]!.ToJsonString()}"),
                 };
                 cell.Apply(new EnvOptions());
                 AlgorithmRegistry.Validate(cell.Agent);
@@ -150,6 +151,22 @@ public static class CompareGrid
         if (result.Count == 0) throw new InvalidDataException($"{path}: no cells");
         if (result.Select(c => c.Name).Distinct().Count() != result.Count) throw new InvalidDataException($"{path}: cell names must be unique");
         return result;
+    }
+
+    /// <summary>
+    /// Cells of one series must differ only in β (and their names): otherwise its curve would mix settings. Throws
+    /// naming the series and what differs.
+    /// </summary>
+    public static void ValidateSeries(IReadOnlyList<CompareCell> cells)
+    {
+        foreach (var series in cells.GroupBy(c => c.SeriesName).Where(g => g.Count() > 1))
+        {
+            var first = series.First() with { Name = "", KlCoef = null };
+            if (series.FirstOrDefault(c => c with { Name = "", KlCoef = null } != first) is { } other)
+                throw new ArgumentException($"series '{series.Key}': cells '{series.First().Name}' and '{other.Name}' differ in more than kl_coef; a series is one setting over several β values");
+            if (series.Select(c => c.KlCoef).Distinct().Count() != series.Count())
+                throw new ArgumentException($"series '{series.Key}': two cells have the same kl_coef");
+        }
     }
 
     /// <summary>kl_coef in a grid file: a JSON number ≥ 0 (null or absent: the trainer's default).</summary>
@@ -174,6 +191,8 @@ public static class CompareGrid
         if (betas.Count == 0) throw new ArgumentException("--kl-coefs needs at least one value");
         foreach (var b in betas) CheckKlCoef(b, "--kl-coefs");
         if (betas.Distinct().Count() != betas.Count) throw new ArgumentException("--kl-coefs values must be distinct");
+        if (cells.FirstOrDefault(c => c.KlCoef is not null) is { } set)
+            throw new ArgumentException($"--kl-coefs would replace the β cell '{set.Name}' already sets (kl_coef {set.KlCoef}); leave one of them out");
         return cells.SelectMany(c => betas.Select(b => c with
         {
             Name = $"{c.Name}-beta-{b.ToString("R", CultureInfo.InvariantCulture)}",

@@ -22,6 +22,7 @@ public sealed class CompareRunner(Device device, Action<string> progress)
 
     public JsonObject Run(string outDir, IReadOnlyList<CompareCell> cells, int seeds, int iterations)
     {
+        CompareGrid.ValidateSeries(cells);
         Directory.CreateDirectory(outDir);
         int skipped = 0, ran = 0;
         var perCell = new Dictionary<string, List<JsonObject>>();
@@ -34,7 +35,12 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                 string summaryPath = Path.Combine(runDir, Trainer.SummaryFile);
                 if (File.Exists(summaryPath))
                 {
-                    perCell[cell.Name].Add(JsonFile.ReadObject(summaryPath));
+                    var summary = JsonFile.ReadObject(summaryPath);
+                    // A finished run is reused only for the β it ran at (an edited grid must not put stale points on a frontier).
+                    double beta = cell.KlCoef ?? new TrainerOptions().KlCoef;
+                    if (summary["kl_coef"] is { } ran0 && Math.Abs(JsonNumbers.AsDouble(ran0) - beta) > 1e-12)
+                        throw new InvalidOperationException($"{runDir} holds a run at β {JsonNumbers.AsDouble(ran0)}; cell '{cell.Name}' asks for β {beta}: choose another --out or remove that run");
+                    perCell[cell.Name].Add(summary);
                     skipped++;
                     continue;
                 }
@@ -43,7 +49,7 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                 var trainer = new Trainer(env, Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir),
                     JudgePolicyEvaluator.ForBundle(env.Bundle, env.Spec.MaxNewTokens, device), device);
                 var options = new TrainerOptions { Algorithm = cell.Agent, Iterations = iterations, Seed = seed, EvalEvery = iterations };
-                if (cell.KlCoef is { } beta) options = options with { KlCoef = beta };
+                if (cell.KlCoef is { } cellBeta) options = options with { KlCoef = cellBeta };
                 perCell[cell.Name].Add(trainer.Run(runDir, options, resume: RunCheckpoint.Find(runDir) is not null).Figures);
                 ran++;
             }
@@ -54,7 +60,10 @@ public sealed class CompareRunner(Device device, Action<string> progress)
             var row = new JsonObject { ["cell"] = cell.Name, ["seeds"] = perCell[cell.Name].Count, ["config"] = CompareGrid.Describe(cell) };
             // A figure a run does not have (an algorithm without a KL figure, an env without a judge) is left out of
             // the mean; a cell where no run has it reports null.
-            List<double> Present(string figure) => perCell[cell.Name].Where(s => s[figure] is not null).Select(s => JsonNumbers.AsDouble(s[figure])).ToList();
+            // An LC from a summary without "lc_glm_failed" was computed by the earlier free-intercept fit: not used.
+            List<double> Present(string figure) => perCell[cell.Name]
+                .Where(s => s[figure] is not null && (figure != "lc_win_rate" || s["lc_glm_failed"] is not null))
+                .Select(s => JsonNumbers.AsDouble(s[figure])).ToList();
             foreach (var figure in Figures)
             {
                 var values = Present(figure);

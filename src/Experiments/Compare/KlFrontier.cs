@@ -52,7 +52,7 @@ public static class KlFrontier
                     ["cell"] = cell.Name,
                     ["kl_coef"] = cell.KlCoef,
                     ["seeds"] = runs.Count,
-                    ["kl"] = MeanCi(runs.Select(r => Finite(r[Kl])!.Value).ToList()),
+                    ["kl"] = MeanCi(runs.Select(r => Finite(r[Kl])!.Value).ToList(), significant: true),
                     ["gold"] = MeanCi(runs.Select(r => Finite(r[Gold])!.Value).ToList()),
                 });
             }
@@ -75,8 +75,9 @@ public static class KlFrontier
             string ranges = string.Join("; ", curves.Select(c => $"{c.Key} [{F(c.Value.Values.Max(v => v[0].Kl))}, {F(c.Value.Values.Min(v => v[^1].Kl))}]"));
             return NoMatch($"the series' KL ranges do not overlap (inside every seed: {ranges}); add β values that close the gap");
         }
+        // The ends are the measured ends themselves: exp(log x) can land an ulp outside a curve's range.
         var kls = Enumerable.Range(0, MatchedPoints)
-            .Select(i => Math.Exp(Math.Log(lo) + (Math.Log(hi) - Math.Log(lo)) * i / (MatchedPoints - 1))).ToArray();
+            .Select(i => i == 0 ? lo : i == MatchedPoints - 1 ? hi : Math.Exp(Math.Log(lo) + (Math.Log(hi) - Math.Log(lo)) * i / (MatchedPoints - 1))).ToArray();
         var bySeries = new JsonObject();
         foreach (var (name, seeds) in curves)
         {
@@ -84,14 +85,14 @@ public static class KlFrontier
             foreach (double kl in kls)
             {
                 var golds = seeds.Values.Select(curve => Interpolate(curve, kl)).ToList();
-                rows.Add(new JsonObject { ["kl"] = Math.Round(kl, 4), ["seeds"] = golds.Count, ["gold"] = MeanCi(golds) });
+                rows.Add(new JsonObject { ["kl"] = Significant(kl), ["seeds"] = golds.Count, ["gold"] = MeanCi(golds) });
             }
             bySeries[name] = rows;
         }
         return new JsonObject
         {
-            ["range"] = new JsonArray(Math.Round(lo, 4), Math.Round(hi, 4)),
-            ["kl"] = new JsonArray(kls.Select(k => (JsonNode)Math.Round(k, 4)).ToArray()),
+            ["range"] = new JsonArray(Significant(lo), Significant(hi)),
+            ["kl"] = new JsonArray(kls.Select(k => (JsonNode)Significant(k)).ToArray()),
             ["series"] = bySeries,
             ["reason"] = null,
         };
@@ -116,12 +117,18 @@ public static class KlFrontier
 
     private static double? Finite(JsonNode? node) => node is null ? null : JsonNumbers.AsDouble(node) is var d && double.IsFinite(d) ? d : null;
 
-    private static JsonObject MeanCi(IReadOnlyList<double> values)
+    /// <summary>Mean ± 95% CI, rounded to 4 decimals, or (KL, which spans 1e-3 to 1e2) to 4 significant digits.</summary>
+    private static JsonObject MeanCi(IReadOnlyList<double> values, bool significant = false)
     {
         if (values.Count == 0) return new JsonObject { ["mean"] = null, ["ci95"] = null };
         var (mean, half) = CompareRunner.MeanCi95(values);
-        return new JsonObject { ["mean"] = Math.Round(mean, 4), ["ci95"] = double.IsFinite(half) ? Math.Round(half, 4) : null };
+        double Round(double v) => significant ? Significant(v) : Math.Round(v, 4);
+        return new JsonObject { ["mean"] = Round(mean), ["ci95"] = double.IsFinite(half) ? Round(half) : null };
     }
+
+    /// <summary>4 significant digits: a KL of 0.00012 stays positive (log scale), one of 85.5583 keeps 85.56.</summary>
+    public static double Significant(double v) =>
+        v == 0 || !double.IsFinite(v) ? v : Math.Round(v, Math.Clamp(3 - (int)Math.Floor(Math.Log10(Math.Abs(v))), 0, 15));
 
     private static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
 
@@ -154,7 +161,8 @@ public static class KlFrontier
         var allKl = new List<double>();
         foreach (var s in frontier["series"]!.AsArray())
         {
-            var points = s!["points"]!.AsArray().Where(p => p!["kl"]!["mean"] is not null && p["gold"]!["mean"] is not null).ToList();
+            // Only points a log axis can show.
+            var points = s!["points"]!.AsArray().Where(p => p!["kl"]!["mean"] is { } k && (double)k > 0 && p["gold"]!["mean"] is not null).ToList();
             double[] kl = points.Select(p => (double)p!["kl"]!["mean"]!).ToArray();
             double[] x = kl.Select(Math.Log10).ToArray(), y = points.Select(p => (double)p!["gold"]!["mean"]!).ToArray();
             allKl.AddRange(kl);
@@ -170,7 +178,7 @@ public static class KlFrontier
             { Color = line.Color };
             plot.Add.Plottable(err);
         }
-        if (frontier["matched_kl"]!["range"] is JsonArray range)
+        if (frontier["matched_kl"]!["range"] is JsonArray range && (double)range[0]! > 0)
         {
             var span = plot.Add.HorizontalSpan(Math.Log10((double)range[0]!), Math.Log10((double)range[1]!));
             span.LegendText = "matched KL range";
