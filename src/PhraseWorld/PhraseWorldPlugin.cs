@@ -16,7 +16,10 @@ namespace RlhfGym.PhraseWorld;
 /// </summary>
 public static class PhraseWorldPlugin
 {
-    public static readonly IReadOnlyList<string> EnvIds = [EnvId("bandit"), EnvId("token"), EnvId("segment")];
+    /// <summary>The reward modes every PhraseWorld is registered under, in registration order.</summary>
+    private static readonly string[] Modes = ["bandit", "token", "segment"];
+
+    public static readonly IReadOnlyList<string> EnvIds = Modes.Select(m => EnvId(m)).ToArray();
 
     /// <summary>
     /// The id (and bundle name) of PhraseWorld under a reward mode: "segment" → PhraseWorld-Segment-v0; in a named
@@ -30,8 +33,6 @@ public static class PhraseWorldPlugin
 
     /// <summary>Every id this plug-in registers: the three v0 envs, then each named world's three.</summary>
     public static IEnumerable<string> AllEnvIds => EnvIds.Concat(WorldDials.Named.Keys.SelectMany(w => Modes.Select(m => EnvId(m, w))));
-
-    private static readonly string[] Modes = ["bandit", "token", "segment"];
 
     /// <summary>
     /// The id of <paramref name="envId"/>'s env in a named world: a v0 PhraseWorld id moves to that world's; any
@@ -47,11 +48,8 @@ public static class PhraseWorldPlugin
     public static void Register()
     {
         foreach (var world in new string?[] { null }.Concat(WorldDials.Named.Keys))
-        {
-            EnvRegistry.Register(EnvId("bandit", world), (dir, p, d) => BuildBundle(dir, RewardReading.Bandit, world, p, d));
-            EnvRegistry.Register(EnvId("token", world), (dir, p, d) => BuildBundle(dir, RewardReading.Token, world, p, d));
-            EnvRegistry.Register(EnvId("segment", world), (dir, p, d) => BuildBundle(dir, RewardReading.Segment(), world, p, d));
-        }
+            foreach (var mode in Modes)
+                EnvRegistry.Register(EnvId(mode, world), (dir, p, d) => BuildBundle(dir, RewardReading.Parse(mode), world, p, d));
         JudgeRegistry.Register(WorldStore.WorldFile, PhraseWorldJudge.Load);
     }
 

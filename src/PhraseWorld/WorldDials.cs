@@ -59,11 +59,20 @@ public sealed record WorldDials
         return this;
     }
 
-    private static void Check(double value, string name)
+    /// <summary>Throws naming <paramref name="name"/> (a dial, or the option that sets it) unless value is in [0, 1].</summary>
+    public static void Check(double value, string name)
     {
         if (!(value >= 0 && value <= 1))
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1]; got {value.ToString("R", CultureInfo.InvariantCulture)}");
     }
+
+    /// <summary>The dials as world.json and `world build --json` write them.</summary>
+    public System.Text.Json.Nodes.JsonObject ToJson() => new()
+    {
+        ["location_trend"] = LocationTrend,
+        ["boundary_noise"] = BoundaryNoise,
+        ["verbosity_bias"] = VerbosityBias,
+    };
 
     /// <summary>The location multiplier of the k-th (1-based) of K content phrases.</summary>
     public double LocationMultiplier(int k, int count) =>

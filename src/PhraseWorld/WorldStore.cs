@@ -79,13 +79,7 @@ public static class WorldStore
                 ["text"] = p.Text,
             }).ToArray()),
         };
-        if (!world.Dials.IsNone)
-            json["dials"] = new JsonObject
-            {
-                ["location_trend"] = world.Dials.LocationTrend,
-                ["boundary_noise"] = world.Dials.BoundaryNoise,
-                ["verbosity_bias"] = world.Dials.VerbosityBias,
-            };
+        if (!world.Dials.IsNone) json["dials"] = world.Dials.ToJson();
         AtomicFile.WriteAllText(Path.Combine(directory, WorldFile), json.ToJsonString(new JsonSerializerOptions(Jsonl.Options) { WriteIndented = true }) + "\n");
         Jsonl.Write(Path.Combine(directory, PromptsFile), world.Prompts.Select(p => new JsonObject
         {

@@ -38,8 +38,9 @@ public static class CompareCommand
                 _ => throw new ArgumentException("give exactly one of --preset or --config"),
             };
             if (parse.GetValue(klCoefs) is { } betas) cells = CompareGrid.WithKlCoefs(cells, ParseBetas(betas));
-            if (parse.GetValue(world) is { } w) cells = cells.Select(c => c with { Env = RlhfGym.PhraseWorld.PhraseWorldPlugin.InWorld(c.Env, w) }).ToList();
-            string name = (parse.GetValue(preset) ?? Path.GetFileNameWithoutExtension(parse.GetValue(config)!)) + (parse.GetValue(world) is { } wn ? $"-{wn}" : "");
+            string? worldName = parse.GetValue(world);
+            if (worldName is not null) cells = cells.Select(c => c with { Env = RlhfGym.PhraseWorld.PhraseWorldPlugin.InWorld(c.Env, worldName) }).ToList();
+            string name = (parse.GetValue(preset) ?? Path.GetFileNameWithoutExtension(parse.GetValue(config)!)) + (worldName is null ? "" : $"-{worldName}");
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             return new CompareRunner(dev, progress).Run(parse.GetValue(outDir) ?? Path.Combine("runs", $"compare-{name}"), cells,
                 CommonOptions.Positive(parse.GetValue(seeds), "--seeds"), CommonOptions.Positive(parse.GetValue(iterations), "--iterations"));

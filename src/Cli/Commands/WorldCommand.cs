@@ -40,9 +40,9 @@ public static class WorldCommand
                 BoundaryNoise = parse.GetValue(boundaryNoise) ?? dials.BoundaryNoise,
                 VerbosityBias = parse.GetValue(verbosityBias) ?? dials.VerbosityBias,
             };
-            DialOption(dials.LocationTrend, "--location-trend");
-            DialOption(dials.BoundaryNoise, "--boundary-noise");
-            DialOption(dials.VerbosityBias, "--verbosity-bias");
+            WorldDials.Check(dials.LocationTrend, "--location-trend");
+            WorldDials.Check(dials.BoundaryNoise, "--boundary-noise");
+            WorldDials.Check(dials.VerbosityBias, "--verbosity-bias");
             progress($"world build: seed {parse.GetValue(seed)} → {dir}");
             var (w, sft, pairs) = WorldStore.Build(dir, parse.GetValue(seed), dials: dials);
             var judge = new GoldJudge(w);
@@ -67,21 +67,10 @@ public static class WorldCommand
                 ["pair_label_agreement_with_gold"] = Math.Round(pairs.Average(p => p.ChosenGold > p.RejectedGold ? 1.0 : p.ChosenGold == p.RejectedGold ? 0.5 : 0.0), 4),
                 // How often the chosen response is the longer one (ties ½): what a verbosity bias moves.
                 ["pair_label_prefers_longer"] = Math.Round(pairs.Average(p => p.Chosen.Length > p.Rejected.Length ? 1.0 : p.Chosen.Length == p.Rejected.Length ? 0.5 : 0.0), 4),
-                ["dials"] = new JsonObject
-                {
-                    ["location_trend"] = w.Dials.LocationTrend,
-                    ["boundary_noise"] = w.Dials.BoundaryNoise,
-                    ["verbosity_bias"] = w.Dials.VerbosityBias,
-                },
+                ["dials"] = w.Dials.ToJson(),
             };
         });
         return command;
-    }
-
-    private static void DialOption(double value, string option)
-    {
-        if (!(value >= 0 && value <= 1))
-            throw new ArgumentException($"{option} must be in [0, 1]; got {value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}");
     }
 
     private static Command Segmentation()

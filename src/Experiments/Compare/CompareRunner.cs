@@ -72,8 +72,7 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                     row[figure] = null;
                     continue;
                 }
-                var (mean, half) = MeanCi95(values);
-                row[figure] = new JsonObject { ["mean"] = Math.Round(mean, 4), ["ci95"] = double.IsFinite(half) ? Math.Round(half, 4) : null };
+                row[figure] = MeanCiJson(values, v => Math.Round(v, 4));
             }
             // Seeds whose length-controlled GLM failed (AlpacaEval's bound) have no LC; the table says how many.
             row["lc_glm_failures"] = perCell[cell.Name].Count(s => s["lc_glm_failed"]?.GetValue<bool>() == true);
@@ -107,19 +106,28 @@ public sealed class CompareRunner(Device device, Action<string> progress)
         ? MathNet.Numerics.Distributions.StudentT.InvCDF(0, 1, df, 0.975)
         : throw new ArgumentOutOfRangeException(nameof(df), df, "degrees of freedom must be >= 1");
 
+    /// <summary>A figure over seeds as compare.json writes it: {"mean", "ci95"}, ci95 null for a single value.</summary>
+    internal static JsonObject MeanCiJson(IReadOnlyList<double> values, Func<double, double> round)
+    {
+        var (mean, half) = MeanCi95(values);
+        return new JsonObject { ["mean"] = round(mean), ["ci95"] = double.IsFinite(half) ? round(half) : null };
+    }
+
+    /// <summary>A {"mean", "ci95"} figure as a table cell: "1.234 ± 0.056", "1.234", or "–" when there is none.</summary>
+    internal static string MeanCiText(JsonNode? f) => f?["mean"] is null ? "–"
+        : f["ci95"] is null ? string.Format(CultureInfo.InvariantCulture, "{0:F3}", (double)f["mean"]!)
+        : string.Format(CultureInfo.InvariantCulture, "{0:F3} ± {1:F3}", (double)f["mean"]!, (double)f["ci95"]!);
+
     private static string Markdown(JsonArray table)
     {
-        string Cell(JsonNode? f) => f is null ? "–"
-            : f["ci95"] is null ? string.Format(CultureInfo.InvariantCulture, "{0:F3}", (double)f["mean"]!)
-            : string.Format(CultureInfo.InvariantCulture, "{0:F3} ± {1:F3}", (double)f["mean"]!, (double)f["ci95"]!);
         var sb = new StringBuilder("| cell | seeds | gold | win rate vs SFT | LC win rate | length | KL |\n|---|---|---|---|---|---|---|\n");
         bool anyFailed = false;
         foreach (var row in table)
         {
             int failed = (int)row!["lc_glm_failures"]!;
             anyFailed |= failed > 0;
-            string lc = Cell(row["lc_win_rate"]) + (failed > 0 ? $" † {failed}/{row["seeds"]}" : "");
-            sb.AppendLine($"| {row["cell"]} | {row["seeds"]} | {Cell(row["gold_score_policy"])} | {Cell(row["win_rate_vs_sft"])} | {lc} | {Cell(row["eval_length"])} | {Cell(row["kl"])} |");
+            string lc = MeanCiText(row["lc_win_rate"]) + (failed > 0 ? $" † {failed}/{row["seeds"]}" : "");
+            sb.AppendLine($"| {row["cell"]} | {row["seeds"]} | {MeanCiText(row["gold_score_policy"])} | {MeanCiText(row["win_rate_vs_sft"])} | {lc} | {MeanCiText(row["eval_length"])} | {MeanCiText(row["kl"])} |");
         }
         if (anyFailed)
             sb.AppendLine("\n† k/n: the length-controlled GLM failed on k of n seeds (LC beyond AlpacaEval's bound: above max(WR + (1 − WR)/4, "

@@ -118,13 +118,9 @@ public static class KlFrontier
     private static double? Finite(JsonNode? node) => node is null ? null : JsonNumbers.AsDouble(node) is var d && double.IsFinite(d) ? d : null;
 
     /// <summary>Mean ± 95% CI, rounded to 4 decimals, or (KL, which spans 1e-3 to 1e2) to 4 significant digits.</summary>
-    private static JsonObject MeanCi(IReadOnlyList<double> values, bool significant = false)
-    {
-        if (values.Count == 0) return new JsonObject { ["mean"] = null, ["ci95"] = null };
-        var (mean, half) = CompareRunner.MeanCi95(values);
-        double Round(double v) => significant ? Significant(v) : Math.Round(v, 4);
-        return new JsonObject { ["mean"] = Round(mean), ["ci95"] = double.IsFinite(half) ? Round(half) : null };
-    }
+    private static JsonObject MeanCi(IReadOnlyList<double> values, bool significant = false) => values.Count == 0
+        ? new JsonObject { ["mean"] = null, ["ci95"] = null }
+        : CompareRunner.MeanCiJson(values, significant ? Significant : v => Math.Round(v, 4));
 
     /// <summary>4 significant digits: a KL of 0.00012 stays positive (log scale), one of 85.5583 keeps 85.56.</summary>
     public static double Significant(double v) =>
@@ -132,17 +128,13 @@ public static class KlFrontier
 
     private static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
 
-    private static string Cell(JsonNode? f) => f?["mean"] is null ? "–"
-        : f["ci95"] is null ? string.Format(CultureInfo.InvariantCulture, "{0:F3}", (double)f["mean"]!)
-        : string.Format(CultureInfo.InvariantCulture, "{0:F3} ± {1:F3}", (double)f["mean"]!, (double)f["ci95"]!);
-
     /// <summary>The frontier's two markdown tables: every point, then gold at matched KL (or why there is none).</summary>
     public static string Markdown(JsonObject frontier)
     {
         var sb = new StringBuilder("\n### Gold against KL (each series over its β values)\n\n| series | β | seeds | KL | gold |\n|---|---|---|---|---|\n");
         foreach (var s in frontier["series"]!.AsArray())
             foreach (var p in s!["points"]!.AsArray())
-                sb.AppendLine($"| {s["name"]} | {p!["kl_coef"]} | {p["seeds"]} | {Cell(p["kl"])} | {Cell(p["gold"])} |");
+                sb.AppendLine($"| {s["name"]} | {p!["kl_coef"]} | {p["seeds"]} | {CompareRunner.MeanCiText(p["kl"])} | {CompareRunner.MeanCiText(p["gold"])} |");
         var matched = frontier["matched_kl"]!;
         if (matched["reason"] is { } reason)
             return sb.Append($"\nNo gold at matched KL: {reason}.\n").ToString();
@@ -150,7 +142,7 @@ public static class KlFrontier
         sb.Append($"\n### Gold at matched KL (interpolated per seed in log KL; mean ± 95% CI over seeds)\n\n| KL | {string.Join(" | ", names)} |\n|---|{string.Concat(names.Select(_ => "---|"))}\n");
         var kls = matched["kl"]!.AsArray();
         for (int i = 0; i < kls.Count; i++)
-            sb.AppendLine($"| {F((double)kls[i]!)} | {string.Join(" | ", names.Select(n => Cell(matched["series"]![n]![i]!["gold"])))} |");
+            sb.AppendLine($"| {F((double)kls[i]!)} | {string.Join(" | ", names.Select(n => CompareRunner.MeanCiText(matched["series"]![n]![i]!["gold"])))} |");
         return sb.ToString();
     }
 
