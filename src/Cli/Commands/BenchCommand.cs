@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using RlhfGym.Benchmarks;
+using RlhfGym.Env.Common;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
@@ -277,8 +278,8 @@ public static class BenchCommand
                 {
                     ["seconds"] = Math.Round(x.Seconds, 5),
                     ["tokens_per_s"] = Math.Round(x.TokensPerSecond, 0),
-                    ["tflops"] = Math.Round(x.Tflops, 3),
-                    ["square_gemm_tflops"] = Math.Round(x.SquareGemmTflops, 3),
+                    ["tflops"] = SignificantDigits.Round(x.Tflops),
+                    ["square_gemm_tflops"] = SignificantDigits.Round(x.SquareGemmTflops),
                     ["fraction_of_square_gemm"] = Math.Round(x.Tflops / x.SquareGemmTflops, 3),
                     ["mfu"] = x.Mfu is { } m ? Math.Round(m, 4) : null,
                     ["max_abs_value_diff_vs_cpu_fp32"] = x.MaxAbsValueDiff,

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using RlhfGym.Env.Common;
 
 namespace RlhfGym.Experiments.Compare;
 
@@ -122,9 +123,8 @@ public static class KlFrontier
         ? new JsonObject { ["mean"] = null, ["ci95"] = null }
         : CompareRunner.MeanCiJson(values, significant ? Significant : v => Math.Round(v, 4));
 
-    /// <summary>4 significant digits: a KL of 0.00012 stays positive (log scale), one of 85.5583 keeps 85.56.</summary>
-    public static double Significant(double v) =>
-        v == 0 || !double.IsFinite(v) ? v : Math.Round(v, Math.Clamp(3 - (int)Math.Floor(Math.Log10(Math.Abs(v))), 0, 15));
+    /// <summary>KL spans 1e-4 to 1e2, so it keeps 4 significant digits rather than 4 decimals.</summary>
+    public static double Significant(double v) => SignificantDigits.Round(v);
 
     private static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
 
