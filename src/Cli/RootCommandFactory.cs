@@ -12,6 +12,7 @@ public static class RootCommandFactory
         root.Options.Add(CommonOptions.Json);
         root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());
+        root.Subcommands.Add(ResultsCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(WorldCommand.Create());

@@ -12,15 +12,15 @@ using static TorchSharp.torch;
 namespace RlhfGym.Experiments.Compare;
 
 /// <summary>
-/// Runs every cell × seed of a grid, each into OUT/&lt;cell&gt;/seed-&lt;s&gt;. A finished run (summary.json present)
-/// is skipped and a half-finished one resumes from its checkpoint, so a compare killed half-way and restarted picks
+/// Runs every cell × seed of a grid, each into OUT/&lt;cell&gt;/seed-&lt;s&gt; (or, with a <see cref="RunStore"/>, into
+/// the store under the setting it trains, shared with other grids). A finished run (summary.json present) is skipped and a half-finished one resumes from its checkpoint, so a compare killed half-way and restarted picks
 /// up where it stopped. Then: mean ± 95% CI (t) per cell, a markdown table and a plot.
 /// </summary>
 public sealed class CompareRunner(Device device, Action<string> progress)
 {
     public static readonly string[] Figures = ["gold_score_policy", "win_rate_vs_sft", "lc_win_rate", "eval_length", "kl"];
 
-    public JsonObject Run(string outDir, IReadOnlyList<CompareCell> cells, int seeds, int iterations)
+    public JsonObject Run(string outDir, IReadOnlyList<CompareCell> cells, int seeds, int iterations, RunStore? store = null)
     {
         CompareGrid.ValidateSeries(cells);
         Directory.CreateDirectory(outDir);
@@ -31,7 +31,7 @@ public sealed class CompareRunner(Device device, Action<string> progress)
             perCell[cell.Name] = [];
             for (int seed = 1; seed <= seeds; seed++)
             {
-                string runDir = Path.Combine(outDir, cell.Name, $"seed-{seed}");
+                string runDir = RunDirectory(outDir, cell, iterations, seed, store);
                 string summaryPath = Path.Combine(runDir, Trainer.SummaryFile);
                 if (File.Exists(summaryPath))
                 {
@@ -45,6 +45,7 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                     continue;
                 }
                 progress($"compare: {cell.Name}, seed {seed}");
+                store?.Record(cell, iterations);
                 using var env = EnvRegistry.Make(cell.Env, 64, cell.Apply, device: device, progress: progress);
                 var trainer = new Trainer(env, Path.Combine(env.Bundle.Directory, EnvBundle.ReferenceDir),
                     JudgePolicyEvaluator.ForBundle(env.Bundle, env.Spec.MaxNewTokens, device), device);
@@ -88,6 +89,24 @@ public sealed class CompareRunner(Device device, Action<string> progress)
         if (frontier is not null) KlFrontier.Plot(Path.Combine(outDir, "compare_frontier.png"), frontier);
         return new JsonObject { ["out"] = Path.GetFullPath(outDir), ["runs"] = ran, ["skipped"] = skipped, ["table"] = table, ["frontier"] = frontier };
     }
+
+    /// <summary>Where a cell's seed runs: in the store when there is one, else under the grid's own output directory.</summary>
+    public static string RunDirectory(string outDir, CompareCell cell, int iterations, int seed, RunStore? store) =>
+        store?.RunDirectory(cell, iterations, seed) ?? Path.Combine(outDir, cell.Name, $"seed-{seed}");
+
+    /// <summary>How many of a grid's runs are finished, per cell, without training anything (results --plan).</summary>
+    public static JsonArray Plan(string outDir, IReadOnlyList<CompareCell> cells, int seeds, int iterations, RunStore? store) =>
+        new(cells.Select(cell =>
+        {
+            var dirs = Enumerable.Range(1, seeds).Select(seed => RunDirectory(outDir, cell, iterations, seed, store)).ToList();
+            return (JsonNode)new JsonObject
+            {
+                ["cell"] = cell.Name,
+                ["finished"] = dirs.Count(d => File.Exists(Path.Combine(d, Trainer.SummaryFile))),
+                ["seeds"] = seeds,
+                ["runs"] = Path.GetFullPath(Path.GetDirectoryName(dirs[0])!),
+            };
+        }).ToArray());
 
     /// <summary>
     /// Mean and half-width of the 95% confidence interval over seeds: t(0.975, n − 1) · sd / √n, with the exact
