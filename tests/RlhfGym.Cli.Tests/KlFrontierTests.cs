@@ -84,6 +84,13 @@ public class KlFrontierTests
     public void KL_figures_keep_four_significant_digits(double value, double expected) =>
         Assert.Equal(expected, KlFrontier.Significant(value), 12);
 
+    [Theory]
+    [InlineData(1.0445, 0.2204, "1.045 ± 0.220")] // a tie at the 4th decimal rounds as the 4-significant-digit KL does
+    [InlineData(1.0444, 0.0005, "1.044 ± 0.001")]
+    [InlineData(-4.4625, 3.1875, "-4.463 ± 3.188")]
+    public void Table_cells_round_half_away_from_zero_in_decimal(double mean, double ci, string expected) =>
+        Assert.Equal(expected, CompareRunner.MeanCiText(new System.Text.Json.Nodes.JsonObject { ["mean"] = mean, ["ci95"] = ci }));
+
     [Fact]
     public void A_series_must_be_one_setting_over_distinct_betas()
     {

@@ -40,8 +40,8 @@ public class ResultsVerbTests
         Assert.Contains("Prose between.", text);
         Assert.Contains("### Gold against KL", text);
         Assert.Contains("| s | 1 |", text);
-        Assert.Contains("![Gold against KL: frontier](img/results-frontier-frontier.png)", text);
-        Assert.True(File.Exists(Path.Combine(dir.Path, "img", "results-frontier-frontier.png")));
+        Assert.Contains("![Gold against KL: frontier](img/frontier-gold-vs-kl.png)", text);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "img", "frontier-gold-vs-kl.png")));
         Assert.EndsWith("<!-- /results -->\n\nProse after.\n", text);
 
         // Again: every run is reused and the page is the same to the byte.

@@ -126,13 +126,13 @@ public static class ResultsCommand
 
     /// <summary>
     /// What a region holds: compare's markdown tables, and for a grid with a KL axis its frontier plot, copied next to
-    /// the page (img/results-&lt;name&gt;-frontier.png) and linked.
+    /// the page (img/&lt;name&gt;-gold-vs-kl.png) and linked.
     /// </summary>
     private static string RegionBody(string pagePath, string outDir, string name, JsonObject result)
     {
         string tables = File.ReadAllText(Path.Combine(outDir, "compare.md")).Trim();
         if (result["frontier"] is null) return tables;
-        string image = $"results-{name}-frontier.png";
+        string image = $"{name}-gold-vs-kl.png";
         string imageDir = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(pagePath))!, "img");
         Directory.CreateDirectory(imageDir);
         string temp = Path.Combine(imageDir, $".{image}.tmp");

@@ -73,12 +73,12 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                     row[figure] = null;
                     continue;
                 }
-                row[figure] = MeanCiJson(values, v => Math.Round(v, 4));
+                row[figure] = MeanCiJson(values, v => Math.Round(v, 6));
             }
             // Seeds whose length-controlled GLM failed (AlpacaEval's bound) have no LC; the table says how many.
             row["lc_glm_failures"] = perCell[cell.Name].Count(s => s["lc_glm_failed"]?.GetValue<bool>() == true);
             var sft = Present("gold_score_sft");
-            row["gold_score_sft"] = sft.Count == 0 ? null : Math.Round(sft.Average(), 4);
+            row["gold_score_sft"] = sft.Count == 0 ? null : Math.Round(sft.Average(), 6);
             table.Add(row);
         }
         // Cells that differ only in β form gold-vs-KL curves, compared at matched KL (KlFrontier).
@@ -105,6 +105,7 @@ public sealed class CompareRunner(Device device, Action<string> progress)
                 ["finished"] = dirs.Count(d => File.Exists(Path.Combine(d, Trainer.SummaryFile))),
                 ["seeds"] = seeds,
                 ["runs"] = Path.GetFullPath(Path.GetDirectoryName(dirs[0])!),
+                ["setting"] = store is null ? null : RunStore.Setting(cell, iterations),
             };
         }).ToArray());
 
@@ -133,9 +134,16 @@ public sealed class CompareRunner(Device device, Action<string> progress)
     }
 
     /// <summary>A {"mean", "ci95"} figure as a table cell: "1.234 ± 0.056", "1.234", or "–" when there is none.</summary>
-    internal static string MeanCiText(JsonNode? f) => f?["mean"] is null ? "–"
-        : f["ci95"] is null ? string.Format(CultureInfo.InvariantCulture, "{0:F3}", (double)f["mean"]!)
-        : string.Format(CultureInfo.InvariantCulture, "{0:F3} ± {1:F3}", (double)f["mean"]!, (double)f["ci95"]!);
+    public static string MeanCiText(JsonNode? f) => f?["mean"] is null ? "–"
+        : f["ci95"] is null ? F3((double)f["mean"]!)
+        : $"{F3((double)f["mean"]!)} ± {F3((double)f["ci95"]!)}";
+
+    /// <summary>
+    /// Three decimals, half away from zero in decimal (1.0445 prints 1.045, where a double's F3 would see 1.04449999…).
+    /// JSON figures keep 6 decimals (KL 6 significant digits), so a table cell is rounded once from nearly the exact value
+    /// and the per-cell and frontier tables print the same digits for the same figure.
+    /// </summary>
+    private static string F3(double v) => Math.Round((decimal)v, 3, MidpointRounding.AwayFromZero).ToString("F3", CultureInfo.InvariantCulture);
 
     private static string Markdown(JsonArray table)
     {

@@ -118,12 +118,12 @@ public static class KlFrontier
 
     private static double? Finite(JsonNode? node) => node is null ? null : JsonNumbers.AsDouble(node) is var d && double.IsFinite(d) ? d : null;
 
-    /// <summary>Mean ± 95% CI, rounded to 4 decimals, or (KL, which spans 1e-3 to 1e2) to 4 significant digits.</summary>
+    /// <summary>Mean ± 95% CI, rounded to 6 decimals, or (KL, which spans 1e-4 to 1e2) to 6 significant digits.</summary>
     private static JsonObject MeanCi(IReadOnlyList<double> values, bool significant = false) => values.Count == 0
         ? new JsonObject { ["mean"] = null, ["ci95"] = null }
-        : CompareRunner.MeanCiJson(values, significant ? Significant : v => Math.Round(v, 4));
+        : CompareRunner.MeanCiJson(values, significant ? v => SignificantDigits.Round(v, 6) : v => Math.Round(v, 6));
 
-    /// <summary>KL spans 1e-4 to 1e2, so it keeps 4 significant digits rather than 4 decimals.</summary>
+    /// <summary>The matched KL values and range: KL spans 1e-4 to 1e2, so they keep 4 significant digits rather than decimals.</summary>
     public static double Significant(double v) => SignificantDigits.Round(v);
 
     private static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
