@@ -82,7 +82,7 @@ public class KlFrontierTests
     [InlineData(1.27426, 1.274)]
     [InlineData(0, 0)]
     public void KL_figures_keep_four_significant_digits(double value, double expected) =>
-        Assert.Equal(expected, KlFrontier.Significant(value), 12);
+        Assert.Equal(expected, RlhfGym.Env.Common.SignificantDigits.Round(value), 12);
 
     [Theory]
     [InlineData(1.0445, 0.2204, "1.045 ± 0.220")] // a tie at the 4th decimal rounds as the 4-significant-digit KL does

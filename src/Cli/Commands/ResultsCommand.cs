@@ -133,11 +133,8 @@ public static class ResultsCommand
         string tables = File.ReadAllText(Path.Combine(outDir, "compare.md")).Trim();
         if (result["frontier"] is null) return tables;
         string image = $"{name}-gold-vs-kl.png";
-        string imageDir = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(pagePath))!, "img");
-        Directory.CreateDirectory(imageDir);
-        string temp = Path.Combine(imageDir, $".{image}.tmp");
-        File.Copy(Path.Combine(outDir, "compare_frontier.png"), temp, overwrite: true);
-        File.Move(temp, Path.Combine(imageDir, image), overwrite: true);
+        using (var plot = File.OpenRead(Path.Combine(outDir, "compare_frontier.png")))
+            AtomicFile.Write(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(pagePath))!, "img", image), plot.CopyTo);
         return $"![Gold against KL: {name}](img/{image})\n\n{tables}";
     }
 }

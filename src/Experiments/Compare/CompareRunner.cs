@@ -13,8 +13,9 @@ namespace RlhfGym.Experiments.Compare;
 
 /// <summary>
 /// Runs every cell × seed of a grid, each into OUT/&lt;cell&gt;/seed-&lt;s&gt; (or, with a <see cref="RunStore"/>, into
-/// the store under the setting it trains, shared with other grids). A finished run (summary.json present) is skipped and a half-finished one resumes from its checkpoint, so a compare killed half-way and restarted picks
-/// up where it stopped. Then: mean ± 95% CI (t) per cell, a markdown table and a plot.
+/// the store under the setting it trains, shared with other grids). A finished run (summary.json present) is skipped
+/// and a half-finished one resumes from its checkpoint, so a compare killed half-way and restarted picks up where it
+/// stopped. Then: mean ± 95% CI (t) per cell, a markdown table and a plot.
 /// </summary>
 public sealed class CompareRunner(Device device, Action<string> progress)
 {

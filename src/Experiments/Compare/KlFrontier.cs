@@ -86,14 +86,14 @@ public static class KlFrontier
             foreach (double kl in kls)
             {
                 var golds = seeds.Values.Select(curve => Interpolate(curve, kl)).ToList();
-                rows.Add(new JsonObject { ["kl"] = Significant(kl), ["seeds"] = golds.Count, ["gold"] = MeanCi(golds) });
+                rows.Add(new JsonObject { ["kl"] = SignificantDigits.Round(kl), ["seeds"] = golds.Count, ["gold"] = MeanCi(golds) });
             }
             bySeries[name] = rows;
         }
         return new JsonObject
         {
-            ["range"] = new JsonArray(Significant(lo), Significant(hi)),
-            ["kl"] = new JsonArray(kls.Select(k => (JsonNode)Significant(k)).ToArray()),
+            ["range"] = new JsonArray(SignificantDigits.Round(lo), SignificantDigits.Round(hi)),
+            ["kl"] = new JsonArray(kls.Select(k => (JsonNode)SignificantDigits.Round(k)).ToArray()),
             ["series"] = bySeries,
             ["reason"] = null,
         };
@@ -122,9 +122,6 @@ public static class KlFrontier
     private static JsonObject MeanCi(IReadOnlyList<double> values, bool significant = false) => values.Count == 0
         ? new JsonObject { ["mean"] = null, ["ci95"] = null }
         : CompareRunner.MeanCiJson(values, significant ? v => SignificantDigits.Round(v, 6) : v => Math.Round(v, 6));
-
-    /// <summary>The matched KL values and range: KL spans 1e-4 to 1e2, so they keep 4 significant digits rather than decimals.</summary>
-    public static double Significant(double v) => SignificantDigits.Round(v);
 
     private static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
 
