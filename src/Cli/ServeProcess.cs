@@ -73,6 +73,15 @@ public sealed class ServeProcess : IDisposable
             throw new InvalidOperationException($"could not send SIGTERM to the server process {_process.Id} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
     }
 
+    /// <summary>SIGKILL: the server dies at once, as a crashed pod or a lost machine does (no drain, no goodbye).</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited) _process.Kill();
+        _process.WaitForExit(5000);
+    }
+
+    public bool HasExited => _process.HasExited;
+
     /// <summary>Waits for the server to exit; its exit code, or null when it is still running after <paramref name="timeout"/>.</summary>
     public int? WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout) ? _process.ExitCode : null;
 

@@ -23,6 +23,11 @@ public sealed record EpisodeSample(
 /// <summary>The episodes of one rollout, plus how long it took.</summary>
 public sealed record Rollout(IReadOnlyList<EpisodeSample> Episodes, double Seconds, long EnvSteps, double EnvSeconds)
 {
+    /// <summary>Episodes a sharded env lost with their server (over every collection this rollout took).</summary>
+    public int LostEpisodes { get; init; }
+    /// <summary>Sub-envs whose episode is not in <see cref="Episodes"/>: the lost ones and the rest of their groups.</summary>
+    public int DroppedEpisodes { get; init; }
+
     public double MeanLength => Episodes.Average(e => e.Response.Length);
     public double EosRate => Episodes.Average(e => e.Terminated ? 1.0 : 0.0);
     public double MeanTaskReturn => Episodes.Average(e => e.TaskRewards.Sum(v => (double)v));

@@ -9,11 +9,29 @@ namespace RlhfGym.Agents.Rollouts;
 /// Collects one episode per sub-env: Reset (optionally k sub-envs per prompt), then step until every sub-env has
 /// finished its first episode. The policy samples through its KV cache; a sub-env whose episode is over gets a filler
 /// (NoAction, or EOS for a sub-env the env has autoreset) until the slowest one finishes. Works on any
-/// <see cref="IVectorEnv"/>, local or remote.
+/// <see cref="IVectorEnv"/>, local or remote. An episode a sharded env lost with its server (<see cref="StepResult.Lost"/>)
+/// has no rewards to learn from: it is left out, with the rest of its group (a group baseline needs every member); when
+/// nothing is left, the rollout is collected again.
 /// </summary>
 public static class RolloutCollector
 {
+    /// <summary>Collections in a row that may lose every episode before the rollout gives up.</summary>
+    public const int MaxAttempts = 3;
+
     public static Rollout Collect(IVectorEnv env, PolicyModel policy, Sampler sampler, long seed, int groupSize)
+    {
+        int lost = 0;
+        for (int attempt = 1; ; attempt++)
+        {
+            var rollout = CollectOnce(env, policy, sampler, seed + (attempt - 1) * 7919L, groupSize);
+            lost += rollout.LostEpisodes;
+            if (rollout.Episodes.Count > 0) return rollout with { LostEpisodes = lost };
+            if (attempt == MaxAttempts)
+                throw new InvalidOperationException($"{MaxAttempts} rollouts in a row lost every episode group to lost env servers: the servers are failing faster than an episode runs");
+        }
+    }
+
+    private static Rollout CollectOnce(IVectorEnv env, PolicyModel policy, Sampler sampler, long seed, int groupSize)
     {
         var spec = env.Spec;
         int n = spec.NumEnvs, eos = spec.EosIds[0];
@@ -28,14 +46,16 @@ public static class RolloutCollector
         var paid = Enumerable.Range(0, n).Select(_ => new List<float>()).ToArray();
         var refLogProbs = Enumerable.Range(0, n).Select(_ => new List<float>()).ToArray();
         var episodes = new EpisodeSample?[n];
+        var done = new bool[n];      // its first episode is over (kept in episodes, or lost)
+        var lost = new bool[n];
         var autoreset = new bool[n]; // the env restarted this sub-env after its first episode
         var actions = new int[n];
         long steps = 0;
-        while (episodes.Any(e => e is null))
+        while (done.Any(d => !d))
         {
             var sampled = policy.Sample(sampler);
             for (int b = 0; b < n; b++)
-                actions[b] = episodes[b] is null ? sampled[b]
+                actions[b] = !done[b] ? sampled[b]
                     : spec.Autoreset == AutoresetMode.Disabled ? EnvSpec.NoAction
                     : autoreset[b] ? eos : EnvSpec.NoAction; // the reset step ignores its action; later ones end fast
             envClock.Restart();
@@ -44,15 +64,21 @@ public static class RolloutCollector
             steps++;
             for (int b = 0; b < n; b++)
             {
-                if (episodes[b] is not null)
+                if (done[b])
                 {
                     if (r.ResetPrompts[b] is not null) autoreset[b] = true;
+                    continue;
+                }
+                if (r.Lost[b])
+                {
+                    done[b] = lost[b] = true;
                     continue;
                 }
                 tokens[b].Add(actions[b]);
                 paid[b].Add(r.Rewards[b]);
                 refLogProbs[b].Add(r.RefLogProb[b]);
                 if (!r.Terminated[b] && !r.Truncated[b]) continue;
+                done[b] = true;
                 var info = r.Episodes[b];
                 var rewards = info?.PerToken ?? paid[b].ToArray(); // the per-token vector when the env sends one
                 if (spec.Options.Delivery == Env.Bundles.RewardDelivery.Online) rewards = paid[b].ToArray();
@@ -63,9 +89,11 @@ public static class RolloutCollector
                 };
             }
             // Keep the policy's cache in step with the batch: fillers for finished rows.
-            for (int b = 0; b < n; b++) if (episodes[b] is not null && actions[b] == EnvSpec.NoAction) actions[b] = eos;
-            if (episodes.Any(e => e is null)) policy.Advance(actions);
+            for (int b = 0; b < n; b++) if (done[b] && actions[b] == EnvSpec.NoAction) actions[b] = eos;
+            if (done.Any(d => !d)) policy.Advance(actions);
         }
-        return new Rollout(episodes!, clock.Elapsed.TotalSeconds, steps, envSeconds);
+        int group = Math.Max(1, groupSize);
+        var kept = episodes.Where((e, b) => !Enumerable.Range(b / group * group, group).Any(m => m < n && lost[m])).Select(e => e!).ToList();
+        return new Rollout(kept, clock.Elapsed.TotalSeconds, steps, envSeconds) { LostEpisodes = lost.Count(l => l), DroppedEpisodes = n - kept.Count };
     }
 }

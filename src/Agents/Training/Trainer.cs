@@ -173,6 +173,12 @@ public sealed class Trainer
         row["eos_rate"] = Round(rollout.EosRate);
         row["rollout_tokens_per_s"] = Round(rollout.Episodes.Sum(e => e.Response.Length) / rollout.Seconds);
         row["env_time_share"] = Round(rollout.EnvSeconds / (rollout.Seconds + updateSeconds));
+        if (rollout.DroppedEpisodes > 0)
+        {
+            // A sharded env lost a server: these episodes were left out of the update.
+            row["lost_episodes"] = rollout.LostEpisodes;
+            row["dropped_episodes"] = rollout.DroppedEpisodes;
+        }
         row["update_seconds"] = Round(updateSeconds);
         Figure(UpdateStats.ValueLoss);
         Figure(UpdateStats.ApproxKl);

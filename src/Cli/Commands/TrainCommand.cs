@@ -115,9 +115,13 @@ public static class TrainCommand
                     ({ } sk, { } ck) => CurveClientKeys.FromFiles(sk, ck),
                     _ => throw new ArgumentException("--server-key and --client-key go together (CurveZMQ needs both)"),
                 };
-                using var remote = new RemoteVectorEnv(envName, parse.GetValue(remoteEnv), CommonOptions.Positive(parse.GetValue(env.NumEnvs), "--num-envs"),
-                    env.ParseAutoreset(parse), env.ToWireOptions(parse), curve: curve);
-                progress($"remote env {remote.Spec.Id} × {remote.Spec.NumEnvs} at {envName} ({remote.ServerVersion})");
+                int numEnvs = CommonOptions.Positive(parse.GetValue(env.NumEnvs), "--num-envs");
+                // Several addresses: one env sharded over them, which moves sub-envs off a server that dies.
+                string[] addresses = envName.Split(',', StringSplitOptions.TrimEntries);
+                using IVectorEnv remote = addresses.Length > 1
+                    ? new ShardedVectorEnv(addresses, parse.GetValue(remoteEnv), numEnvs, env.ParseAutoreset(parse), env.ToWireOptions(parse), curve: curve, log: progress)
+                    : new RemoteVectorEnv(envName, parse.GetValue(remoteEnv), numEnvs, env.ParseAutoreset(parse), env.ToWireOptions(parse), curve: curve);
+                progress($"remote env {remote.Spec.Id} × {remote.Spec.NumEnvs} at {envName}" + (remote is RemoteVectorEnv one ? $" ({one.ServerVersion})" : ""));
                 var remoteTrainer = new Trainer(remote, initDir, null, dev, progress);
                 var figures = remoteTrainer.Run(parse.GetValue(outDir)!, o, parse.GetValue(resume), stop).Figures;
                 figures["env_address"] = envName;

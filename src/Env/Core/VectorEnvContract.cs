@@ -60,6 +60,7 @@ public sealed class StepResult
         Episodes = new EpisodeRewards?[numEnvs];
         ResetPrompts = new int[]?[numEnvs];
         ResetPromptIds = new string?[numEnvs];
+        Lost = new bool[numEnvs];
     }
 
     /// <summary>Task reward of this step (Episode delivery: the episode total on the final step, else 0).</summary>
@@ -81,6 +82,10 @@ public sealed class StepResult
     /// <summary>Under next-step autoreset: the new prompt of a sub-env that was reset by this step, else null.</summary>
     public int[]?[] ResetPrompts { get; }
     public string?[] ResetPromptIds { get; }
+    /// <summary>The sub-env's episode was cut short because the server that ran it was lost (a sharded env's failover):
+    /// Truncated is true as well, Rewards 0, Episodes null, and there are no rewards to learn from. Never set by an env
+    /// that runs its sub-envs itself.</summary>
+    public bool[] Lost { get; }
 }
 
 /// <summary>

@@ -8,7 +8,8 @@ namespace RlhfGym.Transport.Client;
 /// timeout error and the error reply turned into an exception.</summary>
 internal static class ClientSocket
 {
-    public static DealerSocket Open(string address, CurveClientKeys? curve)
+    /// <param name="beforeConnect">Runs on the socket before it connects (a <see cref="ConnectionWatch"/> attaches there).</param>
+    public static DealerSocket Open(string address, CurveClientKeys? curve, Action<DealerSocket>? beforeConnect = null)
     {
         var socket = new DealerSocket();
         socket.Options.Linger = TimeSpan.Zero;
@@ -17,6 +18,7 @@ internal static class ClientSocket
             socket.Options.CurveServerKey = curve.ServerPublicKey;
             socket.Options.CurveCertificate = curve.Client;
         }
+        beforeConnect?.Invoke(socket);
         socket.Connect(address);
         return socket;
     }

@@ -49,6 +49,8 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     private volatile string? _lostReason; // set by the heartbeat when the server says the session is gone
     private long _lastActivityTicks = DateTime.UtcNow.Ticks;
     private DealerSocket _socket = null!;
+    private readonly bool _failFast;
+    private ConnectionWatch? _watch; // failFast only
     private volatile string _session = "";
     private long _nextId;
     private StepResult _result = null!;
@@ -67,7 +69,18 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     public RemoteVectorEnv(string address, string? env = null, int numEnvs = 1, AutoresetMode autoreset = AutoresetMode.NextStep,
         IReadOnlyDictionary<string, string>? options = null, TimeSpan? connectTimeout = null, TimeSpan? stepTimeout = null,
         CurveClientKeys? curve = null, TimeSpan? heartbeat = null)
+        : this(address, env, numEnvs, autoreset, options, connectTimeout, stepTimeout, curve, heartbeat, failFast: false)
     {
+    }
+
+    /// <param name="failFast">A shard of a <see cref="ShardedVectorEnv"/>: a dropped connection fails the call at once
+    /// (code "disconnected", <see cref="ConnectionWatch"/>), and a failed call is not followed by a ping to tell a
+    /// restart from a dead server: the sharded env moves the sub-envs either way.</param>
+    internal RemoteVectorEnv(string address, string? env, int numEnvs, AutoresetMode autoreset,
+        IReadOnlyDictionary<string, string>? options, TimeSpan? connectTimeout, TimeSpan? stepTimeout,
+        CurveClientKeys? curve, TimeSpan? heartbeat, bool failFast)
+    {
+        _failFast = failFast;
         _heartbeatSetting = heartbeat;
         _curve = curve;
         _address = address;
@@ -84,6 +97,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         }
         catch
         {
+            _watch?.Dispose();
             _socket?.Dispose();
             throw;
         }
@@ -255,7 +269,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
             Lose(e.Message);
             throw; // unreachable: Lose throws
         }
-        catch (RemoteEnvException e) when (e.Code is "timeout" && request.Op != "ping")
+        catch (RemoteEnvException e) when (e.Code is "timeout" && request.Op != "ping" && !_failFast)
         {
             // A restarted server never saw the request (it went into the dead connection): ask the fresh socket whether
             // the session still exists, to tell a restart (SessionLost) from a slow or absent server (the timeout).
@@ -282,17 +296,34 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         if (ServerLimits is { MaxFrameBytes: > 0 } limits && frame.Length > limits.MaxFrameBytes)
             throw new RemoteEnvException(ErrorCodes.LimitExceeded, $"'{what}' would send a frame of {frame.Length} bytes, over {_address}'s max_frame_bytes of {limits.MaxFrameBytes}: split the request");
         Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
+        long drops = _watch?.Drops ?? 0;
         _socket.SendFrame(frame);
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero || !_socket.TryReceiveFrameBytes(left, out var answer))
+            // Watched, the wait is cut into short slices to look at the connection between them.
+            var slice = _watch is null || left < WatchSlice ? left : WatchSlice;
+            byte[]? answer = null;
+            if (left <= TimeSpan.Zero || (!_socket.TryReceiveFrameBytes(slice, out answer) && slice == left))
             {
                 // A fresh socket: ZeroMQ would otherwise deliver the abandoned reply later.
                 OpenSocket();
                 throw ClientSocket.Timeout(what, _address, timeout, _curve);
             }
+            if (answer is null)
+            {
+                if (_watch!.Drops != drops || _watch.Down > _connectTimeout)
+                {
+                    bool dropped = _watch.Drops != drops;
+                    OpenSocket();
+                    throw new RemoteEnvException("disconnected", dropped
+                        ? $"the connection to {_address} dropped while '{what}' waited for its reply (the server process died or restarted)"
+                        : $"no connection to {_address} for {_connectTimeout.TotalSeconds:0.#} s while '{what}' waited (the server is down)");
+                }
+                continue;
+            }
+            _watch?.SawReply();
             var reply = MessagePackSerializer.Deserialize<Reply>(answer);
             if (reply.Id != request.Id) continue; // a reply to an earlier, abandoned request
             Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
@@ -301,23 +332,43 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         }
     }
 
+    private static readonly TimeSpan WatchSlice = TimeSpan.FromMilliseconds(50);
+
     private void OpenSocket()
     {
+        _watch?.Dispose();
         _socket?.Dispose();
-        _socket = NewSocket();
+        if (!_failFast)
+        {
+            _socket = NewSocket();
+            return;
+        }
+        _socket = ClientSocket.Open(_address, _curve, socket =>
+        {
+            // ZeroMQ's own heartbeat closes a connection whose peer stopped answering (a machine gone without a FIN).
+            socket.Options.HeartbeatInterval = TimeSpan.FromSeconds(1);
+            socket.Options.HeartbeatTimeout = TimeSpan.FromSeconds(5);
+            _watch = new ConnectionWatch(socket);
+        });
     }
 
     private DealerSocket NewSocket() => ClientSocket.Open(_address, _curve);
 
-    public void Dispose()
+    public void Dispose() => Release(closeSession: true);
+
+    /// <summary>Lets go of a session whose server is gone without the `close` call that could only time out.</summary>
+    internal void Abandon() => Release(closeSession: false);
+
+    private void Release(bool closeSession)
     {
         _stopping.Set();
         _heartbeat?.Join(TimeSpan.FromSeconds(5));
         try
         {
-            if (_session.Length > 0) Call(new Request { Op = "close", Session = _session }, TimeSpan.FromSeconds(2), "close");
+            if (closeSession && _session.Length > 0) Call(new Request { Op = "close", Session = _session }, TimeSpan.FromSeconds(2), "close");
         }
         catch (RemoteEnvException) { }
+        _watch?.Dispose();
         _socket.Dispose();
         _stopping.Dispose();
     }

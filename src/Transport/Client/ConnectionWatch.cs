@@ -1,0 +1,49 @@
+using NetMQ;
+using NetMQ.Monitoring;
+
+namespace RlhfGym.Transport.Client;
+
+/// <summary>
+/// Watches one client socket's TCP connection through ZeroMQ's socket monitor, so that a caller waiting for a reply
+/// learns at once that the server went away (its process died, its machine vanished: the kernel or ZeroMQ's heartbeat
+/// closes the connection) instead of waiting out the step timeout. A reply can never come over a connection that
+/// dropped after the request went out: ZeroMQ reconnects, but the request died with the old connection.
+/// </summary>
+internal sealed class ConnectionWatch : IDisposable
+{
+    private readonly NetMQMonitor _monitor;
+    private readonly Task _running;
+    private long _drops;
+    private volatile bool _connected;
+    private long _downSinceTicks = DateTime.UtcNow.Ticks;
+
+    /// <summary>Attach before the socket connects, so the first Connected event is seen.</summary>
+    public ConnectionWatch(NetMQSocket socket)
+    {
+        _monitor = new NetMQMonitor(socket, $"inproc://rlhfgym-watch-{Guid.NewGuid():N}", SocketEvents.Connected | SocketEvents.Disconnected);
+        _monitor.Connected += (_, _) => _connected = true;
+        _monitor.Disconnected += (_, _) =>
+        {
+            Interlocked.Exchange(ref _downSinceTicks, DateTime.UtcNow.Ticks);
+            _connected = false;
+            Interlocked.Increment(ref _drops);
+        };
+        _running = _monitor.StartAsync();
+    }
+
+    /// <summary>How many times the connection has dropped since the socket was opened.</summary>
+    public long Drops => Interlocked.Read(ref _drops);
+
+    /// <summary>How long the socket has had no connection (zero while it has one).</summary>
+    public TimeSpan Down => _connected ? TimeSpan.Zero : DateTime.UtcNow - new DateTime(Interlocked.Read(ref _downSinceTicks), DateTimeKind.Utc);
+
+    /// <summary>A reply arrived, so the connection is up whatever the monitor has said so far.</summary>
+    public void SawReply() => _connected = true;
+
+    public void Dispose()
+    {
+        _monitor.Stop();
+        _running.Wait(TimeSpan.FromSeconds(2));
+        _monitor.Dispose();
+    }
+}
