@@ -24,6 +24,7 @@ public static class BenchCommand
         bench.Subcommands.Add(Forward());
         bench.Subcommands.Add(Train());
         bench.Subcommands.Add(Transport());
+        bench.Subcommands.Add(Chaos());
         return bench;
     }
 
@@ -416,6 +417,55 @@ public static class BenchCommand
             ["server"] = sameProcess ? "same process" : "separate process",
             ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
         };
+    }
+
+    private static Command Chaos()
+    {
+        var servers = new Option<int>("--servers") { Description = "`rlhfgym serve` processes the sharded env spreads over (2..16)", DefaultValueFactory = _ => 3 };
+        var seconds = new Option<double>("--seconds") { Description = "how long the run steps (1..3600)", DefaultValueFactory = _ => 60 };
+        var numEnvs = new Option<int>("--num-envs") { Description = "sub-envs of the sharded env", DefaultValueFactory = _ => 12 };
+        var between = new Option<double>("--mean-between-failures") { Description = "mean seconds between failures (exponential; 0.1..3600)", DefaultValueFactory = _ => 4 };
+        var downtime = new Option<double>("--downtime") { Description = "seconds a failed server stays down before it is started again (0..3600)", DefaultValueFactory = _ => 2 };
+        var maxNewTokens = new Option<int>("--max-new-tokens") { Description = "token budget of an episode", DefaultValueFactory = _ => 16 };
+        var seed = CommonOptions.Seed();
+        var command = new Command("chaos", "a sharded env stepped while its servers are killed (SIGKILL) or drained (SIGTERM) at random and restarted: steps, episodes, lost episodes, errors and hangs")
+        {
+            servers, seconds, numEnvs, between, downtime, maxNewTokens, seed,
+        };
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            int n = parse.GetValue(servers);
+            if (n is < 2 or > 16) throw new ArgumentException($"--servers must be in 2..16, got {n}");
+            double run = parse.GetValue(seconds), mean = parse.GetValue(between), down = parse.GetValue(downtime);
+            if (!(run is >= 1 and <= 3600)) throw new ArgumentException($"--seconds must be in 1..3600, got {run}");
+            if (!(mean is >= 0.1 and <= 3600)) throw new ArgumentException($"--mean-between-failures must be in 0.1..3600, got {mean}");
+            if (!(down is >= 0 and <= 3600)) throw new ArgumentException($"--downtime must be in 0..3600, got {down}");
+            int envs = CommonOptions.Positive(parse.GetValue(numEnvs), "--num-envs");
+            int budget = CommonOptions.Positive(parse.GetValue(maxNewTokens), "--max-new-tokens");
+            if (budget > 160) throw new ArgumentException($"--max-new-tokens must be at most 160, got {budget}");
+            var r = ChaosRun.Run(n, envs, TimeSpan.FromSeconds(run), TimeSpan.FromSeconds(mean), TimeSpan.FromSeconds(down), budget, parse.GetValue(seed), progress);
+            return new JsonObject
+            {
+                ["bench"] = "chaos",
+                ["servers"] = r.Servers,
+                ["num_envs"] = r.NumEnvs,
+                ["seconds"] = Math.Round(r.Seconds, 1),
+                ["steps"] = r.Steps,
+                ["episodes"] = r.Episodes,
+                ["lost_episodes"] = r.LostEpisodes,
+                ["kills"] = r.Kills,
+                ["terminations"] = r.Terminations,
+                ["restarts"] = r.Restarts,
+                ["servers_lost"] = r.ServersLost,
+                ["errors"] = r.Errors,
+                ["hangs"] = r.Hangs,
+                ["hang_threshold_s"] = ChaosRun.HangSeconds,
+                ["max_step_s"] = Math.Round(r.MaxStepSeconds, 3),
+                ["step_p99_ms"] = Math.Round(r.P99StepMs, 1),
+                ["error_messages"] = new JsonArray(r.ErrorMessages.Select(m => (JsonNode?)m).ToArray()),
+            };
+        });
+        return command;
     }
 
     // Episodes fit PhraseWorld-shaped models' context (prompt + budget + 1 ≤ 512).

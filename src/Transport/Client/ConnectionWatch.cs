@@ -13,15 +13,17 @@ internal sealed class ConnectionWatch : IDisposable
 {
     private readonly NetMQMonitor _monitor;
     private readonly Task _running;
-    private long _drops;
+    private long _drops, _refusals;
     private volatile bool _connected;
     private long _downSinceTicks = DateTime.UtcNow.Ticks;
 
     /// <summary>Attach before the socket connects, so the first Connected event is seen.</summary>
     public ConnectionWatch(NetMQSocket socket)
     {
-        _monitor = new NetMQMonitor(socket, $"inproc://rlhfgym-watch-{Guid.NewGuid():N}", SocketEvents.Connected | SocketEvents.Disconnected);
+        _monitor = new NetMQMonitor(socket, $"inproc://rlhfgym-watch-{Guid.NewGuid():N}",
+            SocketEvents.Connected | SocketEvents.Disconnected | SocketEvents.ConnectRetried);
         _monitor.Connected += (_, _) => _connected = true;
+        _monitor.ConnectRetried += (_, _) => Interlocked.Increment(ref _refusals);
         _monitor.Disconnected += (_, _) =>
         {
             Interlocked.Exchange(ref _downSinceTicks, DateTime.UtcNow.Ticks);
@@ -33,6 +35,13 @@ internal sealed class ConnectionWatch : IDisposable
 
     /// <summary>How many times the connection has dropped since the socket was opened.</summary>
     public long Drops => Interlocked.Read(ref _drops);
+
+    /// <summary>
+    /// The socket has tried to connect and been refused (or timed out) and is still not connected: the server is not
+    /// there. Judged by the retries ZeroMQ reports, not by the absence of a Connected event, which the monitor can miss
+    /// when it starts after the connection is made.
+    /// </summary>
+    public bool Refused => !_connected && Interlocked.Read(ref _refusals) > 0;
 
     /// <summary>How long the socket has had no connection (zero while it has one).</summary>
     public TimeSpan Down => _connected ? TimeSpan.Zero : DateTime.UtcNow - new DateTime(Interlocked.Read(ref _downSinceTicks), DateTimeKind.Utc);

@@ -51,6 +51,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     private DealerSocket _socket = null!;
     private readonly bool _failFast;
     private ConnectionWatch? _watch; // failFast only
+    private long _dropsAtReply;      // the watch's drop count when the last reply came
     private volatile string _session = "";
     private long _nextId;
     private StepResult _result = null!;
@@ -313,17 +314,23 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
             }
             if (answer is null)
             {
-                if (_watch!.Drops != drops || _watch.Down > _connectTimeout)
+                // Lost for sure: the connection that carried the request dropped; or it dropped since the last reply and
+                // is still down (the request waits for a server that is gone); or connecting has been refused a while.
+                bool dropped = _watch!.Drops != drops || (_watch.Drops != _dropsAtReply && _watch.Down > TimeSpan.Zero);
+                if (dropped || (_watch.Refused && _watch.Down > ShardConnectGrace))
                 {
-                    bool dropped = _watch.Drops != drops;
                     OpenSocket();
                     throw new RemoteEnvException("disconnected", dropped
                         ? $"the connection to {_address} dropped while '{what}' waited for its reply (the server process died or restarted)"
-                        : $"no connection to {_address} for {_connectTimeout.TotalSeconds:0.#} s while '{what}' waited (the server is down)");
+                        : $"no connection to {_address} for {ShardConnectGrace.TotalSeconds:0.#} s while '{what}' waited (the server is down)");
                 }
                 continue;
             }
-            _watch?.SawReply();
+            if (_watch is not null)
+            {
+                _watch.SawReply();
+                _dropsAtReply = _watch.Drops;
+            }
             var reply = MessagePackSerializer.Deserialize<Reply>(answer);
             if (reply.Id != request.Id) continue; // a reply to an earlier, abandoned request
             Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
@@ -334,10 +341,15 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
 
     private static readonly TimeSpan WatchSlice = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>A shard gives up on a server it cannot even connect to after this long (the connect timeout if shorter): a
+    /// live server accepts a TCP connection in milliseconds, and every second waited stalls the whole sharded step.</summary>
+    private TimeSpan ShardConnectGrace => _connectTimeout < TimeSpan.FromSeconds(2) ? _connectTimeout : TimeSpan.FromSeconds(2);
+
     private void OpenSocket()
     {
         _watch?.Dispose();
         _socket?.Dispose();
+        _dropsAtReply = 0;
         if (!_failFast)
         {
             _socket = NewSocket();

@@ -297,8 +297,8 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         CloseAll();
         while (true)
         {
+            if (!_servers.Any(s => s.Alive) && Revive() is null) throw NoServerLeft();
             var live = _servers.Where(s => s.Alive).ToList();
-            if (live.Count == 0) throw NoServerLeft();
             int blocks = _numEnvs / groupSize, used = Math.Min(live.Count, blocks);
             var slices = new List<(ShardServer Server, int[] Rows)>();
             int start = 0;
@@ -362,12 +362,19 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         }
     }
 
-    // No live server: one that answers again is better than giving up.
+    // No live server: one that is restarting (an orchestrator replaces a dead pod in seconds) is better than giving up,
+    // so every server is asked until one is ready or the connect timeout has passed.
     private ShardServer? Revive()
     {
-        foreach (var s in _servers) s.LastProbe = DateTime.MinValue;
-        Probe(_servers);
-        return _servers.Where(s => s.Alive).OrderBy(s => s.SubEnvs).FirstOrDefault();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            foreach (var s in _servers) s.LastProbe = DateTime.MinValue;
+            Probe(_servers);
+            if (_servers.Where(s => s.Alive).OrderBy(s => s.SubEnvs).FirstOrDefault() is { } back) return back;
+            if (waited.Elapsed >= _connectTimeout) return null;
+            Thread.Sleep(200);
+        }
     }
 
     private Shard Open(ShardServer server, int[] rows)
