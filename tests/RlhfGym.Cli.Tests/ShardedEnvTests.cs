@@ -46,6 +46,8 @@ public class ShardedEnvTests
 
         public void Kill(int i) => _servers[i]!.Kill();
 
+        public IEnumerable<int> ProcessIds => _servers.Select(s => s!.ProcessId);
+
         public void Terminate(int i) => _servers[i]!.Terminate();
 
         public int SubEnvs(int i) => EnvServerProbe.Health(Addresses[i], TimeSpan.FromSeconds(5)).SubEnvs;
@@ -217,6 +219,20 @@ public class ShardedEnvTests
         var mixed = Assert.Throws<ArgumentException>(() => new ShardedVectorEnv([fleetA.Addresses[0], fleetB.Addresses[0]], numEnvs: 2, heartbeat: TimeSpan.Zero));
         Assert.Contains(fleetB.Addresses[0], mixed.Message);
         Assert.Contains("same env", mixed.Message);
+    }
+
+    [Fact]
+    public void The_python_sharded_env_survives_a_sigkill_of_one_of_three_servers()
+    {
+        using var dir = new TempDir();
+        var bundle = RandomBundle.Write(dir.File("bundle"), maxNewTokens: 12, seed: 5);
+        using var fleet = new Fleet(3, bundle.Directory);
+        string client = RepositoryRoot.File("clients", "python");
+        var run = ProcessRunner.Run("/usr/bin/python3",
+            [Path.Combine(client, "tests", "check_sharded.py"), string.Join(",", fleet.Addresses), string.Join(",", fleet.ProcessIds)],
+            TimeSpan.FromMinutes(3), environment: new Dictionary<string, string> { ["PYTHONPATH"] = client });
+        Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);
+        Assert.Contains("sharded checks passed", run.StdOut);
     }
 
     [Fact]

@@ -5,17 +5,18 @@ Env are real gymnasium classes and "RlhfGym/Remote-v0" is registered for gymnasi
 """
 from .episode import Episode
 from .env import Env
-from .errors import RemoteEnvError, ServerDraining, SessionLost
+from .errors import NoServerLeft, RemoteEnvError, ServerDraining, SessionLost
 from .health import health
 from .keys import curve_proof, read_key, x25519
 from .connection import PROTOCOL_VERSION
 from .options import option_text
+from .sharded import ShardedVectorEnv, ShardServer
 from .spaces import HAVE_GYMNASIUM
 from .vector_env import NO_ACTION, VectorEnv
 
 __version__ = "0.2.0"
-__all__ = ["Env", "Episode", "HAVE_GYMNASIUM", "NO_ACTION", "PROTOCOL_VERSION", "RemoteEnvError", "ServerDraining", "SessionLost",
-           "VectorEnv", "curve_proof", "health", "option_text", "read_key", "x25519"]
+__all__ = ["Env", "Episode", "HAVE_GYMNASIUM", "NO_ACTION", "NoServerLeft", "PROTOCOL_VERSION", "RemoteEnvError", "ServerDraining",
+           "SessionLost", "ShardServer", "ShardedVectorEnv", "VectorEnv", "curve_proof", "health", "option_text", "read_key", "x25519"]
 
 GymEnv = Env  # the name earlier releases used
 

@@ -26,14 +26,61 @@ def curve_keys(server_key, client_secret_key):
     return read_key(server_key, "public-key"), secret_z85, zmq.curve_public(secret_z85)
 
 
-def open_dealer(address, curve):
-    """A DEALER socket connected to `address`, speaking CURVE with the `curve_keys` tuple when it is not None."""
+def open_dealer(address, curve, before_connect=None):
+    """A DEALER socket connected to `address`, speaking CURVE with the `curve_keys` tuple when it is not None.
+    `before_connect(socket)` runs before it connects (a ConnectionWatch attaches there)."""
     socket = zmq.Context.instance().socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
     if curve is not None:
         socket.curve_serverkey, socket.curve_secretkey, socket.curve_publickey = curve
+    if before_connect is not None:
+        before_connect(socket)
     socket.connect(address)
     return socket
+
+
+class ConnectionWatch:
+    """Watches one socket's TCP connection through ZeroMQ's socket monitor, so that a call waiting for a reply learns
+    at once that the server went away (its process died; ZeroMQ's heartbeat closes a connection to a machine that
+    vanished) instead of waiting out the step timeout. A reply never comes over a connection that dropped after the
+    request went out. Attach before the socket connects."""
+
+    _EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+
+    def __init__(self, socket):
+        # ZeroMQ's heartbeat closes a connection whose peer stopped answering (no FIN from a machine that is gone).
+        socket.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+        socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 5000)
+        self._socket = socket
+        self.monitor = socket.get_monitor_socket(self._EVENTS)
+        self.connected = False
+        self.drops = 0
+        self.refusals = 0
+        self.down_since = time.monotonic()
+
+    def read_events(self):
+        """Apply every event the monitor has queued."""
+        from zmq.utils.monitor import recv_monitor_message
+        while self.monitor.poll(0):
+            event = recv_monitor_message(self.monitor)["event"]
+            if event == zmq.EVENT_CONNECTED:
+                self.connected = True
+            elif event == zmq.EVENT_DISCONNECTED:
+                self.connected = False
+                self.drops += 1
+                self.down_since = time.monotonic()
+            elif event == zmq.EVENT_CONNECT_RETRIED:
+                self.refusals += 1
+
+    def down_for(self):
+        return 0.0 if self.connected else time.monotonic() - self.down_since
+
+    def close(self):
+        """Stop monitoring, then close the monitor socket; the caller closes the watched socket after. In this order
+        only: a monitor socket closed first leaves ZeroMQ's I/O thread blocked on the next event, which stalls every
+        socket of the context (libzmq issue 3575)."""
+        self._socket.disable_monitor()
+        self.monitor.close(0)
 
 
 def raise_error_reply(reply):
@@ -46,8 +93,13 @@ def raise_error_reply(reply):
 
 class Connection:
     def __init__(self, address, connect_timeout, step_timeout, server_key=None, client_secret_key=None,
-                 client_name="rlhfgym-python"):
+                 client_name="rlhfgym-python", fail_fast=False):
+        """fail_fast: a shard of a ShardedVectorEnv: a dropped connection fails the waiting call at once (code
+        "disconnected", ConnectionWatch) instead of after the step timeout."""
         self._curve = curve_keys(server_key, client_secret_key)
+        self._fail_fast = fail_fast
+        self._watch = None
+        self._drops_at_reply = 0
         self.address = address
         self.connect_timeout_ms = int(connect_timeout * 1000)
         self.step_timeout_ms = int(step_timeout * 1000)
@@ -58,7 +110,7 @@ class Connection:
             self.auth = {"client_key": public_z85.decode("ascii"),
                          "proof": curve_proof(zmq.utils.z85.decode(secret_z85), zmq.utils.z85.decode(server_z85))}
         self.limits = {}  # until the hello reply announces them
-        self._socket = self._open()
+        self._socket = self._open_watched()
         hello = self.call({"op": "hello", "client": client_name, **self.auth}, self.connect_timeout_ms)
         self.server = hello.get("server")
         self.capabilities = hello.get("capabilities") or []
@@ -67,6 +119,36 @@ class Connection:
 
     def _open(self):
         return open_dealer(self.address, self._curve)
+
+    def _close_socket(self):
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+        self._socket.close(0)
+
+    def _open_watched(self):
+        """The request socket: watched when fail_fast (heartbeat sockets stay plain)."""
+        self._drops_at_reply = 0
+        if not self._fail_fast:
+            return self._open()
+
+        def attach(socket):
+            self._watch = ConnectionWatch(socket)
+        return open_dealer(self.address, self._curve, attach)
+
+    # A shard gives up on a server it cannot even connect to after this long (the connect timeout if shorter).
+    _SHARD_CONNECT_GRACE_S = 2.0
+
+    def _lost_connection(self, drops_at_send):
+        """The watched connection shows the request cannot be answered; the reason, or None."""
+        watch = self._watch
+        watch.read_events()
+        if watch.drops != drops_at_send or (watch.drops != self._drops_at_reply and not watch.connected):
+            return f"the connection to {self.address} dropped while the request waited for its reply (the server process died or restarted)"
+        grace = min(self.connect_timeout_ms / 1000, self._SHARD_CONNECT_GRACE_S)
+        if not watch.connected and watch.refusals > 0 and watch.down_for() > grace:
+            return f"no connection to {self.address} for {grace:.0f} s (the server is down)"
+        return None
 
     def call(self, request, timeout_ms):
         """Send one request and return its ok reply; an error reply raises RemoteEnvError with the server's code."""
@@ -80,17 +162,33 @@ class Connection:
             raise RemoteEnvError("limit_exceeded", f"'{request['op']}' would send a frame of {len(frame)} bytes, over "
                                                    f"{self.address}'s max_frame_bytes of {limit}: split the request")
         self.last_activity = time.monotonic()
+        if self._watch is not None:
+            self._watch.read_events()
+        drops_at_send = self._watch.drops if self._watch is not None else 0
         self._socket.send(frame)
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
             left = int((deadline - time.monotonic()) * 1000)
-            if left <= 0 or not self._socket.poll(left):
+            # Watched, the wait is cut into short slices to look at the connection between them.
+            wait = left if self._watch is None else min(left, 50)
+            if left <= 0 or (not self._socket.poll(wait) and wait == left):
                 # A fresh socket, so a late reply cannot be read as the answer to a later request.
-                self._socket.close(0)
-                self._socket = self._open()
+                self._close_socket()
+                self._socket = self._open_watched()
                 raise RemoteEnvError("timeout", f"no reply to '{request['op']}' from {self.address} within "
                                                 f"{timeout_ms / 1000:.0f} s (is `rlhfgym serve` running there?)")
+            if not self._socket.poll(0):
+                lost = self._lost_connection(drops_at_send)
+                if lost is not None:
+                    self._close_socket()
+                    self._socket = self._open_watched()
+                    raise RemoteEnvError("disconnected", f"'{request['op']}': {lost}")
+                continue
             reply = msgpack.unpackb(self._socket.recv(), raw=False)
+            if self._watch is not None:
+                self._watch.read_events()
+                self._watch.connected = True  # a reply proves it, whatever the monitor said
+                self._drops_at_reply = self._watch.drops
             if reply.get("id") != request["id"]:
                 continue  # the answer to an earlier, abandoned request
             self.last_activity = time.monotonic()
@@ -99,7 +197,7 @@ class Connection:
             return reply
 
     def close(self):
-        self._socket.close(0)
+        self._close_socket()
 
 
 class Heartbeat:

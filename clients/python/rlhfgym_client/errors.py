@@ -28,3 +28,11 @@ class ServerDraining(RemoteEnvError):
 
     def __init__(self, message):
         super().__init__("draining", message)
+
+
+class NoServerLeft(RemoteEnvError):
+    """Every server of a ShardedVectorEnv is gone (code "no_server"), after waiting up to connect_timeout for one to
+    come back; the message names each server and why it was given up on."""
+
+    def __init__(self, message):
+        super().__init__("no_server", message)

@@ -24,7 +24,8 @@ _AUTORESET_MODES = {"next-step": "NextStep", "disabled": "Disabled"}  # gymnasiu
 
 class VectorEnv(_Base):
     def __init__(self, address="tcp://127.0.0.1:5555", env=None, num_envs=1, autoreset="next-step", options=None,
-                 connect_timeout=10.0, step_timeout=60.0, server_key=None, client_secret_key=None, heartbeat=None):
+                 connect_timeout=10.0, step_timeout=60.0, server_key=None, client_secret_key=None, heartbeat=None,
+                 _fail_fast=False):
         if autoreset not in _AUTORESET_MODES:
             raise ValueError(f"autoreset must be 'next-step' or 'disabled', got {autoreset!r}")
         if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
@@ -35,7 +36,9 @@ class VectorEnv(_Base):
         self.metadata = {"autoreset_mode": mode}
         self._make_request = {"op": "make", "env": env, "num_envs": num_envs, "autoreset": autoreset,
                               "options": {k: option_text(v) for k, v in (options or {}).items()}}
-        self._connection = Connection(address, connect_timeout, step_timeout, server_key, client_secret_key)
+        # _fail_fast: a shard of a ShardedVectorEnv (see Connection); a failed call is not followed by a ping.
+        self._fail_fast = _fail_fast
+        self._connection = Connection(address, connect_timeout, step_timeout, server_key, client_secret_key, fail_fast=_fail_fast)
         self.session = None
         self._make_session()
         self.address = address
@@ -91,7 +94,7 @@ class VectorEnv(_Base):
         except RemoteEnvError as e:
             if e.code == "unknown_session":
                 self._lose(e.message)
-            if e.code == "timeout" and request["op"] != "ping":
+            if e.code == "timeout" and request["op"] != "ping" and not self._fail_fast:
                 # A restarted server never saw the request (it went into the dead connection): ask the fresh socket
                 # whether the session still exists, to tell a restart (SessionLost) from a slow or absent server.
                 try:
@@ -232,10 +235,17 @@ class VectorEnv(_Base):
         return True
 
     def close(self, **kwargs):
+        self._release(close_session=True)
+
+    def _abandon(self):
+        """Let go of a session whose server is gone, without the close call that could only time out."""
+        self._release(close_session=False)
+
+    def _release(self, close_session):
         if self._heartbeat is not None:
             self._heartbeat.stop()
         try:
-            if self.session is not None:
+            if close_session and self.session is not None:
                 self._connection.call({"op": "close", "session": self.session}, 2000)
         except RemoteEnvError:
             pass
