@@ -8,7 +8,7 @@ namespace RlhfGym.Cli;
 /// <summary>What a chaos run counted (`rlhfgym bench chaos`).</summary>
 public sealed record ChaosReport(
     int Servers, int NumEnvs, double Seconds, long Steps, long Episodes, long LostEpisodes, int Kills, int Terminations,
-    int Restarts, int ServersLost, int Errors, int Hangs, double MaxStepSeconds, double P99StepMs, IReadOnlyList<string> ErrorMessages);
+    int Restarts, int RestartFailures, int ServersLost, int Errors, int Hangs, double MaxStepSeconds, double P99StepMs, IReadOnlyList<string> ErrorMessages);
 
 /// <summary>
 /// A sharded env stepped by a random agent for a fixed time while its `rlhfgym serve` processes are killed (SIGKILL) or
@@ -40,7 +40,7 @@ public static class ChaosRun
             var stepMs = new List<double>();
             var errors = new List<string>();
             long steps = 0, episodes = 0, lost = 0;
-            int hangs = 0, kills = 0, terminations = 0, restarts = 0;
+            int hangs = 0, kills = 0, terminations = 0, restarts = 0, restartFailures = 0;
             var chaos = new Random(unchecked((int)seed * 31 + 7));
             var clock = Stopwatch.StartNew();
             var nextFailure = Exponential(chaos, meanBetweenFailures);
@@ -76,7 +76,20 @@ public static class ChaosRun
                 foreach (var (i, restart) in down.ToList())
                 {
                     if (!restart.IsCompleted) continue;
-                    fleet[i] = restart.GetAwaiter().GetResult();
+                    if (restart.IsFaulted)
+                    {
+                        // Not the sharded env's failure: the server could not start (its port taken meanwhile). Try again.
+                        restartFailures++;
+                        progress($"chaos: restart of {addresses[i]} failed ({restart.Exception!.InnerException!.Message}); trying again");
+                        int again = i;
+                        down[i] = Task.Run(async () =>
+                        {
+                            await Task.Delay(downtime);
+                            return ServeProcess.Start(addresses[again], serveArgs, progress);
+                        });
+                        continue;
+                    }
+                    fleet[i] = restart.Result;
                     down.Remove(i);
                     restarts++;
                 }
@@ -105,7 +118,7 @@ public static class ChaosRun
                 }
             }
             stepMs.Sort();
-            return new ChaosReport(servers, numEnvs, clock.Elapsed.TotalSeconds, steps, episodes, lost, kills, terminations, restarts,
+            return new ChaosReport(servers, numEnvs, clock.Elapsed.TotalSeconds, steps, episodes, lost, kills, terminations, restarts, restartFailures,
                 env.ServersLost, errors.Count, hangs, stepMs.Count == 0 ? 0 : stepMs[^1] / 1000, stepMs.Count == 0 ? 0 : stepMs[(int)Math.Min(stepMs.Count - 1, Math.Ceiling(0.99 * stepMs.Count) - 1)],
                 errors.Distinct().Take(5).ToList());
         }

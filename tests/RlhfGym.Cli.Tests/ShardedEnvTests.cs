@@ -222,6 +222,32 @@ public class ShardedEnvTests
     }
 
     [Fact]
+    public async Task Train_on_three_servers_goes_on_when_one_is_killed_mid_run()
+    {
+        using var dir = new TempDir();
+        var bundle = RandomBundle.Write(dir.File("bundle"), maxNewTokens: 10, seed: 8);
+        using var fleet = new Fleet(3, bundle.Directory);
+        string runDir = dir.File("run");
+        var training = Task.Run(() => CliRunner.Run("train", "--env", string.Join(",", fleet.Addresses), "--init",
+            Path.Combine(bundle.Directory, RlhfGym.Env.Bundles.EnvBundle.ReferenceDir), "--num-envs", "6", "--iterations", "8",
+            "--out", runDir, "--json"));
+        // The kill lands once the first iteration is logged: training has started on all three.
+        string metrics = Path.Combine(runDir, "metrics.jsonl");
+        var waited = Stopwatch.StartNew();
+        while (!(File.Exists(metrics) && File.ReadLines(metrics).Any()) && !training.IsCompleted)
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromMinutes(3), "no iteration logged in 3 minutes");
+            await Task.Delay(50);
+        }
+        fleet.Kill(1);
+        var run = await training;
+        Assert.True(run.ExitCode == 0, run.Describe());
+        Assert.Equal(8, File.ReadLines(metrics).Count());
+        Assert.Contains($"lost the session at {fleet.Addresses[1]}", run.StdOut + run.StdErr);
+        Assert.Equal(0, fleet.SubEnvs(0) + fleet.SubEnvs(2)); // the run closed its sessions on the way out
+    }
+
+    [Fact]
     public void The_python_sharded_env_survives_a_sigkill_of_one_of_three_servers()
     {
         using var dir = new TempDir();

@@ -456,6 +456,7 @@ public static class BenchCommand
                 ["kills"] = r.Kills,
                 ["terminations"] = r.Terminations,
                 ["restarts"] = r.Restarts,
+                ["restart_failures"] = r.RestartFailures,
                 ["servers_lost"] = r.ServersLost,
                 ["errors"] = r.Errors,
                 ["hangs"] = r.Hangs,
