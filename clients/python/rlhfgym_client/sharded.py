@@ -147,9 +147,11 @@ class ShardedVectorEnv:
                 self._lose(shard, error, in_step=False)
                 continue
             observations, info = value
-            # The server reports every sub-env's current prompt, the ones it autoreset included.
+            # The server reports every sub-env's prompt id and text, the ones it autoreset included; the observation
+            # of a sub-env left running is its prompt and response so far, so only reset ones take theirs as the prompt.
             for k, b in enumerate(shard.rows):
-                self._set_prompt(b, list(observations[k]), info["prompt_ids"][k], info["prompt_texts"][k])
+                prompt = list(observations[k]) if b in chosen else self._prompts[b]
+                self._set_prompt(b, prompt, info["prompt_ids"][k], info["prompt_texts"][k])
         orphans = [b for b in rows if self._shard_of[b] is None]
         if orphans:
             self._rehome(orphans, group)
@@ -244,7 +246,7 @@ class ShardedVectorEnv:
             if reset_prompts[b] is not None:
                 self._tokens[b] = list(reset_prompts[b])
                 self._ended[b] = False
-            elif not self._ended[b]:
+            elif not self._ended[b] and not lost[b]:  # a lost sub-env's last token never reached a server
                 self._tokens[b].append(int(actions[b]))
             if terminated[b] or truncated[b]:
                 self._ended[b] = True
