@@ -205,6 +205,20 @@ public class ShardedEnvTests
     }
 
     [Fact]
+    public void The_env_checker_passes_on_a_sharded_env_in_both_autoreset_modes()
+    {
+        using var dir = new TempDir();
+        var bundle = RandomBundle.Write(dir.File("bundle"), maxNewTokens: 8, seed: 9);
+        using var fleet = new Fleet(2, bundle.Directory);
+        foreach (var mode in new[] { AutoresetMode.NextStep, AutoresetMode.Disabled })
+        {
+            using var env = new ShardedVectorEnv(fleet.Addresses, numEnvs: 4, autoreset: mode, heartbeat: TimeSpan.Zero);
+            var report = EnvChecker.Check(env, seed: 3, steps: 24);
+            Assert.True(report.Passed, $"{mode}: " + string.Join("\n", report.Failures.Select(f => $"{f.Name}: {f.Detail}")));
+        }
+    }
+
+    [Fact]
     public void Bad_server_lists_are_named()
     {
         Assert.Contains("at least one", Assert.Throws<ArgumentException>(() => new ShardedVectorEnv([])).Message);
