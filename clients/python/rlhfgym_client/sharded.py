@@ -16,7 +16,7 @@ import numpy as np
 from .episode import Episode
 from .errors import NoServerLeft, RemoteEnvError, ServerDraining, SessionLost
 from .health import health
-from .vector_env import NO_ACTION, VectorEnv
+from .vector_env import NO_ACTION, VectorEnv, reset_options
 
 _REPROBE_S = 5.0   # a dead server is asked again (health) at most this often
 _PROBE_TIMEOUT_S = 1.0
@@ -106,16 +106,10 @@ class ShardedVectorEnv:
         """As VectorEnv.reset. With a seed, server slice j is reset with seed + j (the same prompts again only while the
         spread is the same). A group of group_size consecutive sub-envs must sit on one server: a full reset spreads
         them so; a masked reset of a group split by a failover raises ValueError (reset everything to regroup)."""
-        options = dict(options or {})
-        unknown = set(options) - {"mask", "group_size"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)} (known: mask, group_size)")
-        mask = options.get("mask")
-        if mask is not None:
-            mask = [bool(m) for m in np.asarray(mask).tolist()]
-            if len(mask) != self.num_envs:
-                raise ValueError(f"reset mask has {len(mask)} entries, the env has {self.num_envs} sub-envs")
-        group = options.get("group_size") or 1
+        mask, group = reset_options(options)
+        if mask is not None and len(mask) != self.num_envs:
+            raise ValueError(f"reset mask has {len(mask)} entries, the env has {self.num_envs} sub-envs")
+        group = group or 1
         if seed is not None:
             self._seed = int(seed)
         full = mask is None or all(mask)

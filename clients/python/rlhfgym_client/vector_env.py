@@ -22,6 +22,18 @@ NO_ACTION = -1  # the action of a finished sub-env under autoreset="disabled"
 _AUTORESET_MODES = {"next-step": "NextStep", "disabled": "Disabled"}  # gymnasium's names
 
 
+def reset_options(options):
+    """reset()'s options as (mask: list of bool or None, group_size: as given or None); unknown keys are a ValueError."""
+    options = dict(options or {})
+    unknown = set(options) - {"mask", "group_size"}
+    if unknown:
+        raise ValueError(f"unknown reset options {sorted(unknown)} (known: mask, group_size)")
+    mask = options.get("mask")
+    if mask is not None:
+        mask = [bool(m) for m in np.asarray(mask).tolist()]
+    return mask, options.get("group_size")
+
+
 class VectorEnv(_Base):
     def __init__(self, address="tcp://127.0.0.1:5555", env=None, num_envs=1, autoreset="next-step", options=None,
                  connect_timeout=10.0, step_timeout=60.0, server_key=None, client_secret_key=None, heartbeat=None,
@@ -113,16 +125,10 @@ class VectorEnv(_Base):
         """Reset every sub-env (or those in options["mask"]); returns (observations, info). options: "mask" (a bool per
         sub-env), "group_size" (consecutive blocks of that many sub-envs share a prompt). After a SessionLost, this
         makes a new session first."""
-        options = dict(options or {})
-        unknown = set(options) - {"mask", "group_size"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)} (known: mask, group_size)")
-        mask = options.get("mask")
-        if mask is not None:
-            mask = [bool(m) for m in np.asarray(mask).tolist()]
+        mask, group_size = reset_options(options)
         if self.session is None or (self._heartbeat is not None and self._heartbeat.lost is not None):
             self._make_session()
-        request = {"op": "reset", "seed": None if seed is None else int(seed), "mask": mask, "group_size": options.get("group_size")}
+        request = {"op": "reset", "seed": None if seed is None else int(seed), "mask": mask, "group_size": group_size}
         try:
             reply = self._session_call(request)
         except SessionLost:

@@ -150,7 +150,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             _rmFeed[b] = lastToken && RewardAssembler.OverwritesLastToken(_o, false) ? _eos : _feed[b];
         }
         Advance();
-        ClearResult();
+        _result.Clear();
         for (int b = 0; b < _b; b++)
             if (!_finished[b] && !_resetNext[b]) Record(b, actions[b]);
 
@@ -316,20 +316,6 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         if (_refCache.MaxLength < _capacity - 1) return;
         var rows = Enumerable.Range(0, _b).Where(b => _finished[b] && !_resetNext[b]).ToArray();
         if (rows.Length > 0) Prefill(rows, all: false);
-    }
-
-    private void ClearResult()
-    {
-        Array.Clear(_result.Rewards);
-        Array.Clear(_result.Terminated);
-        Array.Clear(_result.Truncated);
-        Array.Clear(_result.RefEntropy);
-        Array.Clear(_result.RefLogProb);
-        Array.Clear(_result.SegmentEnded);
-        Array.Fill(_result.RawRead, float.NaN);
-        Array.Clear(_result.Episodes);
-        Array.Clear(_result.ResetPrompts);
-        Array.Clear(_result.ResetPromptIds);
     }
 
     public IReadOnlyList<EpisodeRewards> Score(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses)

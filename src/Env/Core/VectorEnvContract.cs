@@ -86,6 +86,22 @@ public sealed class StepResult
     /// Truncated is true as well, Rewards 0, Episodes null, and there are no rewards to learn from. Never set by an env
     /// that runs its sub-envs itself.</summary>
     public bool[] Lost { get; }
+
+    /// <summary>Back to a step where nothing happened: zeros, false, null, and NaN raw reads.</summary>
+    public void Clear()
+    {
+        Array.Clear(Rewards);
+        Array.Clear(Terminated);
+        Array.Clear(Truncated);
+        Array.Clear(RefEntropy);
+        Array.Clear(RefLogProb);
+        Array.Clear(SegmentEnded);
+        Array.Fill(RawRead, float.NaN);
+        Array.Clear(Episodes);
+        Array.Clear(ResetPrompts);
+        Array.Clear(ResetPromptIds);
+        Array.Clear(Lost);
+    }
 }
 
 /// <summary>

@@ -153,7 +153,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
             anyRunning = true;
         }
         if (!anyRunning && _autoreset == AutoresetMode.Disabled) throw new InvalidOperationException("every sub-env has finished and autoreset is disabled: call Reset");
-        ClearResult();
+        _result.Clear();
 
         var shards = _shards.ToList();
         foreach (var shard in shards)
@@ -432,21 +432,6 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
             _result.ResetPromptIds[b] = r.ResetPromptIds[k];
             if (r.ResetPrompts[k] is { } prompt) SetPrompt(b, prompt, r.ResetPromptIds[k]!, ""); // a step does not send the text; the next Reset does
         }
-    }
-
-    private void ClearResult()
-    {
-        Array.Clear(_result.Rewards);
-        Array.Clear(_result.Terminated);
-        Array.Clear(_result.Truncated);
-        Array.Clear(_result.RefLogProb);
-        Array.Clear(_result.RefEntropy);
-        Array.Clear(_result.SegmentEnded);
-        Array.Fill(_result.RawRead, float.NaN);
-        Array.Clear(_result.Episodes);
-        Array.Clear(_result.ResetPrompts);
-        Array.Clear(_result.ResetPromptIds);
-        Array.Clear(_result.Lost);
     }
 
     /// <summary>Runs the calls at once, one per server, and returns each one's value or exception (never throws).</summary>
