@@ -174,13 +174,14 @@ class ShardedVectorEnv:
             a = int(actions[b])
             if self._ended[b] and self.autoreset == "next-step":
                 continue
+            # The errors a VectorEnv gets from its server for the same actions.
             if self._ended[b]:
                 if a != NO_ACTION:
-                    raise ValueError(f"sub-env {b} has finished its episode and autoreset is disabled: pass {NO_ACTION} "
-                                     "as its action, or reset it")
+                    raise RemoteEnvError("invalid_state", f"sub-env {b} has finished its episode and autoreset is "
+                                                          f"disabled: pass {NO_ACTION} as its action, or reset it")
                 continue
             if not 0 <= a < vocab:
-                raise ValueError(f"action of sub-env {b} must be a token id in 0..{vocab - 1}, got {a}")
+                raise RemoteEnvError("invalid_argument", f"action of sub-env {b} must be a token id in 0..{vocab - 1}, got {a}")
             running = True
         if not running and self.autoreset == "disabled":
             raise RemoteEnvError("invalid_state", "every sub-env has finished and autoreset is disabled: call reset()")

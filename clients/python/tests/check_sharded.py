@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from rlhfgym_client import NoServerLeft, ShardedVectorEnv
+from rlhfgym_client import NoServerLeft, RemoteEnvError, ShardedVectorEnv
 
 addresses = sys.argv[1].split(",")
 pids = [int(p) for p in sys.argv[2].split(",")]
@@ -82,11 +82,42 @@ check(any("sub-envs move" in line for line in log), f"the loss was logged: {log}
 env.reset(seed=12)
 check([env.servers[0].sub_envs, env.servers[2].sub_envs] == [3, 3], f"re-spread 3/3, got {env.servers}")
 
+# Disabled autoreset: a lost sub-env is finished (NO_ACTION) until a masked reset moves it to a live server.
+not_eos = (eos + 1) % vocab
+disabled = ShardedVectorEnv(addresses, num_envs=4, autoreset="disabled", heartbeat=False, connect_timeout=3.0)
+check(not disabled.servers[1].alive and [disabled.servers[0].sub_envs, disabled.servers[2].sub_envs] == [2, 2],
+      f"a dead server is left out when the env is made: {disabled.servers}")
+disabled.reset(seed=5)
+disabled.step(np.full(4, not_eos, dtype=np.int64))
+os.kill(pids[2], signal.SIGKILL)
+_, rewards, terminated, truncated, info = disabled.step(np.full(4, not_eos, dtype=np.int64))
+check(list(info["lost"]) == [False, False, True, True] and list(truncated) == [False, False, True, True],
+      f"server 2's sub-envs lost: {info['lost']}")
+try:
+    disabled.step(np.full(4, not_eos, dtype=np.int64))
+    check(False, "a token for a lost, finished sub-env was accepted under disabled autoreset")
+except RemoteEnvError as e:
+    check(e.code == "invalid_state" and "-1" in str(e), str(e))
+try:
+    disabled.step(np.array([vocab, not_eos, -1, -1], dtype=np.int64))
+    check(False, "a token id outside the vocabulary was accepted")
+except RemoteEnvError as e:
+    check(e.code == "invalid_argument" and "sub-env 0" in str(e), str(e))
+_, _, _, _, info = disabled.step(np.array([not_eos, not_eos, -1, -1], dtype=np.int64))
+check(not info["lost"].any(), "no second loss report")
+observations, _ = disabled.reset(options={"mask": [False, False, True, True]})
+check(disabled.servers[0].sub_envs == 4, f"the masked reset moved them to server 0: {disabled.servers}")
+check(list(observations[2]) == list(disabled._prompts[2]), "a moved sub-env's observation is its new prompt")
+_, _, _, _, info = disabled.step(np.full(4, not_eos, dtype=np.int64))
+check(not info["lost"].any(), "all four step on server 0")
+
 # With every server gone, a reset says so by name (after waiting connect_timeout for one to come back).
 os.kill(pids[0], signal.SIGKILL)
-os.kill(pids[2], signal.SIGKILL)
-_, _, _, truncated, info = env.step(np.full(6, (eos + 1) % vocab, dtype=np.int64))
+_, _, _, truncated, info = env.step(np.full(6, not_eos, dtype=np.int64))
 check(info["lost"].all() or truncated.all(), "every episode lost with the last servers")
+_, _, _, truncated, info = disabled.step(np.full(4, not_eos, dtype=np.int64))
+check(info["lost"].all(), "the disabled env lost all four with server 0")
+disabled.close()
 try:
     env.reset(seed=13)
     check(False, "a reset with no server left succeeded")
