@@ -216,6 +216,12 @@ public class ShardedEnvTests
             var report = EnvChecker.Check(env, seed: 3, steps: 24);
             Assert.True(report.Passed, $"{mode}: " + string.Join("\n", report.Failures.Select(f => $"{f.Name}: {f.Detail}")));
         }
+        using (var env = new ShardedVectorEnv(fleet.Addresses, numEnvs: 2, heartbeat: TimeSpan.Zero))
+        {
+            var paths = env.DownloadAssets(dir.File("assets"));
+            Assert.True(paths.ContainsKey("reference/config.json") && new FileInfo(paths["reference/config.json"]).Length > 0, string.Join(", ", paths.Keys));
+            Assert.Equal(env.Assets().Count, paths.Count);
+        }
     }
 
     [Fact]

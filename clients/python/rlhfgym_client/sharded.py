@@ -263,10 +263,21 @@ class ShardedVectorEnv:
 
     def score(self, prompts, responses):
         """As VectorEnv.score, on any live server (one lost meanwhile is given up on and the next asked)."""
+        return self._on_any_server(lambda env: env.score(prompts, responses))
+
+    def assets(self):
+        """As VectorEnv.assets, from any live server (every server serves the same env)."""
+        return self._on_any_server(lambda env: env.assets())
+
+    def download_assets(self, directory):
+        """As VectorEnv.download_assets, from any live server: {name: path}."""
+        return self._on_any_server(lambda env: env.download_assets(directory))
+
+    def _on_any_server(self, call):
         while self._shards:
             shard = self._shards[0]
             try:
-                return shard.env.score(prompts, responses)
+                return call(shard.env)
             except RemoteEnvError as e:
                 if not _is_server_loss(e):
                     raise

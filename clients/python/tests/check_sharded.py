@@ -6,6 +6,7 @@ Prints "sharded checks passed" and exits 0, or names the failed check and exits 
 import os
 import signal
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -39,6 +40,10 @@ log = []
 env = ShardedVectorEnv(addresses, num_envs=6, heartbeat=False, connect_timeout=3.0, log=log.append)
 check(env.spec["num_envs"] == 6, "spec num_envs is the sharded total")
 check([s.sub_envs for s in env.servers] == [2, 2, 2], f"contiguous slices 2/2/2, got {env.servers}")
+with tempfile.TemporaryDirectory() as assets:
+    paths = env.download_assets(assets)
+    check("reference/config.json" in paths and os.path.getsize(paths["reference/config.json"]) > 0,
+          f"assets download from a server of the sharded env: {sorted(paths)}")
 observations, info = env.reset(seed=11)
 check(len(observations) == 6 and all(o.dtype == np.int64 for o in observations), "six int64 observations")
 check(len(info["prompt_ids"]) == 6, "six prompt ids")

@@ -193,11 +193,20 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
     }
 
     /// <summary>Scores on any live server; a server lost meanwhile is given up on and the next one asked.</summary>
-    public IReadOnlyList<EpisodeRewards> Score(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses)
+    public IReadOnlyList<EpisodeRewards> Score(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses) =>
+        OnAnyServer(env => env.Score(prompts, responses));
+
+    /// <summary>The env's downloadable files (<see cref="RemoteVectorEnv.Assets"/>), from any live server.</summary>
+    public IReadOnlyList<Wire.AssetMessage> Assets() => OnAnyServer(env => env.Assets());
+
+    /// <summary><see cref="RemoteVectorEnv.DownloadAssets"/> from any live server: every server serves the same env.</summary>
+    public IReadOnlyDictionary<string, string> DownloadAssets(string directory) => OnAnyServer(env => env.DownloadAssets(directory));
+
+    private T OnAnyServer<T>(Func<RemoteVectorEnv, T> call)
     {
         while (_shards.FirstOrDefault() is { } shard)
         {
-            try { return shard.Env.Score(prompts, responses); }
+            try { return call(shard.Env); }
             catch (RemoteEnvException e) when (IsServerLoss(e)) { Lose(shard, e, inStep: false); }
         }
         throw NoServerLeft();
