@@ -42,6 +42,14 @@ public static class ChaosRun
             long steps = 0, episodes = 0, lost = 0;
             int hangs = 0, kills = 0, terminations = 0, restarts = 0, restartFailures = 0;
             var chaos = new Random(unchecked((int)seed * 31 + 7));
+            // In the background: the stepping goes on while a server is down and starting.
+            Task<ServeProcess> RestartAfterDowntime(int i, ServeProcess? failed) => Task.Run(async () =>
+            {
+                await Task.Delay(downtime);
+                failed?.WaitForExit(TimeSpan.FromSeconds(10)); // a draining server frees its port when it exits
+                failed?.Dispose();
+                return ServeProcess.Start(addresses[i], serveArgs, progress);
+            });
             var clock = Stopwatch.StartNew();
             var nextFailure = Exponential(chaos, meanBetweenFailures);
             env.Reset(seed);
@@ -63,14 +71,7 @@ public static class ChaosRun
                         kills++;
                     }
                     progress($"chaos: {(drain ? "SIGTERM" : "SIGKILL")} {addresses[victim]} at {clock.Elapsed.TotalSeconds:F1} s");
-                    var failed = fleet[victim]!;
-                    down[victim] = Task.Run(async () =>
-                    {
-                        await Task.Delay(downtime);
-                        failed.WaitForExit(TimeSpan.FromSeconds(10)); // a draining server frees its port when it exits
-                        failed.Dispose();
-                        return ServeProcess.Start(addresses[victim], serveArgs, progress);
-                    });
+                    down[victim] = RestartAfterDowntime(victim, fleet[victim]);
                     nextFailure = clock.Elapsed + Exponential(chaos, meanBetweenFailures);
                 }
                 foreach (var (i, restart) in down.ToList())
@@ -81,12 +82,7 @@ public static class ChaosRun
                         // Not the sharded env's failure: the server could not start (its port taken meanwhile). Try again.
                         restartFailures++;
                         progress($"chaos: restart of {addresses[i]} failed ({restart.Exception!.InnerException!.Message}); trying again");
-                        int again = i;
-                        down[i] = Task.Run(async () =>
-                        {
-                            await Task.Delay(downtime);
-                            return ServeProcess.Start(addresses[again], serveArgs, progress);
-                        });
+                        down[i] = RestartAfterDowntime(i, failed: null);
                         continue;
                     }
                     fleet[i] = restart.Result;

@@ -57,6 +57,7 @@ class ConnectionWatch:
         self.drops = 0
         self.refusals = 0
         self.down_since = time.monotonic()
+        self._drops_at_reply = 0
 
     def read_events(self):
         """Apply every event the monitor has queued."""
@@ -74,6 +75,23 @@ class ConnectionWatch:
 
     def down_for(self):
         return 0.0 if self.connected else time.monotonic() - self.down_since
+
+    def saw_reply(self):
+        """A reply arrived: the connection is up, whatever the monitor has said so far."""
+        self.read_events()
+        self.connected = True
+        self._drops_at_reply = self.drops
+
+    def lost(self, drops_at_send, grace):
+        """Why a request sent when `drops` was drops_at_send can no longer be answered, or None while it still can: the
+        connection that carried it dropped; or it dropped since the last reply and is still down (the request waits
+        for a server that is gone); or connecting has been refused for longer than `grace` seconds."""
+        self.read_events()
+        if self.drops != drops_at_send or (self.drops != self._drops_at_reply and not self.connected):
+            return "the connection dropped while the request waited for its reply (the server process died or restarted)"
+        if not self.connected and self.refusals > 0 and self.down_for() > grace:
+            return f"no connection for {grace:g} s (the server is down)"
+        return None
 
     def close(self):
         """Stop monitoring, then close the monitor socket; the caller closes the watched socket after. In this order
@@ -99,7 +117,6 @@ class Connection:
         self._curve = curve_keys(server_key, client_secret_key)
         self._fail_fast = fail_fast
         self._watch = None
-        self._drops_at_reply = 0
         self.address = address
         self.connect_timeout_ms = int(connect_timeout * 1000)
         self.step_timeout_ms = int(step_timeout * 1000)
@@ -126,9 +143,12 @@ class Connection:
             self._watch = None
         self._socket.close(0)
 
+    def _reopen(self):
+        self._close_socket()
+        self._socket = self._open_watched()
+
     def _open_watched(self):
         """The request socket: watched when fail_fast (heartbeat sockets stay plain)."""
-        self._drops_at_reply = 0
         if not self._fail_fast:
             return self._open()
 
@@ -138,17 +158,6 @@ class Connection:
 
     # A shard gives up on a server it cannot even connect to after this long (the connect timeout if shorter).
     _SHARD_CONNECT_GRACE_S = 2.0
-
-    def _lost_connection(self, drops_at_send):
-        """The watched connection shows the request cannot be answered; the reason, or None."""
-        watch = self._watch
-        watch.read_events()
-        if watch.drops != drops_at_send or (watch.drops != self._drops_at_reply and not watch.connected):
-            return f"the connection to {self.address} dropped while the request waited for its reply (the server process died or restarted)"
-        grace = min(self.connect_timeout_ms / 1000, self._SHARD_CONNECT_GRACE_S)
-        if not watch.connected and watch.refusals > 0 and watch.down_for() > grace:
-            return f"no connection to {self.address} for {grace:.0f} s (the server is down)"
-        return None
 
     def call(self, request, timeout_ms):
         """Send one request and return its ok reply; an error reply raises RemoteEnvError with the server's code."""
@@ -167,28 +176,24 @@ class Connection:
         drops_at_send = self._watch.drops if self._watch is not None else 0
         self._socket.send(frame)
         deadline = time.monotonic() + timeout_ms / 1000
+        grace = min(self.connect_timeout_ms / 1000, self._SHARD_CONNECT_GRACE_S)
         while True:
             left = int((deadline - time.monotonic()) * 1000)
-            # Watched, the wait is cut into short slices to look at the connection between them.
-            wait = left if self._watch is None else min(left, 50)
-            if left <= 0 or (not self._socket.poll(wait) and wait == left):
+            if left <= 0:
                 # A fresh socket, so a late reply cannot be read as the answer to a later request.
-                self._close_socket()
-                self._socket = self._open_watched()
+                self._reopen()
                 raise RemoteEnvError("timeout", f"no reply to '{request['op']}' from {self.address} within "
                                                 f"{timeout_ms / 1000:.0f} s (is `rlhfgym serve` running there?)")
-            if not self._socket.poll(0):
-                lost = self._lost_connection(drops_at_send)
+            # Watched, the wait is cut into short slices to look at the connection between them.
+            if not self._socket.poll(left if self._watch is None else min(left, 50)):
+                lost = self._watch.lost(drops_at_send, grace) if self._watch is not None else None
                 if lost is not None:
-                    self._close_socket()
-                    self._socket = self._open_watched()
-                    raise RemoteEnvError("disconnected", f"'{request['op']}': {lost}")
+                    self._reopen()
+                    raise RemoteEnvError("disconnected", f"'{request['op']}' to {self.address}: {lost}")
                 continue
             reply = msgpack.unpackb(self._socket.recv(), raw=False)
             if self._watch is not None:
-                self._watch.read_events()
-                self._watch.connected = True  # a reply proves it, whatever the monitor said
-                self._drops_at_reply = self._watch.drops
+                self._watch.saw_reply()
             if reply.get("id") != request["id"]:
                 continue  # the answer to an earlier, abandoned request
             self.last_activity = time.monotonic()

@@ -138,7 +138,7 @@ class ShardedVectorEnv:
             for shard, j, local in work])
         for (shard, _, _), (value, error) in zip(work, outcomes):
             if error is not None:
-                self._lose(shard, error, in_step=False)
+                self._lose(shard, error)
                 continue
             observations, info = value
             # The server reports every sub-env's prompt id and text, the ones it autoreset included; the observation
@@ -205,9 +205,7 @@ class ShardedVectorEnv:
             for shard in shards])
         for shard, (reply, error) in zip(shards, outcomes):
             if error is not None:
-                for b in self._lose(shard, error, in_step=True):
-                    lost[b] = truncated[b] = True
-                    ref_logprob[b] = ref_entropy[b] = np.nan
+                self._lose(shard, error)
                 continue
             for k, b in enumerate(shard.rows):
                 rewards[b] = reply["rewards"][k]
@@ -281,7 +279,7 @@ class ShardedVectorEnv:
             except RemoteEnvError as e:
                 if not _is_server_loss(e):
                     raise
-                self._lose(shard, e, in_step=False)
+                self._lose(shard, e)
         raise self._no_server_left()
 
     def close(self, **kwargs):
@@ -296,27 +294,26 @@ class ShardedVectorEnv:
 
     # ---- failover ---------------------------------------------------------------------------------------------------
 
-    def _lose(self, shard, error, in_step):
-        """Drop a shard whose server failed; returns the sub-envs whose episode in flight is lost by this step."""
+    def _lose(self, shard, error):
+        """Drop a shard whose server failed. Its episodes in flight are lost: the step under way (or the next one)
+        reports them."""
         if not _is_server_loss(error):
             raise error
-        self._shards.remove(shard)
-        shard.env._abandon()
-        shard.server.sub_envs -= len(shard.rows)
+        self._detach(shard)
         if not isinstance(error, SessionLost):  # a restarted server forgot the session but can take a new one
             self._give_up(shard.server, str(error))
         self._log(f"lost the session at {shard.server.address} ({error}); its {len(shard.rows)} sub-envs move")
-        lost_now = []
+        for b in shard.rows:
+            if not self._ended[b]:  # an episode in flight
+                self._lost_unreported[b] = True
+
+    def _detach(self, shard):
+        """Let go of a shard whose server failed: its sub-envs have no session until they are rehomed."""
+        self._shards.remove(shard)
+        shard.env._abandon()
+        shard.server.sub_envs -= len(shard.rows)
         for b in shard.rows:
             self._shard_of[b] = None
-            if self._ended[b]:
-                continue  # no episode in flight
-            if in_step:
-                lost_now.append(b)
-                self.episodes_lost += 1
-            else:
-                self._lost_unreported[b] = True
-        return lost_now
 
     def _give_up(self, server, why):
         if not server.alive:
@@ -341,11 +338,7 @@ class ShardedVectorEnv:
                 if not _is_server_loss(e):
                     raise
                 if shard is not None:
-                    self._shards.remove(shard)
-                    shard.env._abandon()
-                    server.sub_envs -= len(rows)
-                    for b in rows:
-                        self._shard_of[b] = None
+                    self._detach(shard)  # made, but its first reset failed
                 self._give_up(server, str(e))
                 continue
             for k, b in enumerate(rows):

@@ -23,6 +23,7 @@ public static class RolloutCollector
         int lost = 0;
         for (int attempt = 1; ; attempt++)
         {
+            // A retry draws other prompts: the same seed could meet the same failure at the same step.
             var rollout = CollectOnce(env, policy, sampler, seed + (attempt - 1) * 7919L, groupSize);
             lost += rollout.LostEpisodes;
             if (rollout.Episodes.Count > 0) return rollout with { LostEpisodes = lost };
@@ -93,7 +94,9 @@ public static class RolloutCollector
             if (done.Any(d => !d)) policy.Advance(actions);
         }
         int group = Math.Max(1, groupSize);
-        var kept = episodes.Where((e, b) => !Enumerable.Range(b / group * group, group).Any(m => m < n && lost[m])).Select(e => e!).ToList();
+        var groupLost = new bool[(n + group - 1) / group];
+        for (int b = 0; b < n; b++) groupLost[b / group] |= lost[b];
+        var kept = episodes.Where((_, b) => !groupLost[b / group]).Select(e => e!).ToList();
         return new Rollout(kept, clock.Elapsed.TotalSeconds, steps, envSeconds) { LostEpisodes = lost.Count(l => l), DroppedEpisodes = n - kept.Count };
     }
 }

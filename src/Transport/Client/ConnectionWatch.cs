@@ -13,7 +13,7 @@ internal sealed class ConnectionWatch : IDisposable
 {
     private readonly NetMQMonitor _monitor;
     private readonly Task _running;
-    private long _drops, _refusals;
+    private long _drops, _refusals, _dropsAtReply;
     private volatile bool _connected;
     private long _downSinceTicks = DateTime.UtcNow.Ticks;
 
@@ -47,7 +47,26 @@ internal sealed class ConnectionWatch : IDisposable
     public TimeSpan Down => _connected ? TimeSpan.Zero : DateTime.UtcNow - new DateTime(Interlocked.Read(ref _downSinceTicks), DateTimeKind.Utc);
 
     /// <summary>A reply arrived, so the connection is up whatever the monitor has said so far.</summary>
-    public void SawReply() => _connected = true;
+    public void SawReply()
+    {
+        _connected = true;
+        _dropsAtReply = Drops;
+    }
+
+    /// <summary>
+    /// Why a request sent when <see cref="Drops"/> was <paramref name="dropsAtSend"/> can no longer be answered, or null
+    /// while it still can: the connection that carried it dropped; or the connection dropped since the last reply and
+    /// is still down (the request waits for a server that is gone); or connecting has been refused for longer than
+    /// <paramref name="grace"/>.
+    /// </summary>
+    public string? Lost(long dropsAtSend, TimeSpan grace)
+    {
+        if (Drops != dropsAtSend || (Drops != _dropsAtReply && !_connected))
+            return "the connection dropped while the request waited for its reply (the server process died or restarted)";
+        if (Refused && Down > grace)
+            return $"no connection for {grace.TotalSeconds:0.#} s (the server is down)";
+        return null;
+    }
 
     public void Dispose()
     {

@@ -51,7 +51,6 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     private DealerSocket _socket = null!;
     private readonly bool _failFast;
     private ConnectionWatch? _watch; // failFast only
-    private long _dropsAtReply;      // the watch's drop count when the last reply came
     private volatile string _session = "";
     private long _nextId;
     private StepResult _result = null!;
@@ -303,34 +302,24 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         while (true)
         {
             var left = deadline - DateTime.UtcNow;
-            // Watched, the wait is cut into short slices to look at the connection between them.
-            var slice = _watch is null || left < WatchSlice ? left : WatchSlice;
-            byte[]? answer = null;
-            if (left <= TimeSpan.Zero || (!_socket.TryReceiveFrameBytes(slice, out answer) && slice == left))
+            // Under a millisecond counts as over: NetMQ rounds such a wait down to 0 ms and then spins without end.
+            if (left < TimeSpan.FromMilliseconds(1))
             {
                 // A fresh socket: ZeroMQ would otherwise deliver the abandoned reply later.
                 OpenSocket();
                 throw ClientSocket.Timeout(what, _address, timeout, _curve);
             }
-            if (answer is null)
+            // Watched, the wait is cut into short slices to look at the connection between them.
+            if (!_socket.TryReceiveFrameBytes(_watch is null || left < WatchSlice ? left : WatchSlice, out var answer))
             {
-                // Lost for sure: the connection that carried the request dropped; or it dropped since the last reply and
-                // is still down (the request waits for a server that is gone); or connecting has been refused a while.
-                bool dropped = _watch!.Drops != drops || (_watch.Drops != _dropsAtReply && _watch.Down > TimeSpan.Zero);
-                if (dropped || (_watch.Refused && _watch.Down > ShardConnectGrace))
+                if (_watch?.Lost(drops, ShardConnectGrace) is { } why)
                 {
                     OpenSocket();
-                    throw new RemoteEnvException("disconnected", dropped
-                        ? $"the connection to {_address} dropped while '{what}' waited for its reply (the server process died or restarted)"
-                        : $"no connection to {_address} for {ShardConnectGrace.TotalSeconds:0.#} s while '{what}' waited (the server is down)");
+                    throw new RemoteEnvException("disconnected", $"'{what}' to {_address}: {why}");
                 }
                 continue;
             }
-            if (_watch is not null)
-            {
-                _watch.SawReply();
-                _dropsAtReply = _watch.Drops;
-            }
+            _watch?.SawReply();
             var reply = MessagePackSerializer.Deserialize<Reply>(answer);
             if (reply.Id != request.Id) continue; // a reply to an earlier, abandoned request
             Interlocked.Exchange(ref _lastActivityTicks, DateTime.UtcNow.Ticks);
@@ -349,7 +338,6 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     {
         _watch?.Dispose();
         _socket?.Dispose();
-        _dropsAtReply = 0;
         if (!_failFast)
         {
             _socket = NewSocket();

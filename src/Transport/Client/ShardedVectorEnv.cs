@@ -20,6 +20,9 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         /// <summary>The sub-envs it runs, ascending: row i of the session is sub-env Rows[i] of this env.</summary>
         public int[] Rows { get; } = rows;
         public int[] Actions { get; } = new int[rows.Length];
+        /// <summary>This shard's step with its <see cref="Actions"/>, made once: the fan-out of every step reuses it.</summary>
+        public Func<StepResult> StepCall => _stepCall ??= () => Env.Step(Actions);
+        private Func<StepResult>? _stepCall;
     }
 
     private readonly ShardServer[] _servers;
@@ -34,7 +37,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
     private readonly List<Shard> _shards = [];
     private readonly Shard?[] _shardOf;        // null: the sub-env's server was lost and it has no session yet
     private readonly bool[] _ended;            // its episode ended at the last step (next-step: this step resets it; disabled: finished)
-    private readonly bool[] _lostUnreported;   // lost outside a Step (during a Reset of other sub-envs): the next Step says so
+    private readonly bool[] _lostUnreported;   // its episode in flight was lost with its server: the Step under way, or the next, says so
     private readonly int[][] _prompts;
     private readonly string[] _promptIds, _promptTexts;
     private readonly StepResult _result;
@@ -104,7 +107,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         var reset = rows.ToHashSet();
         // A group of consecutive sub-envs shares a prompt only within one session: each group must sit in one shard.
         for (int g = 0; g < rows.Length; g += group)
-            if (rows.AsSpan(g, group).ToArray().Select(b => _shardOf[b]).Distinct().Count() > 1)
+            if (rows[g..(g + group)].Select(b => _shardOf[b]).Distinct().Count() > 1)
                 throw new ArgumentException($"sub-envs {rows[g]}..{rows[g + group - 1]} (one group of {group}) run on different servers: reset every sub-env to regroup them");
 
         var work = _shards.Select((shard, j) => (shard, j, mask: shard.Rows.Select(reset.Contains).ToArray()))
@@ -116,7 +119,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
             var (shard, _, _) = work[i];
             if (outcomes[i].Error is { } error)
             {
-                Lose(shard, error, inStep: false);
+                Lose(shard, error);
                 continue;
             }
             // The server reports every sub-env's current prompt, the ones it autoreset included.
@@ -130,7 +133,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
             _ended[b] = false;
             _lostUnreported[b] = false;
         }
-        return new ResetResult(_prompts.Select(p => p).ToArray(), _promptIds.ToArray(), _promptTexts.ToArray());
+        return new ResetResult((int[][])_prompts.Clone(), (string[])_promptIds.Clone(), (string[])_promptTexts.Clone());
     }
 
     public StepResult Step(ReadOnlySpan<int> actions)
@@ -158,10 +161,10 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         var shards = _shards.ToList();
         foreach (var shard in shards)
             for (int k = 0; k < shard.Rows.Length; k++) shard.Actions[k] = actions[shard.Rows[k]];
-        var outcomes = FanOut(shards.Select(s => (Func<StepResult>)(() => s.Env.Step(s.Actions))).ToList());
+        var outcomes = FanOut(shards.ConvertAll(s => s.StepCall));
         for (int i = 0; i < shards.Count; i++)
         {
-            if (outcomes[i].Error is { } error) Lose(shards[i], error, inStep: true);
+            if (outcomes[i].Error is { } error) Lose(shards[i], error);
             else Copy(shards[i], outcomes[i].Value!);
         }
         for (int b = 0; b < _numEnvs; b++)
@@ -171,7 +174,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
                 MarkLost(b);
             }
         // Under next-step autoreset an orphan's reset step is the step after its episode ended: it gets its new session now.
-        if (_autoreset == AutoresetMode.NextStep)
+        if (_autoreset == AutoresetMode.NextStep && Array.IndexOf(_shardOf, null) >= 0)
         {
             var due = Enumerable.Range(0, _numEnvs).Where(b => _shardOf[b] is null && _ended[b]).ToArray();
             if (due.Length > 0)
@@ -207,7 +210,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         while (_shards.FirstOrDefault() is { } shard)
         {
             try { return call(shard.Env); }
-            catch (RemoteEnvException e) when (IsServerLoss(e)) { Lose(shard, e, inStep: false); }
+            catch (RemoteEnvException e) when (IsServerLoss(e)) { Lose(shard, e); }
         }
         throw NoServerLeft();
     }
@@ -226,22 +229,15 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         EpisodesLost++;
     }
 
-    private void Lose(Shard shard, Exception error, bool inStep)
+    private void Lose(Shard shard, Exception error)
     {
-        if (!IsServerLoss(error)) throw error is RemoteEnvException ? error : new RemoteEnvException("internal", $"{shard.Server.Address}: {error.Message}");
-        _shards.Remove(shard);
-        shard.Env.Abandon();
-        shard.Server.SubEnvs -= shard.Rows.Length;
+        if (!IsServerLoss(error)) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error); // the caller's error, as thrown
+        Detach(shard);
         // A restarted server forgot the session but can take a new one; a dead or draining one cannot.
         if (error is not SessionLostException) GiveUp(shard.Server, error.Message);
         _log?.Invoke($"lost the session at {shard.Server.Address} ({error.Message}); its {shard.Rows.Length} sub-envs move");
-        foreach (int b in shard.Rows)
-        {
-            _shardOf[b] = null;
-            if (_ended[b]) continue; // no episode in flight: nothing is lost
-            if (inStep) MarkLost(b);
-            else _lostUnreported[b] = true;
-        }
+        // Its episodes in flight are lost: the Step under way (or the next one) reports them.
+        foreach (int b in shard.Rows) _lostUnreported[b] |= !_ended[b];
     }
 
     private void GiveUp(ShardServer server, string why)
@@ -265,17 +261,17 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
     {
         while (true)
         {
-            var server = _servers.Where(s => s.Alive).OrderBy(s => s.SubEnvs).FirstOrDefault() ?? Revive() ?? throw NoServerLeft();
-            Shard shard;
+            var server = LeastLoaded() ?? Revive() ?? throw NoServerLeft();
+            Shard? shard = null;
             ResetResult reset;
             try
             {
-                shard = Open(server, rows);
+                shard = Adopt(server, Connect(server, rows.Length), rows);
                 reset = shard.Env.Reset(ShardSeed(_servers.Length + _sessionsMade), new ResetOptions { GroupSize = groupSize });
             }
             catch (RemoteEnvException e) when (IsServerLoss(e))
             {
-                DropOpened(server, rows);
+                if (shard is not null) Detach(shard); // made, but its first reset failed
                 GiveUp(server, e.Message);
                 continue;
             }
@@ -285,16 +281,16 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         }
     }
 
-    // Undo a session made by Open whose first reset failed.
-    private void DropOpened(ShardServer server, int[] rows)
+    // Let go of a shard whose server failed: its sub-envs have no session until they are rehomed.
+    private void Detach(Shard shard)
     {
-        var made = _shards.FirstOrDefault(s => s.Server == server && s.Rows == rows);
-        if (made is null) return;
-        _shards.Remove(made);
-        made.Env.Abandon();
-        server.SubEnvs -= rows.Length;
-        foreach (int b in rows) _shardOf[b] = null;
+        _shards.Remove(shard);
+        shard.Env.Abandon();
+        shard.Server.SubEnvs -= shard.Rows.Length;
+        foreach (int b in shard.Rows) _shardOf[b] = null;
     }
+
+    private ShardServer? LeastLoaded() => _servers.Where(s => s.Alive).MinBy(s => s.SubEnvs);
 
     /// <summary>
     /// Closes every session and spreads the sub-envs evenly over the servers that answer `health` as ready, in
@@ -307,23 +303,18 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         while (true)
         {
             if (!_servers.Any(s => s.Alive) && Revive() is null) throw NoServerLeft();
-            var live = _servers.Where(s => s.Alive).ToList();
-            int blocks = _numEnvs / groupSize, used = Math.Min(live.Count, blocks);
-            var slices = new List<(ShardServer Server, int[] Rows)>();
-            int start = 0;
-            for (int j = 0; j < used; j++)
-            {
-                int count = (blocks / used + (j < blocks % used ? 1 : 0)) * groupSize;
-                slices.Add((live[j], Enumerable.Range(start, count).ToArray()));
-                start += count;
-            }
+            var slices = Slices(groupSize);
             var outcomes = FanOut(slices.Select(s => (Func<RemoteVectorEnv>)(() => Connect(s.Server, s.Rows.Length))).ToList());
             bool allMade = true;
             for (int j = 0; j < slices.Count; j++)
             {
                 if (outcomes[j].Error is { } error)
                 {
-                    if (error is not RemoteEnvException e || !IsServerLoss(e)) { CloseAll(); throw error; }
+                    if (!IsServerLoss(error))
+                    {
+                        CloseAll();
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+                    }
                     GiveUp(slices[j].Server, error.Message);
                     allMade = false;
                 }
@@ -334,21 +325,30 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         }
     }
 
-    /// <summary>Is every shard a contiguous run of whole groups, and is the spread the one <see cref="Spread"/> would make now?</summary>
-    private bool LaidOutFor(int groupSize)
+    /// <summary>The even spread over the live servers: contiguous slices of whole groups, the first ones a group larger.</summary>
+    private List<(ShardServer Server, int[] Rows)> Slices(int groupSize)
     {
-        if (_shardOf.Any(s => s is null)) return false;
         var live = _servers.Where(s => s.Alive).ToList();
         int blocks = _numEnvs / groupSize, used = Math.Min(live.Count, blocks);
-        if (_shards.Count != used) return false;
-        int start = 0, j = 0;
-        foreach (var shard in _shards.OrderBy(s => s.Rows[0]))
+        var slices = new List<(ShardServer Server, int[] Rows)>();
+        int start = 0;
+        for (int j = 0; j < used; j++)
         {
             int count = (blocks / used + (j < blocks % used ? 1 : 0)) * groupSize;
-            if (shard.Server != live[j++] || shard.Rows.Length != count || shard.Rows[0] != start || shard.Rows[^1] != start + count - 1) return false;
+            slices.Add((live[j], Enumerable.Range(start, count).ToArray()));
             start += count;
         }
-        return true;
+        return slices;
+    }
+
+    /// <summary>Is the spread the one <see cref="Spread"/> would make now (so every group sits in one shard)?</summary>
+    private bool LaidOutFor(int groupSize)
+    {
+        if (Array.IndexOf(_shardOf, null) >= 0) return false;
+        var expected = Slices(groupSize);
+        var actual = _shards.OrderBy(s => s.Rows[0]).ToList();
+        return actual.Count == expected.Count
+            && actual.Zip(expected).All(p => p.First.Server == p.Second.Server && p.First.Rows.SequenceEqual(p.Second.Rows));
     }
 
     /// <summary>A dead server is asked again (health, ready) at most this often.</summary>
@@ -380,16 +380,10 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         {
             foreach (var s in _servers) s.LastProbe = DateTime.MinValue;
             Probe(_servers);
-            if (_servers.Where(s => s.Alive).OrderBy(s => s.SubEnvs).FirstOrDefault() is { } back) return back;
+            if (LeastLoaded() is { } back) return back;
             if (waited.Elapsed >= _connectTimeout) return null;
             Thread.Sleep(200);
         }
-    }
-
-    private Shard Open(ShardServer server, int[] rows)
-    {
-        var env = Connect(server, rows.Length);
-        return Adopt(server, env, rows);
     }
 
     private RemoteVectorEnv Connect(ShardServer server, int count)
