@@ -95,6 +95,9 @@ public class DrainTests
         var grace = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--drain-grace", "-1", "--json");
         Assert.Equal(1, grace.ExitCode);
         Assert.Contains("EnvServer:DrainGraceSeconds must be in 0..3600; got -1", (string)grace.LastJson()["error"]!);
+        var window = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--batch-window-ms", "1500", "--json");
+        Assert.Equal(1, window.ExitCode);
+        Assert.Contains("EnvServer:BatchWindowMs must be in 0..1000 (milliseconds); got 1500", (string)window.LastJson()["error"]!);
     }
 
     private static int NotEos(Random random, int vocab, int eos)

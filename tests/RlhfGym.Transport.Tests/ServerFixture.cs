@@ -30,7 +30,8 @@ internal sealed class TestServer : IAsyncDisposable
     public static int FreePort() => LoopbackPort.Free();
 
     public static async Task<TestServer> Start(int? port = null, double sessionTimeout = 60, int maxSessions = 80,
-        string? curveSecretKeyFile = null, string? allowedClientKeysFile = null, int maxFrameBytes = 4 << 20, string? env = null, double drainGrace = 0)
+        string? curveSecretKeyFile = null, string? allowedClientKeysFile = null, int maxFrameBytes = 4 << 20, string? env = null, double drainGrace = 0,
+        bool batchSessions = true, double batchWindowMs = 0)
     {
         int p = port ?? FreePort();
         var options = new EnvServerOptions
@@ -45,6 +46,8 @@ internal sealed class TestServer : IAsyncDisposable
             MaxFrameBytes = maxFrameBytes,
             // Tests stop servers under live sessions to play a crash or a restart: no drain unless a test asks for one.
             DrainGraceSeconds = drainGrace,
+            BatchSessions = batchSessions,
+            BatchWindowMs = batchWindowMs,
         };
         // NetMQ closes a stopped server's listener on its own I/O thread, a moment later: a restart on the same port
         // (as a supervisor would do) retries the bind for a few seconds.

@@ -55,6 +55,7 @@ public static class HealthCommand
                     ["requests"] = h.Requests,
                     ["uptime_s"] = h.UptimeSeconds,
                     ["busy"] = h.Busy,
+                    ["batched_steps"] = h.BatchedSteps,
                     ["env"] = h.Env,
                     ["device"] = h.Device,
                     ["error"] = h.Error,

@@ -28,7 +28,9 @@ public static class ServeCommand
         var curveKey = new Option<string?>("--curve-secret-key") { Description = "CurveZMQ: the server's PREFIX.key_secret (`rlhfgym keys new`); clients then need its public key" };
         var allow = new Option<string?>("--allow-keys") { Description = "CurveZMQ allow-list: a file of client public keys, one per line; others get no service" };
         var drainGrace = new Option<double?>("--drain-grace") { Description = "seconds a stopping server (SIGTERM) waits for its sessions to close before it exits (default 25; 0: at once)" };
-        var command = new Command("serve", "serve envs over ZeroMQ + MessagePack (docs/protocol.md) until stopped; on SIGTERM it drains") { env, bind, maxSessions, maxNumEnvs, timeout, device, curveKey, allow, drainGrace };
+        var batchSessions = new Option<bool?>("--batch-sessions") { Description = "share the models among sessions on the same bundle and step them as one batch (default true; false: each session alone)" };
+        var batchWindow = new Option<double?>("--batch-window-ms") { Description = "wait up to this many ms after a step request for more to batch with it (default 0: no delay; 0..1000)" };
+        var command = new Command("serve", "serve envs over ZeroMQ + MessagePack (docs/protocol.md) until stopped; on SIGTERM it drains") { env, bind, maxSessions, maxNumEnvs, timeout, device, curveKey, allow, drainGrace, batchSessions, batchWindow };
         command.SetAction(async (parse, ct) =>
         {
             var spin = ServerOpenMpSpin.Apply(); // before anything loads libtorch
@@ -44,6 +46,8 @@ public static class ServeCommand
             if (parse.GetValue(timeout) is { } t) overrides["EnvServer:SessionTimeoutSeconds"] = t.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (parse.GetValue(device) is { } d) overrides["EnvServer:Device"] = d;
             if (parse.GetValue(drainGrace) is { } g) overrides["EnvServer:DrainGraceSeconds"] = g.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (parse.GetValue(batchSessions) is { } bs) overrides["EnvServer:BatchSessions"] = bs ? "true" : "false";
+            if (parse.GetValue(batchWindow) is { } bw) overrides["EnvServer:BatchWindowMs"] = bw.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (parse.GetValue(curveKey) is { } ck) overrides["EnvServer:CurveSecretKeyFile"] = ck;
             if (parse.GetValue(allow) is { } al) overrides["EnvServer:AllowedClientKeysFile"] = al;
             builder.Configuration.AddInMemoryCollection(overrides);

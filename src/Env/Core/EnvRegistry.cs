@@ -50,11 +50,12 @@ public static class EnvRegistry
         return build(dir, progress, device ?? CPU);
     }
 
+    /// <param name="shared">Take the env's rows in a decoder shared with other envs (a server's sessions); null: its own.</param>
     public static TextVectorEnv Make(string idOrPath, int numEnvs, Func<EnvOptions, EnvOptions>? configure = null,
-        AutoresetMode autoreset = AutoresetMode.NextStep, Device? device = null, Action<string>? progress = null)
+        AutoresetMode autoreset = AutoresetMode.NextStep, Device? device = null, Action<string>? progress = null, EnvDecoders? shared = null)
     {
         var bundle = EnvBundle.Load(Resolve(idOrPath, progress, device));
         var options = configure is null ? bundle.Defaults : configure(bundle.Defaults);
-        return new TextVectorEnv(bundle, numEnvs, options, autoreset, device, IsRegistered(idOrPath) ? idOrPath : bundle.Name);
+        return new TextVectorEnv(bundle, numEnvs, options, autoreset, device, IsRegistered(idOrPath) ? idOrPath : bundle.Name, shared: shared);
     }
 }

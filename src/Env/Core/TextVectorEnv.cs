@@ -1,12 +1,9 @@
-using System.Runtime.InteropServices;
 using RlhfGym.Env.Bundles;
 using RlhfGym.Env.Common;
 using RlhfGym.Env.Judging;
 using RlhfGym.Env.Normalization;
 using RlhfGym.Env.Rewards;
-using RlhfGym.Env.Training;
 using RlhfGym.Models;
-using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Env.Core;
@@ -15,7 +12,9 @@ namespace RlhfGym.Env.Core;
 /// The text-generation vector env over an env bundle. Each sub-env's episode is one response to one prompt; an action
 /// is the next token. Every step advances the frozen reference LM and the reward model by one token through their KV
 /// caches (never recomputing a prefix), reads the reference's next-token entropy and log π_ref(token), and the RM's
-/// value at that token; rewards follow the env's options (<see cref="RewardAssembler"/>).
+/// value at that token; rewards follow the env's options (<see cref="RewardAssembler"/>). The models and caches live in
+/// an <see cref="EnvDecoder"/>: the env's own, or one shared with other envs (a server's sessions), which
+/// <see cref="StepTogether"/> steps as one batch.
 /// </summary>
 public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
 {
@@ -25,20 +24,17 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
 
     private readonly EnvOptions _o;
     private readonly RewardNormalizer _normalizer;
-    private readonly CausalTransformer _ref;
-    private readonly RewardModel _rm;
     private readonly IEpisodeJudge? _judge;
     private readonly IReadOnlyList<BundlePrompt> _pool;
     private readonly int _b, _budget, _capacity, _eos, _vocab;
     private readonly bool[] _isEos; // by token id: does it end a response (eos_token, a chat model's end of turn)
-    private readonly KvCache _refCache, _rmCache;
-    private Tensor _refLogp;                   // (B, V): log π_ref of the next token of each row
-    private readonly Tensor _feedCpu, _rmFeedCpu; // (B) int64 host-side buffers for this step's tokens
-    private readonly long[] _feed, _rmFeed;
-    private readonly float[] _stats;           // (3B): log π_ref(action), entropy, RM value
+    private readonly EnvDecoder _decoder;
+    private readonly bool _ownsDecoder;
+    private readonly int[] _rows;          // the decoder's row of each sub-env
+    private readonly int[][] _rowSet;      // { _rows }, for stepping alone
+    private readonly int[] _actions;       // this step's actions, between PrepareStep and FinishStep
     private readonly StepResult _result;
-    private readonly InferenceLanes? _lanes;   // CPU: both models step at once, one per core
-    private readonly ScoringPipeline _scoring; // the score endpoint: the same pipeline normalizers were fitted with
+    private bool _disposed;
     private const int ScoreBatch = 64;
 
     // Per sub-env episode state (host).
@@ -51,9 +47,11 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
 
     /// <param name="parallelModels">Step the reference LM and the reward model at once, one per core
     /// (<see cref="InferenceLanes"/>); null: on a CPU with two or more threads unless RLHFGYM_INFERENCE_LANES=0. Results
-    /// agree with one-after-the-other stepping to fp32 rounding (about 1e-6).</param>
+    /// agree with one-after-the-other stepping to fp32 rounding (about 1e-6). Ignored with <paramref name="shared"/>.</param>
+    /// <param name="shared">Take rows of a decoder shared with other envs on the same bundle and cache capacity (a
+    /// server's sessions); null: the env loads its own models.</param>
     public TextVectorEnv(EnvBundle bundle, int numEnvs, EnvOptions? options = null, AutoresetMode autoreset = AutoresetMode.NextStep,
-        Device? device = null, string? id = null, bool? parallelModels = null)
+        Device? device = null, string? id = null, bool? parallelModels = null, EnvDecoders? shared = null)
     {
         if (numEnvs <= 0) throw new ArgumentOutOfRangeException(nameof(numEnvs), numEnvs, "number of envs must be > 0");
         _o = options ?? bundle.Defaults;
@@ -73,19 +71,12 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         if (_capacity > bundle.ReferenceConfig.MaxSeqLen || _capacity > bundle.RewardConfig.MaxSeqLen)
             throw new ArgumentException($"prompts of up to {_capacity - _budget - 1} tokens plus max_new_tokens {_budget} exceed the models' max_seq_len");
         Spec = new EnvSpec(id ?? bundle.Name, numEnvs, _vocab, bundle.EosIds, bundle.PadId, _budget, autoreset, _o);
-        _ref = bundle.LoadReference(Device);
-        _rm = bundle.LoadRewardModel(Device);
-        _scoring = new ScoringPipeline(_ref, _rm, bundle.PadId);
-        _lanes = parallelModels ?? InferenceLanes.Pay(Device) ? InferenceLanes.Shared : null;
         _judge = bundle.Judge;
-        _refCache = _ref.NewCache(_b, _capacity);
-        _rmCache = _rm.Transformer.NewCache(_b, _capacity);
-        _refLogp = zeros(_b, _vocab, ScalarType.Float32, Device);
-        _feedCpu = zeros(_b, ScalarType.Int64);
-        _rmFeedCpu = zeros(_b, ScalarType.Int64);
-        _feed = new long[_b];
-        _rmFeed = new long[_b];
-        _stats = new float[3 * _b];
+        _ownsDecoder = shared is null;
+        _decoder = shared?.For(bundle, _capacity, Device) ?? new EnvDecoder(bundle, _capacity, Device, parallelModels);
+        _rows = _decoder.Attach(_b);
+        _rowSet = [_rows];
+        _actions = new int[_b];
         _result = new StepResult(_b);
         _prompt = new BundlePrompt?[_b];
         _response = Enumerable.Range(0, _b).Select(_ => new int[_budget]).ToArray();
@@ -99,8 +90,12 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
 
     public EnvOptions Options => _o;
 
+    /// <summary>The decoder the env steps through; envs with the same one can be stepped together.</summary>
+    public EnvDecoder Decoder => _decoder;
+
     public ResetResult Reset(long? seed = null, ResetOptions? options = null)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var mask = options?.Mask;
         if (mask is not null && mask.Length != _b) throw new ArgumentException($"reset mask has {mask.Length} entries, the env has {_b} sub-envs");
         if (seed is { } s) _rng = new SeededRandom(s);
@@ -123,6 +118,47 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
 
     public StepResult Step(ReadOnlySpan<int> actions)
     {
+        PrepareStep(actions);
+        _decoder.Advance(_rowSet);
+        return FinishStep();
+    }
+
+    /// <summary>
+    /// Steps several envs that share one decoder (a server's sessions) as one batched forward of the reference LM and
+    /// the reward model. Each env's result is its own, under its own options, as if it had stepped alone (to fp32
+    /// rounding: a batch of more rows may sum in another order). An env whose actions are rejected gets its error and
+    /// is left as it was; the others step. Each env may appear once.
+    /// </summary>
+    public static IReadOnlyList<(StepResult? Result, Exception? Error)> StepTogether(IReadOnlyList<(TextVectorEnv Env, int[] Actions)> steps)
+    {
+        var outcomes = new (StepResult?, Exception?)[steps.Count];
+        if (steps.Count == 0) return outcomes;
+        var decoder = steps[0].Env._decoder;
+        if (steps.Any(s => s.Env._decoder != decoder)) throw new ArgumentException("envs stepped together must share one decoder (EnvDecoders)");
+        if (steps.Select(s => s.Env).Distinct().Count() != steps.Count) throw new ArgumentException("an env can take one step at a time");
+        var ready = new List<int>(steps.Count);
+        for (int i = 0; i < steps.Count; i++)
+        {
+            try
+            {
+                steps[i].Env.PrepareStep(steps[i].Actions);
+                ready.Add(i);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException) { outcomes[i] = (null, e); }
+        }
+        decoder.Advance(ready.Select(i => steps[i].Env._rows).ToList());
+        foreach (int i in ready)
+        {
+            try { outcomes[i] = (steps[i].Env.FinishStep(), null); }
+            catch (Exception e) { outcomes[i] = (null, e); }
+        }
+        return outcomes;
+    }
+
+    // Validate the actions and feed them to the decoder; nothing else changes, so a rejected step leaves the env as it was.
+    private void PrepareStep(ReadOnlySpan<int> actions)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (_rng is null) throw new InvalidOperationException("call Reset before Step");
         if (actions.Length != _b) throw new ArgumentException($"expected {_b} actions (one per sub-env), got {actions.Length}");
         // Validate everything before changing anything: a rejected call leaves the env as it was.
@@ -142,24 +178,32 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         }
         if (!anyRunning && Array.IndexOf(_resetNext, true) < 0) throw new InvalidOperationException("every sub-env has finished and autoreset is disabled: call Reset");
 
+        var feed = _decoder.Feed;
+        var rewardFeed = _decoder.RewardFeed;
         for (int b = 0; b < _b; b++)
         {
             bool running = !_finished[b] && !_resetNext[b];
-            _feed[b] = running ? actions[b] : _eos;
+            int row = _rows[b];
+            feed[row] = running ? actions[b] : _eos;
             bool lastToken = running && _length[b] + 1 == _budget && !_isEos[actions[b]];
-            _rmFeed[b] = lastToken && RewardAssembler.OverwritesLastToken(_o, false) ? _eos : _feed[b];
+            rewardFeed[row] = lastToken && RewardAssembler.OverwritesLastToken(_o, false) ? _eos : feed[row];
         }
-        Advance();
+        actions.CopyTo(_actions);
+    }
+
+    // Read this step's numbers from the decoder: rewards, finished episodes, and the next-step resets.
+    private StepResult FinishStep()
+    {
         _result.Clear();
         for (int b = 0; b < _b; b++)
-            if (!_finished[b] && !_resetNext[b]) Record(b, actions[b]);
+            if (!_finished[b] && !_resetNext[b]) Record(b, _actions[b]);
 
         if (Array.IndexOf(_resetNext, true) >= 0)
         {
             var resetRows = Enumerable.Range(0, _b).Where(b => _resetNext[b]).ToArray();
             foreach (int b in resetRows)
             {
-                StartEpisode(b, _rng.Pick(_pool));
+                StartEpisode(b, _rng!.Pick(_pool));
                 _result.ResetPrompts[b] = _prompt[b]!.Tokens;
                 _result.ResetPromptIds[b] = _prompt[b]!.Id;
             }
@@ -171,69 +215,11 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         return _result;
     }
 
-    // One decode step of both models for every row, then the three per-row numbers to the host. Kept to the few tensor
-    // ops the env needs beyond the bare forward: gather, and the one log-softmax + entropy routine.
-    private void Advance()
-    {
-        MemoryMarshal.AsBytes(_feed.AsSpan()).CopyTo(_feedCpu.bytes);
-        MemoryMarshal.AsBytes(_rmFeed.AsSpan()).CopyTo(_rmFeedCpu.bytes);
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        bool onCpu = Device.type == TorchSharp.DeviceType.CPU;
-        var tokens = onCpu ? _feedCpu : _feedCpu.to(Device);
-        var rmTokens = onCpu ? _rmFeedCpu : _rmFeedCpu.to(Device);
-        var logProb = _refLogp.gather(1, tokens.unsqueeze(1)); // (B, 1), contiguous: read as B floats
-        if (_lanes is not null)
-        {
-            AdvanceInLanes(tokens, rmTokens, logProb);
-            return;
-        }
-        var (logp, entropy) = ReferenceStep(tokens);
-        var value = RewardModelStep(rmTokens);
-        // The next step reads log π_ref of its tokens from this distribution: keep it, drop the old one.
-        _refLogp.Dispose();
-        _refLogp = logp.MoveToOuterDisposeScope();
-        if (onCpu)
-        {
-            MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(0, _b));
-            MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(_b, _b));
-            MemoryMarshal.Cast<byte, float>(value.bytes).CopyTo(_stats.AsSpan(2 * _b, _b));
-        }
-        else MemoryMarshal.Cast<byte, float>(stack([logProb.view(-1), entropy, value]).cpu().bytes).CopyTo(_stats);
-    }
-
-    // The same on a CPU, with the reference LM and the reward model stepping at once, one per core (InferenceLanes).
-    private void AdvanceInLanes(Tensor tokens, Tensor rmTokens, Tensor logProb)
-    {
-        Tensor? logp = null;
-        _lanes!.Run(
-            () =>
-            {
-                var (lp, entropy) = ReferenceStep(tokens);
-                MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(_b, _b));
-                logp = lp.DetachFromDisposeScope();
-            },
-            () => MemoryMarshal.Cast<byte, float>(RewardModelStep(rmTokens).bytes).CopyTo(_stats.AsSpan(2 * _b, _b)));
-        _refLogp.Dispose();
-        _refLogp = logp!;
-        MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(0, _b));
-    }
-
-    // The reference's decode step: its next-token log-probs (kept for the next step's log π_ref) and entropy.
-    private (Tensor LogProbs, Tensor Entropy) ReferenceStep(Tensor tokens) =>
-        TokenStatistics.LogSoftmaxAndEntropy(_ref.Logits(_ref.DecodeStep(tokens, _refCache)));
-
-    // The reward model's decode step: its value at each row's token, as fp32.
-    private Tensor RewardModelStep(Tensor rmTokens)
-    {
-        var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache));
-        return value.dtype == ScalarType.Float32 ? value : value.to_type(ScalarType.Float32);
-    }
-
     private void Record(int b, int action)
     {
         int j = _length[b];
-        float logProb = _stats[b], entropy = _stats[_b + b], value = _stats[2 * _b + b];
+        int row = _rows[b];
+        float logProb = _decoder.LogProb(row), entropy = _decoder.Entropy(row), value = _decoder.Value(row);
         _response[b][j] = action;
         _logProb[b][j] = logProb;
         _entropy[b][j] = entropy;
@@ -283,37 +269,25 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         _resetNext[b] = false;
     }
 
-    // Prefill both caches for the given rows (all rows at once on a full reset) and set their first-token log-probs.
-    private void Prefill(int[] rows, bool all)
+    // Prefill both caches for the given sub-envs (all at once on a full reset) and set their first-token log-probs.
+    private void Prefill(int[] subEnvs, bool all)
     {
-        if (rows.Length == 0) return;
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var prompts = rows.Select(b => (_prompt[b]!.Tokens, Array.Empty<int>())).ToList();
-        using var batch = new SequenceBatch(prompts, Bundle.PadId, Device);
-        var longRows = rows.Select(r => (long)r).ToArray();
-        Tensor refHidden;
-        if (all)
+        if (subEnvs.Length == 0) return;
+        var rows = new int[subEnvs.Length];
+        var prompts = new int[subEnvs.Length][];
+        for (int i = 0; i < subEnvs.Length; i++)
         {
-            refHidden = _ref.Prefill(batch.Tokens, batch.Lengths, _refCache);
-            _rm.Transformer.Prefill(batch.Tokens, batch.Lengths, _rmCache);
+            rows[i] = _rows[subEnvs[i]];
+            prompts[i] = _prompt[subEnvs[i]]!.Tokens;
         }
-        else
-        {
-            refHidden = _ref.PrefillRows(batch.Tokens, batch.Lengths, _refCache, longRows);
-            _rm.Transformer.PrefillRows(batch.Tokens, batch.Lengths, _rmCache, longRows);
-        }
-        var logits = _ref.Logits(CausalTransformer.LastPositions(refHidden, batch.Lengths));
-        var logp = nn.functional.log_softmax(logits.to_type(ScalarType.Float32), -1);
-        if (all) _refLogp.copy_(logp);
-        else _refLogp.index_copy_(0, tensor(longRows, ScalarType.Int64, Device), logp);
+        _decoder.Prefill(rows, prompts, all);
     }
 
     // Finished rows under disabled autoreset are still fed a token each step (the batch moves together); put their
     // caches back to the prompt before they could outgrow the capacity.
     private void KeepFinishedRowsBounded()
     {
-        if (_refCache.MaxLength < _capacity - 1) return;
+        if (_decoder.LongestOf(_rows) < _capacity - 1) return;
         var rows = Enumerable.Range(0, _b).Where(b => _finished[b] && !_resetNext[b]).ToArray();
         if (rows.Length > 0) Prefill(rows, all: false);
     }
@@ -334,7 +308,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
                 if (tok < 0 || tok >= _vocab) throw new ArgumentOutOfRangeException(nameof(responses), tok, $"pair {i}: token id must be in 0..{_vocab - 1}");
         }
         var rows = prompts.Zip(cut).ToList();
-        return _scoring.Score(rows, _o, _normalizer, Bundle.EosIds, ScoreBatch);
+        return _decoder.Scoring.Score(rows, _o, _normalizer, Bundle.EosIds, ScoreBatch);
     }
 
     private int[] ThroughFirstEos(int[] response)
@@ -350,12 +324,9 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
 
     public void Dispose()
     {
-        _refCache.Dispose();
-        _rmCache.Dispose();
-        _refLogp.Dispose();
-        _feedCpu.Dispose();
-        _rmFeedCpu.Dispose();
-        _ref.Dispose();
-        _rm.Dispose();
+        if (_disposed) return;
+        _disposed = true;
+        _decoder.Detach(_rows);
+        if (_ownsDecoder) _decoder.Dispose();
     }
 }

@@ -96,9 +96,15 @@ public sealed class CausalTransformer : nn.Module
         return hidden;
     }
 
-    /// <summary>Feed one token per row (tokens: (B) int64) at each row's next position; returns hidden (B, D).</summary>
-    public Tensor DecodeStep(Tensor tokens, KvCache cache)
+    /// <summary>
+    /// Feed one token per row (tokens: (B) int64) at each row's next position; returns hidden (B, D). With
+    /// <paramref name="only"/>, the rows outside it are computed but not advanced (their hidden states are meaningless):
+    /// a pool of rows shared by several envs steps the rows of those that sent a step.
+    /// </summary>
+    public Tensor DecodeStep(Tensor tokens, KvCache cache, RowMask? only = null)
     {
+        if (only is not null && only.Size != cache.BatchSize)
+            throw new ArgumentException($"row mask has {only.Size} rows, the cache {cache.BatchSize}");
         if (tokens.shape.Length != 1 || tokens.shape[0] != cache.BatchSize)
             throw new ArgumentException($"expected tokens of shape ({cache.BatchSize}), got ({string.Join(", ", tokens.shape)})");
         cache.EnsureRoomForOneMore();
@@ -112,7 +118,8 @@ public sealed class CausalTransformer : nn.Module
         for (int i = 0; i < blocks.Count; i++)
             x = blocks[i].Step(x, angles, cache.WriteIndex, cache.Keys[i], cache.Values[i], keyBias, span, kernel);
         var hidden = norm.forward(x).squeeze(1);
-        cache.Advance();
+        if (only is null) cache.Advance();
+        else cache.Advance(only);
         return hidden.MoveToOuterDisposeScope();
     }
 

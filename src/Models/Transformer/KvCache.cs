@@ -12,6 +12,8 @@ public sealed class KvCache : IDisposable
 {
     public int BatchSize { get; }
     public int Capacity { get; }
+    private readonly TransformerConfig _config;
+    private readonly ScalarType _dtype;
     internal Tensor[] Keys { get; }    // per layer (B, H_kv, Capacity, D_head)
     internal Tensor[] Values { get; }
     private readonly long[] _lengths;  // host copy: tokens held per row
@@ -30,6 +32,8 @@ public sealed class KvCache : IDisposable
             throw new ArgumentOutOfRangeException(nameof(capacity), capacity, $"cache capacity must be in 1..max_seq_len ({config.MaxSeqLen})");
         BatchSize = batchSize;
         Capacity = capacity;
+        _config = config;
+        _dtype = dtype;
         Keys = new Tensor[config.NLayers];
         Values = new Tensor[config.NLayers];
         for (int i = 0; i < config.NLayers; i++)
@@ -99,6 +103,31 @@ public sealed class KvCache : IDisposable
         MaxLength = _lengths.Max();
     }
 
+    /// <summary>
+    /// A new cache of <paramref name="batchSize"/> rows whose row i holds this cache's row sourceRows[i] (for i below
+    /// sourceRows.Length) and whose other rows are empty: how a pool of rows shared by several envs grows or shrinks.
+    /// </summary>
+    public KvCache Regrouped(ReadOnlySpan<long> sourceRows, int batchSize)
+    {
+        if (sourceRows.Length > batchSize) throw new ArgumentException($"{sourceRows.Length} rows do not fit a cache of {batchSize}");
+        var device = _slots.device;
+        var grown = new KvCache(_config, batchSize, Capacity, device, _dtype);
+        if (sourceRows.IsEmpty) return grown;
+        using var scope = NewDisposeScope();
+        var from = tensor(sourceRows.ToArray(), ScalarType.Int64, device);
+        int n = sourceRows.Length;
+        for (int i = 0; i < Keys.Length; i++)
+        {
+            grown.Keys[i].narrow(0, 0, n).copy_(Keys[i].index_select(0, from));
+            grown.Values[i].narrow(0, 0, n).copy_(Values[i].index_select(0, from));
+        }
+        grown.Positions.narrow(0, 0, n).copy_(Positions.index_select(0, from));
+        grown._keyBias.narrow(0, 0, n).copy_(_keyBias.index_select(0, from));
+        for (int r = 0; r < n; r++) grown._lengths[r] = _lengths[sourceRows[r]];
+        grown.MaxLength = grown._lengths.Max();
+        return grown;
+    }
+
     /// <summary>Check there is room for one more token in every row (called before a decode step).</summary>
     internal void EnsureRoomForOneMore()
     {
@@ -123,6 +152,22 @@ public sealed class KvCache : IDisposable
         for (int b = 0; b < BatchSize; b++) _lengths[b]++;
         MaxLength++;
         Positions.add_(1);
+    }
+
+    /// <summary>
+    /// After a decode step of which only some rows take part, those rows hold one more token and the others are as they
+    /// were: the step's write at their next slot is overwritten by their next real step, before anything reads it.
+    /// </summary>
+    internal void Advance(RowMask only)
+    {
+        long max = 0;
+        for (int b = 0; b < BatchSize; b++)
+        {
+            if (only.Host[b]) _lengths[b]++;
+            max = Math.Max(max, _lengths[b]);
+        }
+        MaxLength = max;
+        Positions.add_(only.Steps);
     }
 
     public void Dispose()

@@ -46,6 +46,7 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
         var lastMessage = DateTime.UtcNow;
         DateTime? drainDeadline = null;
         var message = new NetMQMessage();
+        var burst = new List<(byte[] Identity, ReadOnlyMemory<byte> Frame, string Peer)>();
         while (true)
         {
             if (drainDeadline is null && stop.IsCancellationRequested)
@@ -65,20 +66,23 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
             if (router.TryReceiveMultipartMessage(TimeSpan.FromMilliseconds(drainDeadline is null ? 100 : 20), ref message))
             {
                 lastMessage = DateTime.UtcNow;
-                var identity = message[0];
-                if (message.FrameCount != 2)
+                // What else is waiting (and, with a batching window, what arrives within it) is answered together, so the
+                // step requests of sessions on one bundle run as one batched forward (RequestHandler.HandleBurst).
+                var windowEnd = lastMessage.AddMilliseconds(o.BatchSessions ? o.BatchWindowMs : 0);
+                do
                 {
-                    if (message.FrameCount >= 1 && identity.BufferSize > 0)
-                    {
-                        var reply = handler.Handle(ReadOnlyMemory<byte>.Empty, Convert.ToHexString(identity.ToByteArray()));
-                        router.SendMoreFrame(identity.ToByteArray()).SendFrame(reply);
-                    }
+                    Take(router, message, handler, burst);
                     message.Clear();
-                    continue;
+                    var left = windowEnd - DateTime.UtcNow;
+                    // A wait under 1 ms would make NetMQ spin (it rounds it to 0 ms and never times out): poll instead.
+                    if (burst.Count >= MaxBurst || !router.TryReceiveMultipartMessage(left >= TimeSpan.FromMilliseconds(1) ? left : TimeSpan.Zero, ref message)) break;
+                } while (true);
+                if (burst.Count > 0)
+                {
+                    var replies = handler.HandleBurst(burst.Select(b => (b.Frame, b.Peer)).ToList());
+                    for (int i = 0; i < burst.Count; i++) router.SendMoreFrame(burst[i].Identity).SendFrame(replies[i]);
+                    burst.Clear();
                 }
-                byte[] answer = handler.Handle(message[1].ToByteArray(), Convert.ToHexString(identity.ToByteArray()));
-                router.SendMoreFrame(identity.ToByteArray()).SendFrame(answer);
-                message.Clear();
             }
             if ((DateTime.UtcNow - lastReclaim).TotalSeconds >= 1)
             {
@@ -87,6 +91,23 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
             }
         }
         log.LogInformation("env server on {Bind} stopped; {Sessions} sessions released", o.Bind, handler.SessionCount);
+    }
+
+    /// <summary>Requests answered together at most (a bound on one burst's memory and latency).</summary>
+    private const int MaxBurst = 256;
+
+    // A well-formed request joins the burst; a message with the wrong number of frames is answered at once when it names
+    // a client (identity frame), else dropped.
+    private static void Take(RouterSocket router, NetMQMessage message, RequestHandler handler, List<(byte[] Identity, ReadOnlyMemory<byte> Frame, string Peer)> burst)
+    {
+        var identity = message[0].ToByteArray();
+        string peer = Convert.ToHexString(identity);
+        if (message.FrameCount == 2)
+        {
+            burst.Add((identity, message[1].ToByteArray(), peer));
+            return;
+        }
+        if (identity.Length > 0) router.SendMoreFrame(identity).SendFrame(handler.Handle(ReadOnlyMemory<byte>.Empty, peer));
     }
 
     /// <summary>CurveZMQ from the options: encryption with the server's key, and the allow-list check when one is given.</summary>

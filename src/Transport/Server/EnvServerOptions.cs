@@ -21,6 +21,17 @@ public sealed class EnvServerOptions
     /// whichever is first. 0 stops at once. Keep it below the orchestrator's kill deadline (Kubernetes: 30 s).
     /// </summary>
     public double DrainGraceSeconds { get; set; } = 25;
+    /// <summary>
+    /// Cross-session batching: sessions on the same env bundle and max_new_tokens share one copy of the models and one
+    /// KV-cache pool, and the step requests of such sessions that are waiting together run as one batched forward. Off,
+    /// every session loads its own models and steps alone (the behaviour before 0.9).
+    /// </summary>
+    public bool BatchSessions { get; set; } = true;
+    /// <summary>
+    /// With <see cref="BatchSessions"/>: after the first step request of a burst, wait up to this many milliseconds for
+    /// more to batch with it. 0 (the default) adds no delay: a batch is whatever is waiting when the server gets to it.
+    /// </summary>
+    public double BatchWindowMs { get; set; }
     /// <summary>CurveZMQ: the server's secret-key file (`rlhfgym keys new`). Set, the socket only speaks encrypted CURVE.</summary>
     public string? CurveSecretKeyFile { get; set; }
     /// <summary>CurveZMQ allow-list: a file of client public keys, one per line. Set, only those clients are served.</summary>

@@ -27,6 +27,8 @@ public sealed class EnvServerOptionsValidator : IValidateOptions<EnvServerOption
         Positive(nameof(o.MaxNumEnvs), o.MaxNumEnvs);
         Positive(nameof(o.MaxFrameBytes), o.MaxFrameBytes);
         Positive(nameof(o.SessionTimeoutSeconds), o.SessionTimeoutSeconds);
+        if (!(o.BatchWindowMs >= 0 && o.BatchWindowMs <= 1000))
+            problems.Add($"{S}:{nameof(o.BatchWindowMs)} must be in 0..1000 (milliseconds); got {o.BatchWindowMs.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         if (!(o.DrainGraceSeconds >= 0 && o.DrainGraceSeconds <= 3600))
             problems.Add($"{S}:{nameof(o.DrainGraceSeconds)} must be in 0..3600; got {o.DrainGraceSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         if (o.AllowedClientKeysFile is not null && o.CurveSecretKeyFile is null)

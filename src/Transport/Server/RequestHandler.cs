@@ -13,7 +13,8 @@ namespace RlhfGym.Transport.Server;
 /// <summary>
 /// Turns one request frame into exactly one reply, whatever the frame holds: malformed MessagePack, wrong types,
 /// unknown operations or sessions and env errors all become error replies (docs/protocol.md), never exceptions.
-/// Each session owns its own env instance.
+/// Each session owns its own env instance; with <see cref="EnvServerOptions.BatchSessions"/> the envs on the same bundle
+/// share a decoder (one model copy, one KV-cache pool) and <see cref="HandleBurst"/> steps the waiting ones as one batch.
 /// </summary>
 public sealed class RequestHandler : IDisposable
 {
@@ -35,6 +36,10 @@ public sealed class RequestHandler : IDisposable
     private readonly CurveAuth? _auth;
     private readonly EnvAssets _assets = new();
     private readonly ServerLoad _load = new();
+    private readonly EnvDecoders? _decoders;
+    private long _batchedSteps;
+    // Step outcomes computed for a burst's batch, read back by that request's own Dispatch (by session id).
+    private readonly Dictionary<string, (StepResult? Result, Exception? Error)> _batched = new();
     private Task? _preload; // its outcome is the server's readiness: done = ready, faulted = why not
     private bool _draining;
 
@@ -46,6 +51,7 @@ public sealed class RequestHandler : IDisposable
         _o = options;
         _device = DeviceSelector.Resolve(options.Device);
         _log = log;
+        _decoders = options.BatchSessions ? new EnvDecoders() : null;
     }
 
     public int SessionCount => _sessions.Count;
@@ -83,6 +89,47 @@ public sealed class RequestHandler : IDisposable
     /// call but `close`; `hello`, `ping` without a session and `health` are answered as usual.
     /// </summary>
     public void BeginDrain() => _draining = true;
+
+    /// <summary>
+    /// Answers the requests that were waiting together, one reply each, in order. The first step request of each session
+    /// whose env shares a decoder with another such request runs in one batched forward with them
+    /// (<see cref="TextVectorEnv.StepTogether"/>); every request is then answered as <see cref="Handle"/> would, in
+    /// arrival order, so a session's requests keep their order and each reply is what that session alone would get.
+    /// </summary>
+    public byte[][] HandleBurst(IReadOnlyList<(ReadOnlyMemory<byte> Frame, string Peer)> requests)
+    {
+        if (_decoders is not null && requests.Count > 1) StepBatches(requests);
+        try { return requests.Select(r => Handle(r.Frame, r.Peer)).ToArray(); }
+        finally { _batched.Clear(); }
+    }
+
+    private void StepBatches(IReadOnlyList<(ReadOnlyMemory<byte> Frame, string Peer)> requests)
+    {
+        var seen = new HashSet<string>();
+        var steps = new List<(string Session, TextVectorEnv Env, int[] Actions)>();
+        foreach (var (frame, _) in requests)
+        {
+            Request? r;
+            try { r = MessagePackSerializer.Deserialize<Request?>(frame, MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData)); }
+            catch (MessagePackSerializationException) { continue; }
+            if (r?.Session is not { } id || !seen.Add(id)) continue; // only a session's first request of the burst
+            if (r.Op != "step" || _draining || r.Actions is null || !ProtocolVersion.Compatible(r.Version, out _)) continue;
+            if (!_sessions.TryGetValue(id, out var session)) continue;
+            var actions = new int[r.Actions.Length];
+            try { Conversions.TokenIds(r.Actions, "actions", actions); }
+            catch (ArgumentException) { continue; } // its own Dispatch answers with the error
+            steps.Add((id, session.Env, actions));
+        }
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        foreach (var group in steps.GroupBy(s => s.Env.Decoder).Where(g => g.Count() > 1))
+        {
+            var batch = group.ToList();
+            var outcomes = TextVectorEnv.StepTogether(batch.Select(s => (s.Env, s.Actions)).ToList());
+            for (int i = 0; i < batch.Count; i++) _batched[batch[i].Session] = outcomes[i];
+            _batchedSteps += batch.Count;
+        }
+        if (_batched.Count > 0) _load.RecordBusy(started);
+    }
 
     public byte[] Handle(ReadOnlyMemory<byte> frame, string peer)
     {
@@ -180,6 +227,13 @@ public sealed class RequestHandler : IDisposable
                 if (r.Actions is null) throw new ArgumentException("step needs 'actions'");
                 var reply = new Reply { Id = r.Id, Ok = true };
                 // A wrong count gets a fresh array, so the env's own "expected N actions" error names it.
+                if (_batched.Remove(r.Session, out var batched))
+                {
+                    // Stepped with other sessions in this burst (HandleBurst): its outcome, or its own error.
+                    if (batched.Error is { } error) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+                    Conversions.Fill(reply, batched.Result!);
+                    return reply;
+                }
                 int[] actions = r.Actions.Length == session.Actions.Length ? session.Actions : new int[r.Actions.Length];
                 Conversions.TokenIds(r.Actions, "actions", actions);
                 Conversions.Fill(reply, env.Step(actions));
@@ -207,6 +261,7 @@ public sealed class RequestHandler : IDisposable
         Requests = _load.Requests,
         UptimeSeconds = Math.Round(_load.UptimeSeconds, 3),
         Busy = Math.Round(_load.BusyFraction(), 4),
+        BatchedSteps = _batchedSteps,
         Env = _o.Env,
         Device = _device.ToString(),
         Error = _preload is { IsFaulted: true } failed ? failed.Exception!.InnerException!.Message : null,
@@ -251,7 +306,7 @@ public sealed class RequestHandler : IDisposable
         int n = r.NumEnvs ?? 1;
         if (n < 1 || n > _o.MaxNumEnvs) return Error(r.Id, ErrorCodes.LimitExceeded, $"num_envs must be in 1..{_o.MaxNumEnvs}, got {n}");
         // A bad option is an EnvOptionException (an ArgumentException): invalid_argument, its message naming the key.
-        var env = EnvRegistry.Make(r.Env ?? _o.Env, n, d => EnvOptionsCodec.Decode(r.Options, d), Conversions.ParseAutoreset(r.Autoreset), _device);
+        var env = EnvRegistry.Make(r.Env ?? _o.Env, n, d => EnvOptionsCodec.Decode(r.Options, d), Conversions.ParseAutoreset(r.Autoreset), _device, shared: _decoders);
         string id = Guid.NewGuid().ToString("N");
         _sessions[id] = new Session(env, peer);
         _log.LogInformation("session {Session} for {Peer}: {Env} × {N}", id, peer, env.Spec.Id, n);
@@ -281,6 +336,7 @@ public sealed class RequestHandler : IDisposable
     {
         foreach (var s in _sessions.Values) s.Env.Dispose();
         _sessions.Clear();
+        _decoders?.Dispose();
         _assets.Dispose();
     }
 }

@@ -20,8 +20,14 @@ internal sealed class ServerLoad
     /// <summary>A request that began at <paramref name="startTimestamp"/> (Stopwatch ticks) has just been answered.</summary>
     public void Record(long startTimestamp)
     {
-        long now = Stopwatch.GetTimestamp();
         Requests++;
+        RecordBusy(startTimestamp);
+    }
+
+    /// <summary>Work that began at <paramref name="startTimestamp"/> and served requests counted on their own (a batched step).</summary>
+    public void RecordBusy(long startTimestamp)
+    {
+        long now = Stopwatch.GetTimestamp();
         // Charged to the second it ended in: a request longer than a second counts in one bucket, which can lift that
         // second above 1; BusyFraction clamps the window's total.
         long second = (long)Stopwatch.GetElapsedTime(_started, now).TotalSeconds;

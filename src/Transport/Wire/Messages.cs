@@ -157,6 +157,8 @@ public sealed class HealthMessage
     [Key("uptime_s")] public double UptimeSeconds { get; set; }
     /// <summary>Fraction of the last 10 s the server spent handling requests, 0..1.</summary>
     [Key("busy")] public double Busy { get; set; }
+    /// <summary>Step requests that ran in one batched forward with another session's (cross-session batching).</summary>
+    [Key("batched_steps")] public long BatchedSteps { get; set; }
     [Key("env")] public string Env { get; set; } = "";
     [Key("device")] public string Device { get; set; } = "";
     /// <summary>Why the default env could not be loaded (then ready is false for good); nil otherwise.</summary>

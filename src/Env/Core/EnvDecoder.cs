@@ -1,0 +1,283 @@
+using System.Runtime.InteropServices;
+using RlhfGym.Env.Bundles;
+using RlhfGym.Env.Rewards;
+using RlhfGym.Env.Training;
+using RlhfGym.Models;
+using RlhfGym.Models.Transformer;
+using static TorchSharp.torch;
+
+namespace RlhfGym.Env.Core;
+
+/// <summary>
+/// The per-token work of <see cref="TextVectorEnv"/>: the bundle's frozen reference LM and reward model stepping a pool
+/// of rows through their KV caches. An env takes rows of the pool (<see cref="Attach"/>), writes its tokens into
+/// <see cref="Feed"/> / <see cref="RewardFeed"/> at its rows and reads the readings back after <see cref="Advance"/>.
+/// A lone env owns a decoder of exactly its rows. A server shares one decoder among its sessions on the same bundle and
+/// cache capacity (<see cref="EnvDecoders"/>), so the sessions that step together cost one batched forward
+/// (<see cref="TextVectorEnv.StepTogether"/>); the rows of sessions that did not step are computed but left as they were.
+/// </summary>
+public sealed class EnvDecoder : IDisposable
+{
+    public EnvBundle Bundle { get; }
+    public Device Device { get; }
+    /// <summary>Tokens a row can hold: the longest prompt plus max_new_tokens plus one.</summary>
+    public int Capacity { get; }
+    public ScoringPipeline Scoring { get; }
+
+    private readonly CausalTransformer _ref;
+    private readonly RewardModel _rm;
+    private readonly InferenceLanes? _lanes; // CPU: both models step at once, one per core
+    private readonly int _vocab;
+    private bool[] _used = [];
+    private KvCache? _refCache, _rmCache;
+    private Tensor? _refLogp;               // (rows, V): log π_ref of each row's next token
+    private Tensor? _feedCpu, _rmFeedCpu;   // (rows) int64 host-side buffers for this step's tokens
+    private float[] _stats = [];            // (3 × rows): log π_ref(token), entropy, RM value
+    private RowMask? _only;
+    private bool[] _stepping = [];
+
+    /// <param name="parallelModels">Step the two models at once, one per core (<see cref="InferenceLanes"/>); null: on a CPU
+    /// with two or more threads unless RLHFGYM_INFERENCE_LANES=0.</param>
+    public EnvDecoder(EnvBundle bundle, int capacity, Device device, bool? parallelModels = null)
+    {
+        Bundle = bundle;
+        Device = device;
+        Capacity = capacity;
+        _vocab = bundle.VocabSize;
+        _ref = bundle.LoadReference(device);
+        _rm = bundle.LoadRewardModel(device);
+        Scoring = new ScoringPipeline(_ref, _rm, bundle.PadId);
+        _lanes = parallelModels ?? InferenceLanes.Pay(device) ? InferenceLanes.Shared : null;
+    }
+
+    /// <summary>Rows in the pool (taken or free).</summary>
+    public int Rows => _used.Length;
+
+    /// <summary>Rows taken by envs.</summary>
+    public int RowsInUse => _used.Count(u => u);
+
+    /// <summary>This step's token per pool row (what the reference LM reads); rows not stepping keep any valid id.</summary>
+    public long[] Feed { get; private set; } = [];
+
+    /// <summary>This step's token per pool row as the reward model reads it (the EOS overwrite may differ).</summary>
+    public long[] RewardFeed { get; private set; } = [];
+
+    /// <summary>After <see cref="Advance"/>: log π_ref of the token the row was fed.</summary>
+    public float LogProb(int row) => _stats[row];
+
+    /// <summary>After <see cref="Advance"/>: the reference's next-token entropy after the row's token.</summary>
+    public float Entropy(int row) => _stats[Rows + row];
+
+    /// <summary>After <see cref="Advance"/>: the reward model's value at the row's token.</summary>
+    public float Value(int row) => _stats[2 * Rows + row];
+
+    /// <summary>Tokens held by the longest of the given rows.</summary>
+    public long LongestOf(int[] rows)
+    {
+        long max = 0;
+        foreach (int r in rows) max = Math.Max(max, _refCache!.Lengths[r]);
+        return max;
+    }
+
+    /// <summary>Take <paramref name="count"/> rows (free rows first, then new ones at the end of the pool).</summary>
+    public int[] Attach(int count)
+    {
+        var rows = new List<int>(count);
+        for (int r = 0; r < Rows && rows.Count < count; r++)
+            if (!_used[r]) rows.Add(r);
+        int oldRows = Rows;
+        if (rows.Count < count)
+        {
+            int newRows = oldRows + count - rows.Count;
+            for (int r = oldRows; r < newRows; r++) rows.Add(r);
+            Resize(newRows);
+        }
+        foreach (int r in rows) _used[r] = true;
+        return rows.ToArray();
+    }
+
+    /// <summary>Give rows back; free rows at the end of the pool are dropped, so the pool's forward shrinks with it.</summary>
+    public void Detach(int[] rows)
+    {
+        foreach (int r in rows) _used[r] = false;
+        int keep = Array.LastIndexOf(_used, true) + 1;
+        if (keep < Rows) Resize(keep);
+    }
+
+    // A pool of `rows` rows: rows below both sizes keep their state, new rows are empty.
+    private void Resize(int rows)
+    {
+        int kept = Math.Min(rows, Rows);
+        var source = new long[kept];
+        for (int r = 0; r < kept; r++) source[r] = r;
+        Array.Resize(ref _used, rows);
+        Feed = Resized(Feed, rows);
+        RewardFeed = Resized(RewardFeed, rows);
+        _stats = new float[3 * rows];
+        var (refCache, rmCache, refLogp) = (_refCache, _rmCache, _refLogp);
+        _refCache = _rmCache = null;
+        _refLogp = null;
+        _feedCpu?.Dispose();
+        _rmFeedCpu?.Dispose();
+        _only?.Dispose();
+        _feedCpu = _rmFeedCpu = null;
+        _only = null;
+        if (rows > 0)
+        {
+            _refCache = refCache?.Regrouped(source, rows) ?? _ref.NewCache(rows, Capacity);
+            _rmCache = rmCache?.Regrouped(source, rows) ?? _rm.Transformer.NewCache(rows, Capacity);
+            _refLogp = zeros(rows, _vocab, ScalarType.Float32, Device).DetachFromDisposeScope();
+            if (refLogp is not null && kept > 0) _refLogp.narrow(0, 0, kept).copy_(refLogp.narrow(0, 0, kept));
+            _feedCpu = zeros(rows, ScalarType.Int64).DetachFromDisposeScope();
+            _rmFeedCpu = zeros(rows, ScalarType.Int64).DetachFromDisposeScope();
+            _only = new RowMask(rows, Device);
+        }
+        refCache?.Dispose();
+        rmCache?.Dispose();
+        refLogp?.Dispose();
+    }
+
+    private long[] Resized(long[] feed, int rows)
+    {
+        var resized = feed;
+        Array.Resize(ref resized, rows);
+        for (int r = feed.Length; r < rows; r++) resized[r] = Bundle.EosIds[0]; // any valid id
+        return resized;
+    }
+
+    /// <summary>One decode step of every row of the pool.</summary>
+    public void Advance() => Advance(only: null);
+
+    /// <summary>
+    /// One decode step of the rows of some envs (each env's rows, as <see cref="Attach"/> gave them): those rows
+    /// advance; the others are computed too (the batch moves as one) but keep their caches and next-token
+    /// distributions, so their readings after this call mean nothing.
+    /// </summary>
+    public void Advance(IReadOnlyList<int[]> rowSets)
+    {
+        if (_stepping.Length != Rows) _stepping = new bool[Rows];
+        Array.Clear(_stepping);
+        int stepping = 0;
+        foreach (var rows in rowSets)
+            foreach (int r in rows)
+                if (!_stepping[r])
+                {
+                    _stepping[r] = true;
+                    stepping++;
+                }
+        if (stepping == 0) return;
+        if (stepping == Rows) Advance(only: null);
+        else
+        {
+            _only!.Update(_stepping);
+            Advance(_only);
+        }
+    }
+
+    // Both models' decode step, then the three readings of every row to the host. Kept to the few tensor ops the env
+    // needs beyond the bare forward: gather, and the one log-softmax + entropy routine.
+    private void Advance(RowMask? only)
+    {
+        int rows = Rows;
+        MemoryMarshal.AsBytes(Feed.AsSpan()).CopyTo(_feedCpu!.bytes);
+        MemoryMarshal.AsBytes(RewardFeed.AsSpan()).CopyTo(_rmFeedCpu!.bytes);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        bool onCpu = Device.type == TorchSharp.DeviceType.CPU;
+        var tokens = onCpu ? _feedCpu : _feedCpu.to(Device);
+        var rmTokens = onCpu ? _rmFeedCpu : _rmFeedCpu.to(Device);
+        var logProb = _refLogp!.gather(1, tokens.unsqueeze(1)); // (rows, 1), contiguous: read as rows floats
+        if (_lanes is not null)
+        {
+            AdvanceInLanes(tokens, rmTokens, logProb, only);
+            return;
+        }
+        var (logp, entropy) = ReferenceStep(tokens, only);
+        var value = RewardModelStep(rmTokens, only);
+        KeepNextTokenLogProbs(logp.DetachFromDisposeScope(), only);
+        if (onCpu)
+        {
+            MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(0, rows));
+            MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(rows, rows));
+            MemoryMarshal.Cast<byte, float>(value.bytes).CopyTo(_stats.AsSpan(2 * rows, rows));
+        }
+        else MemoryMarshal.Cast<byte, float>(stack([logProb.view(-1), entropy, value]).cpu().bytes).CopyTo(_stats);
+    }
+
+    // The same on a CPU, with the reference LM and the reward model stepping at once, one per core (InferenceLanes).
+    private void AdvanceInLanes(Tensor tokens, Tensor rmTokens, Tensor logProb, RowMask? only)
+    {
+        int rows = Rows;
+        Tensor? logp = null;
+        _lanes!.Run(
+            () =>
+            {
+                var (lp, entropy) = ReferenceStep(tokens, only);
+                MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(rows, rows));
+                logp = lp.DetachFromDisposeScope();
+            },
+            () => MemoryMarshal.Cast<byte, float>(RewardModelStep(rmTokens, only).bytes).CopyTo(_stats.AsSpan(2 * rows, rows)));
+        KeepNextTokenLogProbs(logp!, only);
+        MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(0, rows));
+    }
+
+    // The next step reads log π_ref of its tokens from this distribution: keep it for the rows that stepped. Takes
+    // ownership of logp (detached from any dispose scope).
+    private void KeepNextTokenLogProbs(Tensor logp, RowMask? only)
+    {
+        if (only is null)
+        {
+            _refLogp!.Dispose();
+            _refLogp = logp;
+            return;
+        }
+        using (logp) _refLogp!.index_copy_(0, only.Index, logp.index_select(0, only.Index));
+    }
+
+    // The reference's decode step: its next-token log-probs and entropy.
+    private (Tensor LogProbs, Tensor Entropy) ReferenceStep(Tensor tokens, RowMask? only) =>
+        TokenStatistics.LogSoftmaxAndEntropy(_ref.Logits(_ref.DecodeStep(tokens, _refCache!, only)));
+
+    // The reward model's decode step: its value at each row's token, as fp32.
+    private Tensor RewardModelStep(Tensor rmTokens, RowMask? only)
+    {
+        var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache!, only));
+        return value.dtype == ScalarType.Float32 ? value : value.to_type(ScalarType.Float32);
+    }
+
+    /// <summary>
+    /// Prefill both caches of the given rows with prompts and set their first-token log-probs. <paramref name="whole"/>
+    /// with every pool row in order fills the caches in one go (a lone env's full reset).
+    /// </summary>
+    public void Prefill(int[] rows, IReadOnlyList<int[]> prompts, bool whole)
+    {
+        if (rows.Length == 0) return;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        using var batch = new SequenceBatch(prompts.Select(p => (p, Array.Empty<int>())).ToList(), Bundle.PadId, Device);
+        whole &= rows.Length == Rows && rows.AsSpan().SequenceEqual(Enumerable.Range(0, Rows).ToArray());
+        var longRows = rows.Select(r => (long)r).ToArray();
+        Tensor refHidden;
+        if (whole)
+        {
+            refHidden = _ref.Prefill(batch.Tokens, batch.Lengths, _refCache!);
+            _rm.Transformer.Prefill(batch.Tokens, batch.Lengths, _rmCache!);
+        }
+        else
+        {
+            refHidden = _ref.PrefillRows(batch.Tokens, batch.Lengths, _refCache!, longRows);
+            _rm.Transformer.PrefillRows(batch.Tokens, batch.Lengths, _rmCache!, longRows);
+        }
+        var logits = _ref.Logits(CausalTransformer.LastPositions(refHidden, batch.Lengths));
+        var logp = nn.functional.log_softmax(logits.to_type(ScalarType.Float32), -1);
+        if (whole) _refLogp!.copy_(logp);
+        else _refLogp!.index_copy_(0, tensor(longRows, ScalarType.Int64, Device), logp);
+    }
+
+    public void Dispose()
+    {
+        Resize(0);
+        _ref.Dispose();
+        _rm.Dispose();
+    }
+}

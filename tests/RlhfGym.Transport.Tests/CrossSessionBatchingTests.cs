@@ -1,0 +1,70 @@
+using RlhfGym.Env.Core;
+using RlhfGym.Transport.Client;
+
+namespace RlhfGym.Transport.Tests;
+
+/// <summary>
+/// Cross-session batching over real sockets: sessions with different seeds, options and sizes stepping at once against
+/// a batching server get, step for step, what each gets alone from a server that does not batch.
+/// </summary>
+public class CrossSessionBatchingTests
+{
+    private sealed record Client(int Seed, int NumEnvs, Dictionary<string, string>? Options);
+
+    private static readonly Client[] Clients =
+    [
+        new(21, 4, null),
+        new(22, 2, new() { ["c_ent"] = "0.5", ["normalizer"] = "none" }),
+        new(23, 3, new() { ["mode"] = "token", ["delivery"] = "online" }),
+        new(24, 4, new() { ["mode"] = "bandit" }),
+        new(25, 1, null),
+    ];
+
+    private const int Steps = 60;
+
+    [Fact]
+    public async Task Concurrent_sessions_with_different_seeds_and_options_get_what_each_gets_alone()
+    {
+        List<float[]>[] alone;
+        await using (var plain = await TestServer.Start(batchSessions: false))
+            alone = Clients.Select(c => Run(plain.Address, c)).ToArray();
+
+        await using var batching = await TestServer.Start(batchWindowMs: 5);
+        using var start = new Barrier(Clients.Length);
+        var together = await Task.WhenAll(Clients.Select(c => Task.Run(() => Run(batching.Address, c, start))));
+        var health = EnvServerProbe.Health(batching.Address, TimeSpan.FromSeconds(10));
+        Assert.True(health.BatchedSteps >= Steps, $"the sessions' steps should have met in batches; batched_steps {health.BatchedSteps}");
+
+        for (int c = 0; c < Clients.Length; c++)
+            for (int s = 0; s < Steps; s++)
+                for (int i = 0; i < alone[c][s].Length; i++)
+                {
+                    float x = alone[c][s][i], y = together[c][s][i];
+                    Assert.True((float.IsNaN(x) && float.IsNaN(y)) || Math.Abs(x - y) <= 1e-4f,
+                        $"client {c} (seed {Clients[c].Seed}), step {s}, field {i}: {y} batched vs {x} alone");
+                }
+    }
+
+    // Every step's readings per sub-env: reward, log π_ref, entropy, terminated, truncated, reset (1/0).
+    private static List<float[]> Run(string address, Client client, Barrier? start = null)
+    {
+        using var env = new RemoteVectorEnv(address, numEnvs: client.NumEnvs, options: client.Options);
+        var spec = env.Spec;
+        var rng = new Random(client.Seed);
+        env.Reset(client.Seed);
+        start?.SignalAndWait();
+        var actions = new int[client.NumEnvs];
+        var steps = new List<float[]>();
+        for (int s = 0; s < Steps; s++)
+        {
+            for (int b = 0; b < actions.Length; b++)
+                actions[b] = rng.Next(8) == 0 ? spec.EosIds[0] : 3 + rng.Next(spec.VocabSize - 3);
+            var r = env.Step(actions);
+            steps.Add(Enumerable.Range(0, client.NumEnvs).SelectMany(b => new[]
+            {
+                r.Rewards[b], r.RefLogProb[b], r.RefEntropy[b], r.Terminated[b] ? 1f : 0f, r.Truncated[b] ? 1f : 0f, r.ResetPrompts[b] is null ? 0f : 1f,
+            }).ToArray());
+        }
+        return steps;
+    }
+}
