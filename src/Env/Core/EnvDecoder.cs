@@ -33,7 +33,6 @@ public sealed class EnvDecoder : IDisposable
     private Tensor? _refLogp;               // (rows, V): log π_ref of each row's next token
     private Tensor? _feedCpu, _rmFeedCpu;   // (rows) int64 host-side buffers for this step's tokens
     private float[] _stats = [];            // (3 × rows): log π_ref(token), entropy, RM value
-    private RowMask? _only;
     private bool[] _stepping = [];
 
     /// <param name="parallelModels">Step the two models at once, one per core (<see cref="InferenceLanes"/>); null: on a CPU
@@ -114,14 +113,16 @@ public sealed class EnvDecoder : IDisposable
         Feed = Resized(Feed, rows);
         RewardFeed = Resized(RewardFeed, rows);
         _stats = new float[3 * rows];
+        foreach (var span in _spans.Values) span.Dispose();
+        _spans.Clear();
+        _whole?.Dispose();
+        _whole = null;
         var (refCache, rmCache, refLogp) = (_refCache, _rmCache, _refLogp);
         _refCache = _rmCache = null;
         _refLogp = null;
         _feedCpu?.Dispose();
         _rmFeedCpu?.Dispose();
-        _only?.Dispose();
         _feedCpu = _rmFeedCpu = null;
-        _only = null;
         if (rows > 0)
         {
             _refCache = refCache?.Regrouped(source, rows) ?? _ref.NewCache(rows, Capacity);
@@ -130,7 +131,6 @@ public sealed class EnvDecoder : IDisposable
             if (refLogp is not null && kept > 0) _refLogp.narrow(0, 0, kept).copy_(refLogp.narrow(0, 0, kept));
             _feedCpu = zeros(rows, ScalarType.Int64).DetachFromDisposeScope();
             _rmFeedCpu = zeros(rows, ScalarType.Int64).DetachFromDisposeScope();
-            _only = new RowMask(rows, Device);
         }
         refCache?.Dispose();
         rmCache?.Dispose();
@@ -146,102 +146,160 @@ public sealed class EnvDecoder : IDisposable
     }
 
     /// <summary>One decode step of every row of the pool.</summary>
-    public void Advance() => Advance(only: null);
+    public void Advance() => Step(Whole);
 
     /// <summary>
-    /// One decode step of the rows of some envs (each env's rows, as <see cref="Attach"/> gave them): those rows
-    /// advance; the others are computed too (the batch moves as one) but keep their caches and next-token
-    /// distributions, so their readings after this call mean nothing.
+    /// One decode step of the rows of some envs (each env's rows, as <see cref="Attach"/> gave them). The step runs over
+    /// the span of pool rows from the first to the last of them; rows in that span that do not take part are computed
+    /// too (the batch moves as one) but keep their caches and next-token distributions, and their readings after this
+    /// call mean nothing.
     /// </summary>
     public void Advance(IReadOnlyList<int[]> rowSets)
     {
         if (_stepping.Length != Rows) _stepping = new bool[Rows];
         Array.Clear(_stepping);
-        int stepping = 0;
+        int stepping = 0, first = int.MaxValue, last = -1;
         foreach (var rows in rowSets)
             foreach (int r in rows)
                 if (!_stepping[r])
                 {
                     _stepping[r] = true;
                     stepping++;
+                    first = Math.Min(first, r);
+                    last = Math.Max(last, r);
                 }
         if (stepping == 0) return;
-        if (stepping == Rows) Advance(only: null);
-        else
+        var span = first == 0 && last == Rows - 1 ? Whole : SpanOf(first, last - first + 1);
+        if (stepping < span.Count) span.Only.Update(_stepping.AsSpan(first, span.Count));
+        Step(span, stepping < span.Count);
+    }
+
+    // A span of pool rows with views of both caches over it (no copy) and its row mask; made once per span and kept
+    // until the pool is resized.
+    private sealed class RowSpan(int start, int count, KvCache reference, KvCache reward, RowMask only, bool views) : IDisposable
+    {
+        public int Start { get; } = start;
+        public int Count { get; } = count;
+        public KvCache Reference { get; } = reference;
+        public KvCache Reward { get; } = reward;
+        public RowMask Only { get; } = only;
+
+        public void Dispose()
         {
-            _only!.Update(_stepping);
-            Advance(_only);
+            Only.Dispose();
+            if (!views) return;
+            Reference.Dispose();
+            Reward.Dispose();
         }
     }
 
-    // Both models' decode step, then the three readings of every row to the host. Kept to the few tensor ops the env
-    // needs beyond the bare forward: gather, and the one log-softmax + entropy routine.
-    private void Advance(RowMask? only)
+    private RowSpan? _whole;
+    private readonly Dictionary<(int Start, int Count), RowSpan> _spans = new();
+
+    private RowSpan Whole => _whole ??= new RowSpan(0, Rows, _refCache!, _rmCache!, new RowMask(Rows, Device), views: false);
+
+    private RowSpan SpanOf(int start, int count)
     {
-        int rows = Rows;
+        if (!_spans.TryGetValue((start, count), out var span))
+            _spans[(start, count)] = span = new RowSpan(start, count, _refCache!.RowRange(start, count), _rmCache!.RowRange(start, count),
+                new RowMask(count, Device), views: true);
+        return span;
+    }
+
+    // Both models' decode step over a span of rows, then its three readings per row to the host. Kept to the few tensor
+    // ops the env needs beyond the bare forward: gather, and the one log-softmax + entropy routine.
+    private void Step(RowSpan span, bool masked = false)
+    {
+        int rows = Rows, start = span.Start, count = span.Count;
+        var only = masked ? span.Only : null;
         MemoryMarshal.AsBytes(Feed.AsSpan()).CopyTo(_feedCpu!.bytes);
         MemoryMarshal.AsBytes(RewardFeed.AsSpan()).CopyTo(_rmFeedCpu!.bytes);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         bool onCpu = Device.type == TorchSharp.DeviceType.CPU;
-        var tokens = onCpu ? _feedCpu : _feedCpu.to(Device);
-        var rmTokens = onCpu ? _rmFeedCpu : _rmFeedCpu.to(Device);
-        var logProb = _refLogp!.gather(1, tokens.unsqueeze(1)); // (rows, 1), contiguous: read as rows floats
+        bool whole = count == rows;
+        var feed = whole ? _feedCpu : _feedCpu.narrow(0, start, count);
+        var rmFeed = whole ? _rmFeedCpu! : _rmFeedCpu!.narrow(0, start, count);
+        var tokens = onCpu ? feed : feed.to(Device);
+        var rmTokens = onCpu ? rmFeed : rmFeed.to(Device);
+        var nextLogp = whole ? _refLogp! : _refLogp!.narrow(0, start, count);
+        var logProb = nextLogp.gather(1, tokens.unsqueeze(1)); // (count, 1), contiguous: read as count floats
+        Tensor logp, entropy, value;
         if (_lanes is not null)
         {
-            AdvanceInLanes(tokens, rmTokens, logProb, only);
-            return;
+            // On a CPU, the reference LM and the reward model step at once, one per core (InferenceLanes). What the lanes
+            // make belongs to no scope of this thread: detached there, disposed here.
+            Tensor? lp = null, ent = null, val = null;
+            _lanes.Run(
+                () => (lp, ent) = Detached(ReferenceStep(tokens, span.Reference, only)),
+                () => val = RewardModelStep(rmTokens, span.Reward, only).DetachFromDisposeScope());
+            (logp, entropy, value) = (lp!, ent!, val!);
         }
-        var (logp, entropy) = ReferenceStep(tokens, only);
-        var value = RewardModelStep(rmTokens, only);
-        KeepNextTokenLogProbs(logp.DetachFromDisposeScope(), only);
-        if (onCpu)
+        else
         {
-            MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(0, rows));
-            MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(rows, rows));
-            MemoryMarshal.Cast<byte, float>(value.bytes).CopyTo(_stats.AsSpan(2 * rows, rows));
+            (logp, entropy) = ReferenceStep(tokens, span.Reference, only);
+            logp = logp.DetachFromDisposeScope();
+            value = RewardModelStep(rmTokens, span.Reward, only);
         }
-        else MemoryMarshal.Cast<byte, float>(stack([logProb.view(-1), entropy, value]).cpu().bytes).CopyTo(_stats);
+        KeepNextTokenLogProbs(logp, span, only);
+        try { ReadBack(logProb, entropy, value, start, count, onCpu); }
+        finally
+        {
+            if (_lanes is not null)
+            {
+                entropy.Dispose();
+                value.Dispose();
+            }
+        }
     }
 
-    // The same on a CPU, with the reference LM and the reward model stepping at once, one per core (InferenceLanes).
-    private void AdvanceInLanes(Tensor tokens, Tensor rmTokens, Tensor logProb, RowMask? only)
+    // The three readings of a span of rows into the host's per-row arrays.
+    private void ReadBack(Tensor logProb, Tensor entropy, Tensor value, int start, int count, bool onCpu)
     {
         int rows = Rows;
-        Tensor? logp = null;
-        _lanes!.Run(
-            () =>
-            {
-                var (lp, entropy) = ReferenceStep(tokens, only);
-                MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(rows, rows));
-                logp = lp.DetachFromDisposeScope();
-            },
-            () => MemoryMarshal.Cast<byte, float>(RewardModelStep(rmTokens, only).bytes).CopyTo(_stats.AsSpan(2 * rows, rows)));
-        KeepNextTokenLogProbs(logp!, only);
-        MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(0, rows));
+        if (onCpu)
+        {
+            MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(start, count));
+            MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(rows + start, count));
+            MemoryMarshal.Cast<byte, float>(value.bytes).CopyTo(_stats.AsSpan(2 * rows + start, count));
+            return;
+        }
+        var host = MemoryMarshal.Cast<byte, float>(stack([logProb.view(-1), entropy, value]).cpu().bytes);
+        for (int k = 0; k < 3; k++) host.Slice(k * count, count).CopyTo(_stats.AsSpan(k * rows + start, count));
     }
+
+    private static (Tensor, Tensor) Detached((Tensor A, Tensor B) pair) => (pair.A.DetachFromDisposeScope(), pair.B.DetachFromDisposeScope());
 
     // The next step reads log π_ref of its tokens from this distribution: keep it for the rows that stepped. Takes
     // ownership of logp (detached from any dispose scope).
-    private void KeepNextTokenLogProbs(Tensor logp, RowMask? only)
+    private void KeepNextTokenLogProbs(Tensor logp, RowSpan span, RowMask? only)
     {
-        if (only is null)
+        if (only is null && span.Count == Rows)
         {
             _refLogp!.Dispose();
             _refLogp = logp;
             return;
         }
-        using (logp) _refLogp!.index_copy_(0, only.Index, logp.index_select(0, only.Index));
+        using (logp)
+        {
+            using var rows = _refLogp!.narrow(0, span.Start, span.Count);
+            if (only is null) rows.copy_(logp);
+            else
+            {
+                using var kept = logp.index_select(0, only.Index);
+                rows.index_copy_(0, only.Index, kept);
+            }
+        }
     }
 
     // The reference's decode step: its next-token log-probs and entropy.
-    private (Tensor LogProbs, Tensor Entropy) ReferenceStep(Tensor tokens, RowMask? only) =>
-        TokenStatistics.LogSoftmaxAndEntropy(_ref.Logits(_ref.DecodeStep(tokens, _refCache!, only)));
+    private (Tensor LogProbs, Tensor Entropy) ReferenceStep(Tensor tokens, KvCache cache, RowMask? only) =>
+        TokenStatistics.LogSoftmaxAndEntropy(_ref.Logits(_ref.DecodeStep(tokens, cache, only)));
 
     // The reward model's decode step: its value at each row's token, as fp32.
-    private Tensor RewardModelStep(Tensor rmTokens, RowMask? only)
+    private Tensor RewardModelStep(Tensor rmTokens, KvCache cache, RowMask? only)
     {
-        var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, _rmCache!, only));
+        var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, cache, only));
         return value.dtype == ScalarType.Float32 ? value : value.to_type(ScalarType.Float32);
     }
 

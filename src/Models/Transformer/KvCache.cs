@@ -16,7 +16,9 @@ public sealed class KvCache : IDisposable
     private readonly ScalarType _dtype;
     internal Tensor[] Keys { get; }    // per layer (B, H_kv, Capacity, D_head)
     internal Tensor[] Values { get; }
-    private readonly long[] _lengths;  // host copy: tokens held per row
+    private readonly long[] _lengthStore; // host copy: tokens held per row (a row range's: its parent's array)
+    private readonly int _firstRow;        // where this cache's rows start in _lengthStore (a row range's offset)
+    private readonly KvCache? _parent;     // set on a row range (RowRange): a view, owning no storage
     private readonly Tensor _slots;    // arange(Capacity) on the device
     private readonly Tensor _keyBias;  // (B, Capacity) in the cache's dtype: 0 where slot j holds a real token of row b, else -inf
     private readonly Tensor _zero;     // (B, 1) zeros in the cache's dtype, the source for unmasking one slot per row
@@ -41,7 +43,7 @@ public sealed class KvCache : IDisposable
             Keys[i] = zeros([batchSize, config.NKvHeads, capacity, config.HeadDim], dtype, device);
             Values[i] = zeros([batchSize, config.NKvHeads, capacity, config.HeadDim], dtype, device);
         }
-        _lengths = new long[batchSize];
+        _lengthStore = new long[batchSize];
         _slots = arange(capacity, ScalarType.Int64, device);
         _keyBias = full([batchSize, capacity], double.NegativeInfinity, dtype, device);
         _zero = zeros([batchSize, 1], dtype, device);
@@ -54,7 +56,53 @@ public sealed class KvCache : IDisposable
     }
 
     /// <summary>Tokens held by each row (host copy; no device sync).</summary>
-    public ReadOnlySpan<long> Lengths => _lengths;
+    public ReadOnlySpan<long> Lengths => _lengthStore.AsSpan(_firstRow, BatchSize);
+
+    private Span<long> HostLengths => _lengthStore.AsSpan(_firstRow, BatchSize);
+
+    /// <summary>
+    /// Rows start..start+count-1 of this cache as a cache of their own that shares its storage (no copy): a decode step
+    /// through it reads and writes those rows only, so a pool shared by several envs steps just the span of rows that
+    /// take part. Create it once per span and reuse it; dispose it before the cache.
+    /// </summary>
+    public KvCache RowRange(int start, int count) => new(this, start, count);
+
+    private KvCache(KvCache parent, int start, int count)
+    {
+        if (start < 0 || count <= 0 || start + count > parent.BatchSize)
+            throw new ArgumentOutOfRangeException(nameof(count), $"rows {start}..{start + count - 1} are not within the cache's 0..{parent.BatchSize - 1}");
+        _parent = parent;
+        BatchSize = count;
+        Capacity = parent.Capacity;
+        _config = parent._config;
+        _dtype = parent._dtype;
+        _lengthStore = parent._lengthStore;
+        _firstRow = parent._firstRow + start;
+        Keys = parent.Keys.Select(k => k.narrow(0, start, count)).ToArray();
+        Values = parent.Values.Select(v => v.narrow(0, start, count)).ToArray();
+        _slots = parent._slots;
+        _keyBias = parent._keyBias.narrow(0, start, count);
+        _zero = parent._zero.narrow(0, 0, count);
+        Positions = parent.Positions.narrow(0, start, count);
+        _rowIndex = Positions.view(count, 1);
+        WriteIndex = Positions.view(count, 1, 1, 1).expand(count, _config.NKvHeads, 1, _config.HeadDim);
+        foreach (var t in Keys.Concat(Values).Append(_keyBias).Append(_zero).Append(Positions).Append(_rowIndex).Append(WriteIndex))
+            t.DetachFromDisposeScope();
+        MaxLength = Longest(HostLengths);
+    }
+
+    private static long Longest(ReadOnlySpan<long> lengths)
+    {
+        long max = 0;
+        foreach (long l in lengths) max = Math.Max(max, l);
+        return max;
+    }
+
+    // A row range's rows grew: so may its parent's longest row.
+    private void Grew()
+    {
+        for (var p = _parent; p is not null; p = p._parent) p.MaxLength = Math.Max(p.MaxLength, MaxLength);
+    }
 
     /// <summary>The longest row: attention over the cache reads slots 0..MaxLength-1.</summary>
     public long MaxLength { get; private set; }
@@ -69,11 +117,11 @@ public sealed class KvCache : IDisposable
         {
             if (lengths[b] < 1 || lengths[b] > Capacity)
                 throw new ArgumentOutOfRangeException(nameof(lengths), lengths[b], $"row {b}: length must be in 1..{Capacity}");
-            _lengths[b] = lengths[b];
+            HostLengths[b] = lengths[b];
             max = Math.Max(max, lengths[b]);
         }
         MaxLength = max;
-        using var host = tensor(_lengths, ScalarType.Int64);
+        using var host = tensor(HostLengths.ToArray(), ScalarType.Int64);
         Positions.copy_(host);
         using var visible = _slots.unsqueeze(0).lt(_rowIndex);
         _keyBias.fill_(double.NegativeInfinity).masked_fill_(visible, 0);
@@ -98,9 +146,9 @@ public sealed class KvCache : IDisposable
         for (int r = 0; r < rows.Length; r++)
         {
             if (rows[r] < 0 || rows[r] >= BatchSize) throw new ArgumentOutOfRangeException(nameof(rows), rows[r], $"row must be in 0..{BatchSize - 1}");
-            _lengths[rows[r]] = source._lengths[r];
+            HostLengths[(int)rows[r]] = source.Lengths[r];
         }
-        MaxLength = _lengths.Max();
+        MaxLength = Longest(HostLengths);
     }
 
     /// <summary>
@@ -123,14 +171,15 @@ public sealed class KvCache : IDisposable
         }
         grown.Positions.narrow(0, 0, n).copy_(Positions.index_select(0, from));
         grown._keyBias.narrow(0, 0, n).copy_(_keyBias.index_select(0, from));
-        for (int r = 0; r < n; r++) grown._lengths[r] = _lengths[sourceRows[r]];
-        grown.MaxLength = grown._lengths.Max();
+        for (int r = 0; r < n; r++) grown.HostLengths[r] = Lengths[(int)sourceRows[r]];
+        grown.MaxLength = Longest(grown.HostLengths);
         return grown;
     }
 
     /// <summary>Check there is room for one more token in every row (called before a decode step).</summary>
     internal void EnsureRoomForOneMore()
     {
+        if (_parent is not null) MaxLength = Longest(HostLengths); // its parent's rows may have been prefilled since
         if (MaxLength >= Capacity)
             throw new InvalidOperationException($"KV cache is full: a row holds {MaxLength} tokens and the capacity is {Capacity}");
     }
@@ -149,9 +198,11 @@ public sealed class KvCache : IDisposable
     /// <summary>After a decode step every row holds one more token.</summary>
     internal void Advance()
     {
-        for (int b = 0; b < BatchSize; b++) _lengths[b]++;
+        var lengths = HostLengths;
+        for (int b = 0; b < lengths.Length; b++) lengths[b]++;
         MaxLength++;
         Positions.add_(1);
+        Grew();
     }
 
     /// <summary>
@@ -160,21 +211,23 @@ public sealed class KvCache : IDisposable
     /// </summary>
     internal void Advance(RowMask only)
     {
+        var lengths = HostLengths;
         long max = 0;
-        for (int b = 0; b < BatchSize; b++)
+        for (int b = 0; b < lengths.Length; b++)
         {
-            if (only.Host[b]) _lengths[b]++;
-            max = Math.Max(max, _lengths[b]);
+            if (only.Host[b]) lengths[b]++;
+            max = Math.Max(max, lengths[b]);
         }
         MaxLength = max;
         Positions.add_(only.Steps);
+        Grew();
     }
 
     public void Dispose()
     {
         foreach (var t in Keys) t.Dispose();
         foreach (var t in Values) t.Dispose();
-        _slots.Dispose();
+        if (_parent is null) _slots.Dispose(); // a row range shares its parent's
         _keyBias.Dispose();
         _zero.Dispose();
         WriteIndex.Dispose();

@@ -73,9 +73,11 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
                 {
                     Take(router, message, handler, burst);
                     message.Clear();
-                    var left = windowEnd - DateTime.UtcNow;
+                    // Wait within the window only while a session sharing models with one in the burst has yet to send.
                     // A wait under 1 ms would make NetMQ spin (it rounds it to 0 ms and never times out): poll instead.
-                    if (burst.Count >= MaxBurst || !router.TryReceiveMultipartMessage(left >= TimeSpan.FromMilliseconds(1) ? left : TimeSpan.Zero, ref message)) break;
+                    var left = windowEnd - DateTime.UtcNow;
+                    bool wait = left >= TimeSpan.FromMilliseconds(1) && !handler.BurstComplete;
+                    if (burst.Count >= MaxBurst || !router.TryReceiveMultipartMessage(wait ? left : TimeSpan.Zero, ref message)) break;
                 } while (true);
                 if (burst.Count > 0)
                 {
@@ -105,6 +107,7 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
         if (message.FrameCount == 2)
         {
             burst.Add((identity, message[1].ToByteArray(), peer));
+            handler.Joined(burst[^1].Frame);
             return;
         }
         if (identity.Length > 0) router.SendMoreFrame(identity).SendFrame(handler.Handle(ReadOnlyMemory<byte>.Empty, peer));

@@ -27,6 +27,8 @@ public sealed class RequestHandler : IDisposable
         /// <summary>The step's token ids, reused every step (the wire sends them as 64-bit integers).</summary>
         public int[] Actions { get; } = new int[env.Spec.NumEnvs];
         public DateTime LastSeen { get; set; } = DateTime.UtcNow;
+        /// <summary>When its last step came: a session that stepped a moment ago is expected to step again (BurstComplete).</summary>
+        public DateTime LastStep { get; set; }
     }
 
     private readonly EnvServerOptions _o;
@@ -38,6 +40,9 @@ public sealed class RequestHandler : IDisposable
     private readonly ServerLoad _load = new();
     private readonly EnvDecoders? _decoders;
     private long _batchedSteps;
+    private readonly List<Request?> _burstRequests = new(); // the burst's requests as they joined, decoded
+    private readonly HashSet<string> _burstSessions = new();
+    private readonly HashSet<EnvDecoder> _burstDecoders = new();
     // Step outcomes computed for a burst's batch, read back by that request's own Dispatch (by session id).
     private readonly Dictionary<string, (StepResult? Result, Exception? Error)> _batched = new();
     private Task? _preload; // its outcome is the server's readiness: done = ready, faulted = why not
@@ -98,20 +103,58 @@ public sealed class RequestHandler : IDisposable
     /// </summary>
     public byte[][] HandleBurst(IReadOnlyList<(ReadOnlyMemory<byte> Frame, string Peer)> requests)
     {
-        if (_decoders is not null && requests.Count > 1) StepBatches(requests);
-        try { return requests.Select(r => Handle(r.Frame, r.Peer)).ToArray(); }
-        finally { _batched.Clear(); }
+        // Each frame is decoded once: as it joined the burst (Joined), else here.
+        var decoded = _burstRequests.Count == requests.Count ? _burstRequests.ToArray() : requests.Select(r => Decode(r.Frame)).ToArray();
+        if (_decoders is not null && requests.Count > 1) StepBatches(decoded);
+        try
+        {
+            var replies = new byte[requests.Count][];
+            for (int i = 0; i < replies.Length; i++) replies[i] = Handle(requests[i].Frame, requests[i].Peer, decoded[i]);
+            return replies;
+        }
+        finally
+        {
+            _batched.Clear();
+            _burstRequests.Clear();
+            _burstSessions.Clear();
+            _burstDecoders.Clear();
+        }
     }
 
-    private void StepBatches(IReadOnlyList<(ReadOnlyMemory<byte> Frame, string Peer)> requests)
+    /// <summary>A request has joined the burst being gathered (see <see cref="BurstComplete"/>).</summary>
+    public void Joined(ReadOnlyMemory<byte> frame)
+    {
+        var request = Decode(frame);
+        _burstRequests.Add(request);
+        if (_decoders is null || request?.Session is not { } id) return;
+        _burstSessions.Add(id);
+        if (_sessions.TryGetValue(id, out var session)) _burstDecoders.Add(session.Env.Decoder);
+    }
+
+    /// <summary>
+    /// Whether waiting longer could not add to the batch: every session that shares a decoder with a session in the
+    /// burst and is stepping (its previous step came less than five batching windows ago) has sent its request. The
+    /// window ends early then, so a lone session, or one whose pool-mates are idle, never waits.
+    /// </summary>
+    public bool BurstComplete
+    {
+        get
+        {
+            if (_burstDecoders.Count == 0) return true;
+            var since = DateTime.UtcNow.AddMilliseconds(-5 * _o.BatchWindowMs);
+            foreach (var (id, session) in _sessions)
+                if (!_burstSessions.Contains(id) && session.LastStep > since && _burstDecoders.Contains(session.Env.Decoder))
+                    return false;
+            return true;
+        }
+    }
+
+    private void StepBatches(IReadOnlyList<Request?> requests)
     {
         var seen = new HashSet<string>();
         var steps = new List<(string Session, TextVectorEnv Env, int[] Actions)>();
-        foreach (var (frame, _) in requests)
+        foreach (var r in requests)
         {
-            Request? r;
-            try { r = MessagePackSerializer.Deserialize<Request?>(frame, MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData)); }
-            catch (MessagePackSerializationException) { continue; }
             if (r?.Session is not { } id || !seen.Add(id)) continue; // only a session's first request of the burst
             if (r.Op != "step" || _draining || r.Actions is null || !ProtocolVersion.Compatible(r.Version, out _)) continue;
             if (!_sessions.TryGetValue(id, out var session)) continue;
@@ -131,21 +174,31 @@ public sealed class RequestHandler : IDisposable
         if (_batched.Count > 0) _load.RecordBusy(started);
     }
 
-    public byte[] Handle(ReadOnlyMemory<byte> frame, string peer)
+    // A burst's look ahead at a request: null when the frame does not decode (Handle answers it with the error).
+    private static Request? Decode(ReadOnlyMemory<byte> frame)
+    {
+        try { return MessagePackSerializer.Deserialize<Request?>(frame, MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData)); }
+        catch (MessagePackSerializationException) { return null; }
+    }
+
+    public byte[] Handle(ReadOnlyMemory<byte> frame, string peer) => Handle(frame, peer, decoded: null);
+
+    // decoded: the frame as a burst decoded it already; null: decode it here (and report why it does not decode).
+    private byte[] Handle(ReadOnlyMemory<byte> frame, string peer, Request? decoded)
     {
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        try { return Answer(frame, peer); }
+        try { return Answer(frame, peer, decoded); }
         finally { _load.Record(started); }
     }
 
-    private byte[] Answer(ReadOnlyMemory<byte> frame, string peer)
+    private byte[] Answer(ReadOnlyMemory<byte> frame, string peer, Request? decoded)
     {
         long id = 0;
         Reply reply;
         try
         {
             // Frames over max_frame_bytes never get here: EnvServer's socket drops them unread (MaxMsgSize).
-            var request = MessagePackSerializer.Deserialize<Request?>(frame, MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData));
+            var request = decoded ?? MessagePackSerializer.Deserialize<Request?>(frame, MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData));
             if (request is null)
                 reply = Error(0, ErrorCodes.BadRequest, "the frame holds nil, not a request map");
             else
@@ -225,6 +278,7 @@ public sealed class RequestHandler : IDisposable
                 return new Reply { Id = r.Id, Ok = true, Prompts = reset.Prompts, PromptIds = reset.PromptIds, PromptTexts = reset.PromptTexts };
             case "step":
                 if (r.Actions is null) throw new ArgumentException("step needs 'actions'");
+                session.LastStep = DateTime.UtcNow;
                 var reply = new Reply { Id = r.Id, Ok = true };
                 // A wrong count gets a fresh array, so the env's own "expected N actions" error names it.
                 if (_batched.Remove(r.Session, out var batched))
