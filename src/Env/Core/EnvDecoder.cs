@@ -195,11 +195,18 @@ public sealed class EnvDecoder : IDisposable
 
     private RowSpan? _whole;
     private readonly Dictionary<(int Start, int Count), RowSpan> _spans = new();
+    private const int MaxSpans = 64;
 
     private RowSpan Whole => _whole ??= new RowSpan(0, Rows, _refCache!, _rmCache!, new RowMask(Rows, Device), views: false);
 
     private RowSpan SpanOf(int start, int count)
     {
+        if (_spans.Count >= MaxSpans && !_spans.ContainsKey((start, count)))
+        {
+            // Sessions that step in ever new combinations would otherwise collect views without bound.
+            foreach (var old in _spans.Values) old.Dispose();
+            _spans.Clear();
+        }
         if (!_spans.TryGetValue((start, count), out var span))
             _spans[(start, count)] = span = new RowSpan(start, count, _refCache!.RowRange(start, count), _rmCache!.RowRange(start, count),
                 new RowMask(count, Device), views: true);
