@@ -145,9 +145,6 @@ public sealed class EnvDecoder : IDisposable
         return resized;
     }
 
-    /// <summary>One decode step of every row of the pool.</summary>
-    public void Advance() => Step(Whole);
-
     /// <summary>
     /// One decode step of the rows of some envs (each env's rows, as <see cref="Attach"/> gave them). The step runs over
     /// the span of pool rows from the first to the last of them; rows in that span that do not take part are computed

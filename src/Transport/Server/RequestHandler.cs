@@ -26,6 +26,9 @@ public sealed class RequestHandler : IDisposable
         public string Peer { get; } = peer;
         /// <summary>The step's token ids, reused every step (the wire sends them as 64-bit integers).</summary>
         public int[] Actions { get; } = new int[env.Spec.NumEnvs];
+        /// <summary>The buffer a step's actions are read into; a wrong count gets a fresh array, so the env's own
+        /// "expected N actions" error names it.</summary>
+        public int[] ActionsFor(int count) => count == Actions.Length ? Actions : new int[count];
         public DateTime LastSeen { get; set; } = DateTime.UtcNow;
         /// <summary>When its last step came: a session that stepped a moment ago is expected to step again (BurstComplete).</summary>
         public DateTime LastStep { get; set; }
@@ -158,7 +161,7 @@ public sealed class RequestHandler : IDisposable
             if (r?.Session is not { } id || !seen.Add(id)) continue; // only a session's first request of the burst
             if (r.Op != "step" || _draining || r.Actions is null || !ProtocolVersion.Compatible(r.Version, out _)) continue;
             if (!_sessions.TryGetValue(id, out var session)) continue;
-            var actions = new int[r.Actions.Length];
+            var actions = session.ActionsFor(r.Actions.Length);
             try { Conversions.TokenIds(r.Actions, "actions", actions); }
             catch (ArgumentException) { continue; } // its own Dispatch answers with the error
             steps.Add((id, session.Env, actions));
@@ -280,7 +283,6 @@ public sealed class RequestHandler : IDisposable
                 if (r.Actions is null) throw new ArgumentException("step needs 'actions'");
                 session.LastStep = DateTime.UtcNow;
                 var reply = new Reply { Id = r.Id, Ok = true };
-                // A wrong count gets a fresh array, so the env's own "expected N actions" error names it.
                 if (_batched.Remove(r.Session, out var batched))
                 {
                     // Stepped with other sessions in this burst (HandleBurst): its outcome, or its own error.
@@ -288,7 +290,7 @@ public sealed class RequestHandler : IDisposable
                     Conversions.Fill(reply, batched.Result!);
                     return reply;
                 }
-                int[] actions = r.Actions.Length == session.Actions.Length ? session.Actions : new int[r.Actions.Length];
+                int[] actions = session.ActionsFor(r.Actions.Length);
                 Conversions.TokenIds(r.Actions, "actions", actions);
                 Conversions.Fill(reply, env.Step(actions));
                 return reply;
