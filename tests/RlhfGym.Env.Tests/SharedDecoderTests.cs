@@ -124,6 +124,85 @@ public class SharedDecoderTests
     }
 
     [Fact]
+    public void Envs_scored_together_through_one_decoder_get_what_each_scores_alone()
+    {
+        using var decoders = new EnvDecoders();
+        var shared = Plan.Select(p => new TextVectorEnv(Bundle, p.NumEnvs, p.Options, shared: decoders)).ToList();
+        var alone = Plan.Select(p => new TextVectorEnv(Bundle, p.NumEnvs, p.Options)).ToList();
+        try
+        {
+            var rng = new Random(7);
+            // 5 requests (env 0 twice) of 9-25 pairs: 80+ rows, so the shared forwards cross the 64-row batch boundary.
+            int[] owners = [0, 1, 2, 0, 3];
+            var requests = owners.Select(i => (Env: shared[i], Pairs: Pairs(rng, 9 + rng.Next(17)))).ToList();
+            var bad = Pairs(rng, 3);
+            bad.Responses[1] = [4, Bundle.VocabSize, Bundle.Tokenizer.EosId];
+            requests.Insert(2, (shared[1], bad));
+
+            var together = TextVectorEnv.ScoreTogether(requests.Select(r => (r.Env, (IReadOnlyList<int[]>)r.Pairs.Prompts, (IReadOnlyList<int[]>)r.Pairs.Responses)).ToList());
+            Assert.True(requests.Where(r => r.Pairs != bad).Sum(r => r.Pairs.Prompts.Count) > 64);
+            for (int k = 0; k < requests.Count; k++)
+            {
+                var (result, error) = together[k];
+                if (requests[k].Pairs == bad)
+                {
+                    Assert.Null(result);
+                    Assert.Contains("pair 1", Assert.IsType<ArgumentOutOfRangeException>(error).Message);
+                    continue;
+                }
+                Assert.Null(error);
+                int i = shared.IndexOf(requests[k].Env);
+                var expected = alone[i].Score(requests[k].Pairs.Prompts, requests[k].Pairs.Responses);
+                Assert.Equal(expected.Count, result!.Count);
+                for (int j = 0; j < expected.Count; j++) AssertSameScore(expected[j], result[j], $"request {k} (env {i}), pair {j}");
+            }
+            using var other = new TextVectorEnv(Bundle, 1);
+            var pairs = Pairs(rng, 1);
+            var mixed = Assert.Throws<ArgumentException>(() => TextVectorEnv.ScoreTogether([(shared[0], pairs.Prompts, pairs.Responses), (other, pairs.Prompts, pairs.Responses)]));
+            Assert.Contains("share one decoder", mixed.Message);
+        }
+        finally
+        {
+            foreach (var env in shared.Concat(alone)) env.Dispose();
+        }
+    }
+
+    // Pairs as a client scores them: bundle prompts, responses of 1..budget tokens that end with EOS, run out the budget,
+    // or carry padding after their EOS.
+    private static (List<int[]> Prompts, List<int[]> Responses) Pairs(Random rng, int count)
+    {
+        var (prompts, responses) = (new List<int[]>(), new List<int[]>());
+        int budget = Bundle.Defaults.MaxNewTokens, eos = Bundle.Tokenizer.EosId;
+        for (int n = 0; n < count; n++)
+        {
+            prompts.Add(Bundle.Prompts[rng.Next(Bundle.Prompts.Count)].Tokens);
+            var response = Enumerable.Range(0, 1 + rng.Next(budget)).Select(_ => 3 + rng.Next(Bundle.VocabSize - 3)).ToList();
+            switch (n % 3)
+            {
+                case 0: response[^1] = eos; break;
+                case 1: if (response.Count < budget - 2) response.AddRange([eos, 0, 0]); break;
+            }
+            responses.Add(response.ToArray());
+        }
+        return (prompts, responses);
+    }
+
+    private static void AssertSameScore(EpisodeRewards expected, EpisodeRewards actual, string at)
+    {
+        Assert.Equal(expected.Response, actual.Response);
+        Assert.Equal(expected.Terminated, actual.Terminated);
+        Assert.Equal(expected.Segments.Count, actual.Segments.Count);
+        foreach (var (name, e, a) in new[] { ("per-token", expected.PerToken, actual.PerToken), ("online", expected.Online, actual.Online),
+                     ("entropy", expected.Entropies, actual.Entropies), ("log π_ref", expected.RefLogProbs, actual.RefLogProbs) })
+        {
+            Assert.Equal(e.Length, a.Length);
+            for (int t = 0; t < e.Length; t++) Assert.True(Close(e[t], a[t]), $"{at}: {name}[{t}] {a[t]} vs {e[t]} alone");
+        }
+        for (int k = 0; k < expected.RawSegmentRewards.Length; k++)
+            Assert.True(Math.Abs(expected.RawSegmentRewards[k] - actual.RawSegmentRewards[k]) <= Tolerance, $"{at}: raw segment reward {k}");
+    }
+
+    [Fact]
     public void The_pool_grows_reuses_free_rows_and_shrinks_from_the_end()
     {
         using var decoders = new EnvDecoders();

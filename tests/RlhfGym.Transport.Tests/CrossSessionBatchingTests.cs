@@ -4,8 +4,9 @@ using RlhfGym.Transport.Client;
 namespace RlhfGym.Transport.Tests;
 
 /// <summary>
-/// Cross-session batching over real sockets: sessions with different seeds, options and sizes stepping at once against
-/// a batching server get, step for step, what each gets alone from a server that does not batch.
+/// Cross-session batching over real sockets: sessions with different seeds, options and sizes stepping and scoring at
+/// once against a batching server get, step for step and score for score, what each gets alone from a server that does
+/// not batch.
 /// </summary>
 public class CrossSessionBatchingTests
 {
@@ -34,6 +35,7 @@ public class CrossSessionBatchingTests
         var together = await Task.WhenAll(Clients.Select(c => Task.Run(() => Run(batching.Address, c, start))));
         var health = EnvServerProbe.Health(batching.Address, TimeSpan.FromSeconds(10));
         Assert.True(health.BatchedSteps >= Steps, $"the sessions' steps should have met in batches; batched_steps {health.BatchedSteps}");
+        Assert.True(health.BatchedScores >= 2, $"the sessions' scores should have met in batches; batched_scores {health.BatchedScores}");
 
         for (int c = 0; c < Clients.Length; c++)
             for (int s = 0; s < Steps; s++)
@@ -41,11 +43,12 @@ public class CrossSessionBatchingTests
                 {
                     float x = alone[c][s][i], y = together[c][s][i];
                     Assert.True((float.IsNaN(x) && float.IsNaN(y)) || Math.Abs(x - y) <= 1e-4f,
-                        $"client {c} (seed {Clients[c].Seed}), step {s}, field {i}: {y} batched vs {x} alone");
+                        $"client {c} (seed {Clients[c].Seed}), step {s} (or the score after it), field {i}: {y} batched vs {x} alone");
                 }
     }
 
-    // Every step's readings per sub-env: reward, log π_ref, entropy, terminated, truncated, reset (1/0).
+    // Every step's readings per sub-env: reward, log π_ref, entropy, terminated, truncated, reset (1/0); every 10th step
+    // is followed by a score of a few pairs, whose per-token rewards and episode totals are added to its readings.
     private static List<float[]> Run(string address, Client client, Barrier? start = null)
     {
         using var env = new RemoteVectorEnv(address, numEnvs: client.NumEnvs, options: client.Options);
@@ -64,6 +67,13 @@ public class CrossSessionBatchingTests
             {
                 r.Rewards[b], r.RefLogProb[b], r.RefEntropy[b], r.Terminated[b] ? 1f : 0f, r.Truncated[b] ? 1f : 0f, r.ResetPrompts[b] is null ? 0f : 1f,
             }).ToArray());
+            if (s % 10 == 9)
+            {
+                var prompts = Enumerable.Range(0, 1 + client.NumEnvs).Select(_ => Enumerable.Range(0, 4).Select(_ => 3 + rng.Next(spec.VocabSize - 3)).ToArray()).ToList();
+                var responses = prompts.Select((_, k) => Enumerable.Range(0, 2 + k).Select(t => t == 1 + k && k % 2 == 0 ? spec.EosIds[0] : 3 + rng.Next(spec.VocabSize - 3)).ToArray()).ToList();
+                var scored = env.Score(prompts, responses);
+                steps[^1] = [.. steps[^1], .. scored.SelectMany(e => e.PerToken.Append((float)e.Total))];
+            }
         }
         return steps;
     }

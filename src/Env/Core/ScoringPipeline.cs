@@ -15,6 +15,9 @@ namespace RlhfGym.Env.Core;
 /// <param name="Values">The reward model's value at each response position.</param>
 public sealed record ResponseReadings(float[] Entropies, float[] RefLogProbs, float[] Values);
 
+/// <summary>Finished (prompt, response) pairs to score, and the options and normalizer their rewards are assembled under.</summary>
+public sealed record ScoreJob(IReadOnlyList<(int[] Prompt, int[] Response)> Rows, EnvOptions Options, RewardNormalizer Normalizer);
+
 /// <summary>
 /// The one segment-and-score pipeline (method.md §1–4), for finished responses: (1) the reference LM's next-token
 /// entropies and log-probs from one full forward, (2) cuts where entropy exceeds c_ent, (3) the reward model read at
@@ -64,21 +67,43 @@ public sealed class ScoringPipeline
     /// the reward model sees the primary EOS in place of its last token.
     /// </summary>
     public List<EpisodeRewards> Score(IReadOnlyList<(int[] Prompt, int[] Response)> rows, EnvOptions options, RewardNormalizer normalizer,
-        IReadOnlyList<int> eosIds, int batchSize = DefaultBatch)
+        IReadOnlyList<int> eosIds, int batchSize = DefaultBatch) =>
+        ScoreTogether([new ScoreJob(rows, options, normalizer)], eosIds, batchSize)[0];
+
+    /// <summary>
+    /// <see cref="Score"/> for several jobs at once (a server's sessions on one bundle): their rows go through the two
+    /// models together, in batches of <paramref name="batchSize"/>, and each job's rewards are assembled under its own
+    /// options and normalizer. Each job gets what it would alone, to fp32 rounding (a row may share a batch, and so a
+    /// padded width, with other jobs' rows).
+    /// </summary>
+    public List<List<EpisodeRewards>> ScoreTogether(IReadOnlyList<ScoreJob> jobs, IReadOnlyList<int> eosIds, int batchSize = DefaultBatch)
     {
         int primaryEos = eosIds[0];
         bool IsEos(int token) => eosIds.Contains(token);
-        var rmRows = rows.Select(r => RewardAssembler.OverwritesLastToken(options, IsEos(r.Response[^1])) ? (r.Prompt, WithLast(r.Response, primaryEos)) : r).ToList();
+        var rows = new List<(int[] Prompt, int[] Response)>();
+        var rmRows = new List<(int[] Prompt, int[] Response)>();
+        foreach (var job in jobs)
+            foreach (var r in job.Rows)
+            {
+                rows.Add(r);
+                rmRows.Add(RewardAssembler.OverwritesLastToken(job.Options, IsEos(r.Response[^1])) ? (r.Prompt, WithLast(r.Response, primaryEos)) : r);
+            }
         var readings = Read(rows, rmRows, batchSize, rewardModel: true);
-        var result = new List<EpisodeRewards>(rows.Count);
-        for (int i = 0; i < rows.Count; i++)
+        var results = new List<List<EpisodeRewards>>(jobs.Count);
+        int next = 0;
+        foreach (var job in jobs)
         {
-            var response = rows[i].Response;
-            bool ended = IsEos(response[^1]);
-            var r = readings[i];
-            result.Add(RewardAssembler.Assemble(options, normalizer, response, r.Entropies, r.RefLogProbs, r.Values, ended ? response[^1] : primaryEos, truncated: !ended));
+            var result = new List<EpisodeRewards>(job.Rows.Count);
+            foreach (var (_, response) in job.Rows)
+            {
+                bool ended = IsEos(response[^1]);
+                var r = readings[next++];
+                result.Add(RewardAssembler.Assemble(job.Options, job.Normalizer, response, r.Entropies, r.RefLogProbs, r.Values,
+                    ended ? response[^1] : primaryEos, truncated: !ended));
+            }
+            results.Add(result);
         }
-        return result;
+        return results;
     }
 
     /// <summary>

@@ -292,8 +292,43 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         if (rows.Length > 0) Prefill(rows, all: false);
     }
 
-    public IReadOnlyList<EpisodeRewards> Score(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses)
+    public IReadOnlyList<EpisodeRewards> Score(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses) =>
+        _decoder.Scoring.Score(ScoreRows(prompts, responses), _o, _normalizer, Bundle.EosIds, ScoreBatch);
+
+    /// <summary>
+    /// Scores the pairs of several envs that share one decoder (a server's sessions) in the same full forwards of the
+    /// reference LM and the reward model; each env's rewards are assembled under its own options, as its
+    /// <see cref="Score"/> would (to fp32 rounding: a row may share a padded batch with other envs' rows). A request whose
+    /// pairs are rejected gets its error; the others are scored. Scoring changes no env, so an env may appear more than once.
+    /// </summary>
+    public static IReadOnlyList<(IReadOnlyList<EpisodeRewards>? Result, Exception? Error)> ScoreTogether(
+        IReadOnlyList<(TextVectorEnv Env, IReadOnlyList<int[]> Prompts, IReadOnlyList<int[]> Responses)> requests)
     {
+        var outcomes = new (IReadOnlyList<EpisodeRewards>?, Exception?)[requests.Count];
+        if (requests.Count == 0) return outcomes;
+        var decoder = requests[0].Env._decoder;
+        if (requests.Any(r => r.Env._decoder != decoder)) throw new ArgumentException("envs scored together must share one decoder (EnvDecoders)");
+        var ready = new List<int>(requests.Count);
+        var jobs = new List<ScoreJob>(requests.Count);
+        for (int i = 0; i < requests.Count; i++)
+        {
+            var (env, prompts, responses) = requests[i];
+            try
+            {
+                jobs.Add(new ScoreJob(env.ScoreRows(prompts, responses), env._o, env._normalizer));
+                ready.Add(i);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException) { outcomes[i] = (null, e); }
+        }
+        var scored = decoder.Scoring.ScoreTogether(jobs, decoder.Bundle.EosIds, ScoreBatch);
+        for (int j = 0; j < ready.Count; j++) outcomes[ready[j]] = (scored[j], null);
+        return outcomes;
+    }
+
+    // The pairs as the pipeline reads them, each response through its first EOS; throws on a pair the env cannot score.
+    private List<(int[] Prompt, int[] Response)> ScoreRows(IReadOnlyList<int[]> prompts, IReadOnlyList<int[]> responses)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (prompts.Count != responses.Count) throw new ArgumentException($"{prompts.Count} prompts but {responses.Count} responses");
         var cut = new int[responses.Count][];
         for (int i = 0; i < responses.Count; i++)
@@ -307,8 +342,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             foreach (var tok in prompts[i].Concat(cut[i]))
                 if (tok < 0 || tok >= _vocab) throw new ArgumentOutOfRangeException(nameof(responses), tok, $"pair {i}: token id must be in 0..{_vocab - 1}");
         }
-        var rows = prompts.Zip(cut).ToList();
-        return _decoder.Scoring.Score(rows, _o, _normalizer, Bundle.EosIds, ScoreBatch);
+        return prompts.Zip(cut).ToList();
     }
 
     private int[] ThroughFirstEos(int[] response)

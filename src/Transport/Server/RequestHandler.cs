@@ -42,12 +42,14 @@ public sealed class RequestHandler : IDisposable
     private readonly EnvAssets _assets = new();
     private readonly ServerLoad _load = new();
     private readonly EnvDecoders? _decoders;
-    private long _batchedSteps;
+    private long _batchedSteps, _batchedScores;
     private readonly List<Request?> _burstRequests = new(); // the burst's requests as they joined, decoded
     private readonly HashSet<string> _burstSessions = new();
     private readonly HashSet<EnvDecoder> _burstDecoders = new();
     // Step outcomes computed for a burst's batch, read back by that request's own Dispatch (by session id).
     private readonly Dictionary<string, (StepResult? Result, Exception? Error)> _batched = new();
+    // Score outcomes computed for a burst's batch, read back by that request's own Dispatch (by the decoded request).
+    private readonly Dictionary<Request, (IReadOnlyList<EpisodeRewards>? Result, Exception? Error)> _batchedScoreOutcomes = new(ReferenceEqualityComparer.Instance);
     private Task? _preload; // its outcome is the server's readiness: done = ready, faulted = why not
     private bool _draining;
 
@@ -101,14 +103,19 @@ public sealed class RequestHandler : IDisposable
     /// <summary>
     /// Answers the requests that were waiting together, one reply each, in order. The first step request of each session
     /// whose env shares a decoder with another such request runs in one batched forward with them
-    /// (<see cref="TextVectorEnv.StepTogether"/>); every request is then answered as <see cref="Handle"/> would, in
+    /// (<see cref="TextVectorEnv.StepTogether"/>), and score requests on one decoder are scored in the same full forwards
+    /// (<see cref="TextVectorEnv.ScoreTogether"/>); every request is then answered as <see cref="Handle"/> would, in
     /// arrival order, so a session's requests keep their order and each reply is what that session alone would get.
     /// </summary>
     public byte[][] HandleBurst(IReadOnlyList<(ReadOnlyMemory<byte> Frame, string Peer)> requests)
     {
         // Each frame is decoded once: as it joined the burst (Joined), else here.
         var decoded = _burstRequests.Count == requests.Count ? _burstRequests.ToArray() : requests.Select(r => Decode(r.Frame)).ToArray();
-        if (_decoders is not null && requests.Count > 1) StepBatches(decoded);
+        if (_decoders is not null && requests.Count > 1)
+        {
+            StepBatches(decoded);
+            ScoreBatches(decoded);
+        }
         try
         {
             var replies = new byte[requests.Count][];
@@ -118,6 +125,7 @@ public sealed class RequestHandler : IDisposable
         finally
         {
             _batched.Clear();
+            _batchedScoreOutcomes.Clear();
             _burstRequests.Clear();
             _burstSessions.Clear();
             _burstDecoders.Clear();
@@ -175,6 +183,31 @@ public sealed class RequestHandler : IDisposable
             _batchedSteps += batch.Count;
         }
         if (_batched.Count > 0) _load.RecordBusy(started);
+    }
+
+    // Score requests of sessions on one decoder are scored in the same full forwards. Scoring changes no env, so every
+    // score request of the burst can join, in any order with the session's other requests.
+    private void ScoreBatches(IReadOnlyList<Request?> requests)
+    {
+        var scores = new List<(Request Request, TextVectorEnv Env, int[][] Prompts, int[][] Responses)>();
+        foreach (var r in requests)
+        {
+            if (r is not { Op: "score", Session: { } id, Prompts: { } prompts, Responses: { } responses } || _draining) continue;
+            if (!ProtocolVersion.Compatible(r.Version, out _) || prompts.Length > MaxScorePairs || !_sessions.TryGetValue(id, out var session)) continue;
+            int[][] p, q;
+            try { (p, q) = (Conversions.TokenIds(prompts, "prompts"), Conversions.TokenIds(responses, "responses")); }
+            catch (ArgumentException) { continue; } // its own Dispatch answers with the error
+            scores.Add((r, session.Env, p, q));
+        }
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        foreach (var group in scores.GroupBy(s => s.Env.Decoder).Where(g => g.Count() > 1))
+        {
+            var batch = group.ToList();
+            var outcomes = TextVectorEnv.ScoreTogether(batch.Select(s => (s.Env, (IReadOnlyList<int[]>)s.Prompts, (IReadOnlyList<int[]>)s.Responses)).ToList());
+            for (int i = 0; i < batch.Count; i++) _batchedScoreOutcomes[batch[i].Request] = outcomes[i];
+            _batchedScores += batch.Count;
+        }
+        if (_batchedScoreOutcomes.Count > 0) _load.RecordBusy(started);
     }
 
     // A burst's look ahead at a request: null when the frame does not decode (Handle answers it with the error).
@@ -297,7 +330,14 @@ public sealed class RequestHandler : IDisposable
             case "score":
                 if (r.Prompts is null || r.Responses is null) throw new ArgumentException("score needs 'prompts' and 'responses'");
                 if (r.Prompts.Length > MaxScorePairs) return Error(r.Id, ErrorCodes.LimitExceeded, $"at most {MaxScorePairs} pairs per score request");
-                var scored = env.Score(Conversions.TokenIds(r.Prompts, "prompts"), Conversions.TokenIds(r.Responses, "responses"));
+                IReadOnlyList<EpisodeRewards> scored;
+                if (_batchedScoreOutcomes.Remove(r, out var batchedScore))
+                {
+                    // Scored with other sessions' pairs in this burst (HandleBurst): its rewards, or its own error.
+                    if (batchedScore.Error is { } scoreError) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(scoreError);
+                    scored = batchedScore.Result!;
+                }
+                else scored = env.Score(Conversions.TokenIds(r.Prompts, "prompts"), Conversions.TokenIds(r.Responses, "responses"));
                 return new Reply { Id = r.Id, Ok = true, Episodes = scored.Select(Conversions.ToMessage).ToArray() };
             default: // close
                 env.Dispose();
@@ -318,6 +358,7 @@ public sealed class RequestHandler : IDisposable
         UptimeSeconds = Math.Round(_load.UptimeSeconds, 3),
         Busy = Math.Round(_load.BusyFraction(), 4),
         BatchedSteps = _batchedSteps,
+        BatchedScores = _batchedScores,
         Env = _o.Env,
         Device = _device.ToString(),
         Error = _preload is { IsFaulted: true } failed ? failed.Exception!.InnerException!.Message : null,
