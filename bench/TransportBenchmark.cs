@@ -16,8 +16,12 @@ public sealed record TransportBenchmarkResult(int Batch, int Steps, double InPro
     double RemoteTokensPerSecond, double PingP50Ms, double PingP99Ms, int Pings);
 
 /// <param name="Ratios">concurrent_vs_single of each paired repeat.</param>
+/// <param name="ScoreSingleSeconds">One client scoring all N·k finished episodes in one request (median).</param>
+/// <param name="ScoreConcurrentSeconds">N clients each scoring its k episodes at once (median, until the last is answered).</param>
+/// <param name="ScoreConcurrentVsSingle">Median over paired repeats of the single score's seconds over the concurrent ones'.</param>
 public sealed record ConcurrentTransportResult(int Clients, int EnvsPerClient, int Steps, double SingleSeconds, double ConcurrentSeconds,
-    double SingleTokensPerSecond, double ConcurrentTokensPerSecond, double ConcurrentVsSingle, IReadOnlyList<double> Ratios);
+    double SingleTokensPerSecond, double ConcurrentTokensPerSecond, double ConcurrentVsSingle, IReadOnlyList<double> Ratios,
+    double ScoreSingleSeconds, double ScoreConcurrentSeconds, double ScoreConcurrentVsSingle);
 
 /// <summary>
 /// The same episodes stepped in-process and through a real env server on tcp loopback, in paired repeats (one run of
@@ -100,8 +104,20 @@ public static class TransportBenchmark
             // Same tokens on both sides: the throughput ratio is the inverse time ratio.
             var (singleTimes, concurrentTimes, ratios) = PairedRounds(warmUps: 2, repeats, () => Episode(single, actions, seed), () => Concurrently(many, slices, seed));
             double singleSeconds = Stopwatches.Median(singleTimes), concurrentSeconds = Stopwatches.Median(concurrentTimes);
+
+            // Then the same finished episodes (the single client's prompts, each column of the token table as a
+            // response) scored by the one client at once, and by the N clients k each, at the same moment.
+            var prompts = single.Reset(seed).Prompts;
+            var responses = Enumerable.Range(0, total).Select(b => actions.Select(row => row[b]).ToArray()).ToArray();
+            var shares = Enumerable.Range(0, clients).Select(c => (Prompts: prompts[(c * envsPerClient)..((c + 1) * envsPerClient)],
+                Responses: responses[(c * envsPerClient)..((c + 1) * envsPerClient)])).ToArray();
+            progress?.Invoke($"bench transport: scoring {total} episodes of {steps} tokens: {clients} clients × {envsPerClient} concurrently vs 1 client × {total}");
+            var (scoreSingle, scoreConcurrent, scoreRatios) = PairedRounds(warmUps: 1, repeats,
+                () => Timed(() => single.Score(prompts, responses)),
+                () => AllAtOnce(many.Count, c => many[c].Score(shares[c].Prompts, shares[c].Responses)));
             return new ConcurrentTransportResult(clients, envsPerClient, steps, singleSeconds, concurrentSeconds,
-                total * steps / singleSeconds, total * steps / concurrentSeconds, Stopwatches.Median(ratios), ratios);
+                total * steps / singleSeconds, total * steps / concurrentSeconds, Stopwatches.Median(ratios), ratios,
+                Stopwatches.Median(scoreSingle), Stopwatches.Median(scoreConcurrent), Stopwatches.Median(scoreRatios));
         }
         finally
         {
@@ -142,16 +158,32 @@ public static class TransportBenchmark
     private static double Concurrently(IReadOnlyList<RemoteVectorEnv> envs, int[][][] slices, long seed)
     {
         for (int c = 0; c < envs.Count; c++) envs[c].Reset(seed + c);
+        return AllAtOnce(envs.Count, c =>
+        {
+            foreach (var a in slices[c]) envs[c].Step(a);
+        });
+    }
+
+    // One thread per client, all released by one start signal; the wall time until the last one finishes.
+    private static double AllAtOnce(int clients, Action<int> work)
+    {
         using var start = new ManualResetEventSlim();
-        var threads = Enumerable.Range(0, envs.Count).Select(c => new Thread(() =>
+        var threads = Enumerable.Range(0, clients).Select(c => new Thread(() =>
         {
             start.Wait();
-            foreach (var a in slices[c]) envs[c].Step(a);
+            work(c);
         })).ToList();
         threads.ForEach(t => t.Start());
         var clock = Stopwatch.StartNew();
         start.Set();
         threads.ForEach(t => t.Join());
+        return clock.Elapsed.TotalSeconds;
+    }
+
+    private static double Timed(Action work)
+    {
+        var clock = Stopwatch.StartNew();
+        work();
         return clock.Elapsed.TotalSeconds;
     }
 

@@ -346,7 +346,7 @@ public static class BenchCommand
         var pings = new Option<int>("--pings") { Description = "small requests timed for the round-trip percentiles", DefaultValueFactory = _ => 2000 };
         var port = new Option<int?>("--port") { Description = "loopback port of the benchmark's server (default: a free one)" };
         var sameProcess = new Option<bool>("--same-process") { Description = "run the server inside this process instead of a `rlhfgym serve` child" };
-        var clients = new Option<int?>("--clients") { Description = "N clients stepping concurrently against one server, compared with one client of N × --envs-per-client sub-envs (prints concurrent_vs_single instead of the in-process comparison)" };
+        var clients = new Option<int?>("--clients") { Description = "N clients stepping concurrently against one server, compared with one client of N × --envs-per-client sub-envs, then scoring concurrently vs at once (prints concurrent_vs_single and score_concurrent_vs_single instead of the in-process comparison)" };
         var envsPerClient = new Option<int>("--envs-per-client") { Description = "with --clients: sub-envs of each concurrent client", DefaultValueFactory = _ => 4 };
         var shapeOptions = new BenchModelShape();
         var command = new Command("transport", "remote (tcp loopback) vs in-process env throughput and the round trip of a small request; or, with --clients, many concurrent clients vs one")
@@ -414,6 +414,9 @@ public static class BenchCommand
             ["concurrent_tokens_per_s"] = Math.Round(r.ConcurrentTokensPerSecond, 0),
             ["concurrent_vs_single"] = Math.Round(r.ConcurrentVsSingle, 3),
             ["rounds"] = new JsonArray(r.Ratios.Select(x => (JsonNode?)Math.Round(x, 3)).ToArray()),
+            ["score_single_s"] = Math.Round(r.ScoreSingleSeconds, 4),
+            ["score_concurrent_s"] = Math.Round(r.ScoreConcurrentSeconds, 4),
+            ["score_concurrent_vs_single"] = Math.Round(r.ScoreConcurrentVsSingle, 3),
             ["server"] = sameProcess ? "same process" : "separate process",
             ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
         };
