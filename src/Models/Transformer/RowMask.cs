@@ -6,16 +6,18 @@ namespace RlhfGym.Models.Transformer;
 /// <summary>
 /// Which rows of a batch take part in a decode step, when not all do: rows of a KV-cache pool shared by several envs,
 /// of which only some sent a step. Kept on the host (for the cache's lengths) and on the device (a 0/1 int64 vector
-/// the positions advance by, and the rows' indices); <see cref="Update"/> refreshes both in place of the old values.
+/// the positions advance by, and the rows' indices); <see cref="Update"/> refreshes both in buffers made once, so a masked
+/// step allocates no new storage.
 /// </summary>
 public sealed class RowMask : IDisposable
 {
     public int Size { get; }
     internal bool[] Host { get; }
     internal Tensor Steps { get; }  // (Size) int64: 1 where the row takes part
-    private readonly long[] _steps;
-    private readonly Tensor _stepsCpu;
-    private Tensor? _index;         // (taking part) int64: the rows' indices, for selecting their outputs
+    private readonly long[] _steps, _rows;
+    private readonly Tensor _stepsCpu, _rowsCpu;
+    private readonly Tensor _rowsStore; // (Size) int64 on the device: the taking-part rows' indices first
+    private Tensor? _index;             // a view of the first entries of _rowsStore: the rows taking part
 
     public RowMask(int size, Device device)
     {
@@ -23,8 +25,12 @@ public sealed class RowMask : IDisposable
         Size = size;
         Host = new bool[size];
         _steps = new long[size];
+        _rows = new long[size];
+        bool cpu = device.type == TorchSharp.DeviceType.CPU;
         _stepsCpu = zeros(size, ScalarType.Int64).DetachFromDisposeScope();
-        Steps = (device.type == TorchSharp.DeviceType.CPU ? _stepsCpu : zeros(size, ScalarType.Int64, device)).DetachFromDisposeScope();
+        _rowsCpu = zeros(size, ScalarType.Int64).DetachFromDisposeScope();
+        Steps = (cpu ? _stepsCpu : zeros(size, ScalarType.Int64, device)).DetachFromDisposeScope();
+        _rowsStore = (cpu ? _rowsCpu : zeros(size, ScalarType.Int64, device)).DetachFromDisposeScope();
     }
 
     /// <summary>The rows taking part, by index (their outputs are read back through it).</summary>
@@ -39,21 +45,22 @@ public sealed class RowMask : IDisposable
         {
             Host[b] = rows[b];
             _steps[b] = rows[b] ? 1 : 0;
-            count += rows[b] ? 1 : 0;
+            if (rows[b]) _rows[count++] = b;
         }
-        var index = new long[count];
-        for (int b = 0, i = 0; b < Size; b++)
-            if (rows[b]) index[i++] = b;
         MemoryMarshal.AsBytes(_steps.AsSpan()).CopyTo(_stepsCpu.bytes);
+        MemoryMarshal.AsBytes(_rows.AsSpan(0, count)).CopyTo(_rowsCpu.bytes);
         if (!ReferenceEquals(Steps, _stepsCpu)) Steps.copy_(_stepsCpu);
+        if (!ReferenceEquals(_rowsStore, _rowsCpu)) _rowsStore.copy_(_rowsCpu);
         _index?.Dispose();
-        _index = tensor(index, ScalarType.Int64, Steps.device).DetachFromDisposeScope();
+        _index = _rowsStore.narrow(0, 0, count).DetachFromDisposeScope();
     }
 
     public void Dispose()
     {
         _index?.Dispose();
         if (!ReferenceEquals(Steps, _stepsCpu)) Steps.Dispose();
+        if (!ReferenceEquals(_rowsStore, _rowsCpu)) _rowsStore.Dispose();
         _stepsCpu.Dispose();
+        _rowsCpu.Dispose();
     }
 }
