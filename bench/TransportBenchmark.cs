@@ -82,7 +82,7 @@ public static class TransportBenchmark
     /// small sessions costs.
     /// </summary>
     public static ConcurrentTransportResult RunConcurrent(int clients, int envsPerClient, int steps, int repeats, int port, Device device,
-        long seed = 1, Action<string>? progress = null, Func<string, string, IDisposable>? startServer = null, TransformerConfig? shape = null)
+        long seed = 1, double eosRate = 0, Action<string>? progress = null, Func<string, string, IDisposable>? startServer = null, TransformerConfig? shape = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "rlhfgym-bench-transport-" + Guid.NewGuid().ToString("N"));
         string address = $"tcp://127.0.0.1:{port}";
@@ -93,9 +93,12 @@ public static class TransportBenchmark
         {
             var bundle = RandomBundle.Write(dir, steps, seed, shape);
             server = startServer is null ? InProcessServer(dir, address, total, device, maxSessions: clients + 1) : startServer(dir, address);
-            using var single = new RemoteVectorEnv(address, dir, total, AutoresetMode.Disabled, heartbeat: TimeSpan.Zero);
-            for (int c = 0; c < clients; c++) many.Add(new RemoteVectorEnv(address, dir, envsPerClient, AutoresetMode.Disabled, heartbeat: TimeSpan.Zero));
+            // Episodes that end early (EOS) start again at once (next-step autoreset), so new prompts are prefilled mid-run.
+            var autoreset = eosRate > 0 ? AutoresetMode.NextStep : AutoresetMode.Disabled;
+            using var single = new RemoteVectorEnv(address, dir, total, autoreset, heartbeat: TimeSpan.Zero);
+            for (int c = 0; c < clients; c++) many.Add(new RemoteVectorEnv(address, dir, envsPerClient, autoreset, heartbeat: TimeSpan.Zero));
             var actions = FullBudgetActions(seed, bundle.VocabSize, steps, total);
+            if (eosRate > 0) EndSomeEarly(actions, seed, eosRate, bundle.EosIds[0]);
             // Client c sends columns c·k .. c·k+k−1 of the same token table the single client sends whole.
             var slices = Enumerable.Range(0, clients)
                 .Select(c => actions.Select(row => row.AsSpan(c * envsPerClient, envsPerClient).ToArray()).ToArray()).ToArray();
@@ -125,6 +128,15 @@ public static class TransportBenchmark
             server?.Dispose();
             try { Directory.Delete(dir, true); } catch (IOException) { }
         }
+    }
+
+    // Each action becomes EOS with probability `rate` (the same table for both sides, so their episodes end together).
+    private static void EndSomeEarly(int[][] actions, long seed, double rate, int eos)
+    {
+        var rng = new SeededRandom(seed + 1);
+        foreach (var row in actions)
+            for (int b = 0; b < row.Length; b++)
+                if (rng.NextDouble() < rate) row[b] = eos;
     }
 
     // Ids 0-2 are PhraseWorld's specials (pad, eos, …): with none of them every episode runs its full budget.

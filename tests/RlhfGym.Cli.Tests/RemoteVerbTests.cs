@@ -90,14 +90,18 @@ public class RemoteVerbTests
         var bad = CliRunner.Run("bench", "transport", "--port", "70000", "--json");
         Assert.Equal(1, bad.ExitCode);
         Assert.Contains("--port", (string)bad.LastJson()["error"]!);
+        var stray = CliRunner.Run("bench", "transport", "--eos-rate", "0.1", "--json");
+        Assert.Equal(1, stray.ExitCode);
+        Assert.Contains("--eos-rate applies with --clients only", (string)stray.LastJson()["error"]!);
     }
 
     [Fact]
     public void Bench_transport_with_clients_compares_concurrent_clients_with_one_client_of_all_their_envs()
     {
-        var r = CliRunner.Run("bench", "transport", "--clients", "3", "--envs-per-client", "2", "--steps", "4", "--repeats", "3", "--device", "cpu", "--json");
+        var r = CliRunner.Run("bench", "transport", "--clients", "3", "--envs-per-client", "2", "--steps", "4", "--repeats", "3", "--eos-rate", "0.3", "--device", "cpu", "--json");
         Assert.True(r.ExitCode == 0, r.StdErr);
         var json = r.LastJson();
+        Assert.Equal(0.3, (double)json["eos_rate"]!);
         Assert.Equal(3, (int)json["clients"]!);
         Assert.Equal(2, (int)json["envs_per_client"]!);
         Assert.Equal("separate process", (string?)json["server"]);
@@ -116,6 +120,8 @@ public class RemoteVerbTests
     [InlineData("--clients", "0", "--clients")]
     [InlineData("--envs-per-client", "0", "--envs-per-client")]
     [InlineData("--envs-per-client", "5000", "at most 4096")]
+    [InlineData("--eos-rate", "0.7", "--eos-rate must be in 0..0.5")]
+    [InlineData("--eos-rate", "-0.1", "--eos-rate must be in 0..0.5")]
     public void Bench_transport_with_clients_names_a_bad_option(string option, string value, string expected)
     {
         var options = new Dictionary<string, string> { ["--clients"] = "2", ["--steps"] = "2", ["--repeats"] = "1" };
