@@ -147,11 +147,14 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             catch (Exception e) when (e is ArgumentException or InvalidOperationException) { outcomes[i] = (null, e); }
         }
         decoder.Advance(ready.Select(i => steps[i].Env._rows).ToList());
+        // The envs' new episodes (next-step autoreset) are prefilled together too: one forward, not one per env.
+        var prefills = new List<(int Row, int[] Prompt)>();
         foreach (int i in ready)
         {
-            try { outcomes[i] = (steps[i].Env.FinishStep(), null); }
+            try { outcomes[i] = (steps[i].Env.FinishStep(prefills), null); }
             catch (Exception e) { outcomes[i] = (null, e); }
         }
+        if (prefills.Count > 0) decoder.Prefill(prefills.Select(p => p.Row).ToArray(), prefills.Select(p => p.Prompt).ToList(), whole: false);
         return outcomes;
     }
 
@@ -191,8 +194,9 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         actions.CopyTo(_actions);
     }
 
-    // Read this step's numbers from the decoder: rewards, finished episodes, and the next-step resets.
-    private StepResult FinishStep()
+    // Read this step's numbers from the decoder: rewards, finished episodes, and the next-step resets. The new episodes'
+    // prompts are prefilled here, or added to `prefills` for the caller to prefill with other envs' (StepTogether).
+    private StepResult FinishStep(List<(int Row, int[] Prompt)>? prefills = null)
     {
         _result.Clear();
         for (int b = 0; b < _b; b++)
@@ -206,8 +210,9 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
                 StartEpisode(b, _rng!.Pick(_pool));
                 _result.ResetPrompts[b] = _prompt[b]!.Tokens;
                 _result.ResetPromptIds[b] = _prompt[b]!.Id;
+                prefills?.Add((_rows[b], _prompt[b]!.Tokens));
             }
-            Prefill(resetRows, all: false);
+            if (prefills is null) Prefill(resetRows, all: false);
         }
         for (int b = 0; b < _b; b++)
             if (_result.Episodes[b] is not null && Spec.Autoreset == AutoresetMode.NextStep) _resetNext[b] = true;
