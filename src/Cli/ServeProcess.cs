@@ -62,7 +62,7 @@ public sealed class ServeProcess : IDisposable
             process.Dispose();
             throw;
         }
-        progress?.Invoke($"server process {process.Id} serving on {address}");
+        progress?.Invoke($"server process {process.Id} serving on {address}: rlhfgym {string.Join(" ", psi.ArgumentList.SkipWhile(a => a != "serve"))}");
         return new ServeProcess(process) { OpenMpSetting = openMp };
     }
 

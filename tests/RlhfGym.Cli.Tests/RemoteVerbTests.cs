@@ -98,10 +98,13 @@ public class RemoteVerbTests
     [Fact]
     public void Bench_transport_with_clients_compares_concurrent_clients_with_one_client_of_all_their_envs()
     {
-        var r = CliRunner.Run("bench", "transport", "--clients", "3", "--envs-per-client", "2", "--steps", "4", "--repeats", "3", "--eos-rate", "0.3", "--device", "cpu", "--json");
+        var r = CliRunner.Run("bench", "transport", "--clients", "3", "--envs-per-client", "2", "--steps", "4", "--repeats", "3", "--eos-rate", "0.3",
+            "--batch-window-ms", "2", "--device", "cpu", "--json");
         Assert.True(r.ExitCode == 0, r.StdErr);
         var json = r.LastJson();
         Assert.Equal(0.3, (double)json["eos_rate"]!);
+        Assert.Equal(2.0, (double)json["batch_window_ms"]!);
+        Assert.Contains("--batch-window-ms 2", r.StdErr + r.StdOut); // the serve child got the window (its command line is logged)
         Assert.Equal(3, (int)json["clients"]!);
         Assert.Equal(2, (int)json["envs_per_client"]!);
         Assert.Equal("separate process", (string?)json["server"]);
@@ -121,6 +124,7 @@ public class RemoteVerbTests
     [InlineData("--envs-per-client", "0", "--envs-per-client")]
     [InlineData("--envs-per-client", "5000", "at most 4096")]
     [InlineData("--eos-rate", "0.7", "--eos-rate must be in 0..0.5")]
+    [InlineData("--batch-window-ms", "1001", "--batch-window-ms must be in 0..1000")]
     [InlineData("--eos-rate", "-0.1", "--eos-rate must be in 0..0.5")]
     public void Bench_transport_with_clients_names_a_bad_option(string option, string value, string expected)
     {

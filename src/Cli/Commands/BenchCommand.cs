@@ -348,11 +348,12 @@ public static class BenchCommand
         var sameProcess = new Option<bool>("--same-process") { Description = "run the server inside this process instead of a `rlhfgym serve` child" };
         var clients = new Option<int?>("--clients") { Description = "N clients stepping concurrently against one server, compared with one client of N × --envs-per-client sub-envs, then scoring concurrently vs at once (prints concurrent_vs_single and score_concurrent_vs_single instead of the in-process comparison)" };
         var envsPerClient = new Option<int>("--envs-per-client") { Description = "with --clients: sub-envs of each concurrent client", DefaultValueFactory = _ => 4 };
+        var window = new Option<double?>("--batch-window-ms") { Description = "with --clients: the server's batching window (serve --batch-window-ms, 0..1000; default: the server's default, 0)" };
         var eosRate = new Option<double>("--eos-rate") { Description = "with --clients: chance (0..0.5) that an action is EOS; above 0, episodes end early and autoreset (next-step) starts new ones, so the run includes the new episodes' prefills", DefaultValueFactory = _ => 0 };
         var shapeOptions = new BenchModelShape();
         var command = new Command("transport", "remote (tcp loopback) vs in-process env throughput and the round trip of a small request; or, with --clients, many concurrent clients vs one")
         {
-            device, batch, steps, repeats, pings, port, sameProcess, clients, envsPerClient, eosRate, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
+            device, batch, steps, repeats, pings, port, sameProcess, clients, envsPerClient, eosRate, window, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
         };
         VerbRunner.Set(command, (parse, progress) =>
         {
@@ -362,8 +363,10 @@ public static class BenchCommand
             int p = parse.GetValue(port) ?? RlhfGym.Transport.LoopbackPort.Free();
             if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
             if (parse.GetValue(clients) is { } n)
-                return ConcurrentTransport(progress, dev, t, shape, p, n, parse.GetValue(envsPerClient), parse.GetValue(repeats), parse.GetValue(sameProcess), parse.GetValue(eosRate));
+                return ConcurrentTransport(progress, dev, t, shape, p, n, parse.GetValue(envsPerClient), parse.GetValue(repeats), parse.GetValue(sameProcess),
+                    parse.GetValue(eosRate), parse.GetValue(window));
             if (parse.GetValue(eosRate) != 0) throw new ArgumentException("--eos-rate applies with --clients only");
+            if (parse.GetValue(window) is not null) throw new ArgumentException("--batch-window-ms applies with --clients only");
             ServeProcess? server = null;
             var r = RlhfGym.Benchmarks.TransportBenchmark.Run(CommonOptions.Positive(parse.GetValue(batch), "--batch"), t,
                 CommonOptions.Positive(parse.GetValue(repeats), "--repeats"), CommonOptions.Positive(parse.GetValue(pings), "--pings"), p, dev, progress: progress,
@@ -391,8 +394,10 @@ public static class BenchCommand
     }
 
     private static JsonObject ConcurrentTransport(Action<string> progress, Device dev, int steps, TransformerConfig shape, int port,
-        int clients, int envsPerClient, int repeats, bool sameProcess, double eosRate)
+        int clients, int envsPerClient, int repeats, bool sameProcess, double eosRate, double? windowMs)
     {
+        if (windowMs is < 0 or > 1000 || (windowMs is { } w && double.IsNaN(w))) throw new ArgumentException($"--batch-window-ms must be in 0..1000, got {windowMs}");
+        if (windowMs is not null && sameProcess) throw new ArgumentException("--batch-window-ms applies to a `serve` child, not with --same-process");
         if (eosRate is < 0 or > 0.5 || double.IsNaN(eosRate)) throw new ArgumentException($"--eos-rate must be in 0..0.5, got {eosRate}");
         if (clients is < 1 or > 1000) throw new ArgumentException($"--clients must be in 1..1000, got {clients}");
         CommonOptions.Positive(envsPerClient, "--envs-per-client");
@@ -401,7 +406,8 @@ public static class BenchCommand
         if ((long)clients * envsPerClient > 4096)
             throw new ArgumentException($"--clients × --envs-per-client must be at most 4096 (one client holds them all), got {(long)clients * envsPerClient}");
         // The server must hold the N sessions and the single client's one, and N·k sub-envs in one session.
-        string[] serveArgs = ["--device", dev.ToString(), "--max-sessions", $"{clients + 1}", "--max-num-envs", $"{clients * envsPerClient}"];
+        string[] serveArgs = ["--device", dev.ToString(), "--max-sessions", $"{clients + 1}", "--max-num-envs", $"{clients * envsPerClient}",
+            .. windowMs is { } ms ? new[] { "--batch-window-ms", ms.ToString(System.Globalization.CultureInfo.InvariantCulture) } : []];
         var r = RlhfGym.Benchmarks.TransportBenchmark.RunConcurrent(clients, envsPerClient, steps, repeats, port, dev, eosRate: eosRate, progress: progress,
             startServer: sameProcess ? null : (bundle, address) => ServeProcess.Start(address, ["--env", bundle, .. serveArgs], progress), shape: shape);
         return new JsonObject
@@ -413,6 +419,7 @@ public static class BenchCommand
             ["envs_per_client"] = r.EnvsPerClient,
             ["steps"] = r.Steps,
             ["eos_rate"] = eosRate,
+            ["batch_window_ms"] = windowMs is { } shown ? shown : "server default",
             ["single_s"] = Math.Round(r.SingleSeconds, 4),
             ["concurrent_s"] = Math.Round(r.ConcurrentSeconds, 4),
             ["single_tokens_per_s"] = Math.Round(r.SingleTokensPerSecond, 0),
