@@ -124,6 +124,62 @@ public class SharedDecoderTests
     }
 
     [Fact]
+    public void Envs_reset_together_through_one_decoder_get_what_each_gets_alone_and_a_rejected_reset_changes_nothing()
+    {
+        using var decoders = new EnvDecoders();
+        var shared = Plan.Select(p => new TextVectorEnv(Bundle, p.NumEnvs, p.Options, p.Autoreset, shared: decoders)).ToList();
+        var alone = Plan.Select(p => new TextVectorEnv(Bundle, p.NumEnvs, p.Options, p.Autoreset)).ToList();
+        try
+        {
+            for (int i = 0; i < Plan.Length; i++) Assert.Equal(alone[i].Reset(30 + i).PromptIds, shared[i].Reset(30 + i).PromptIds);
+            var rngs = Plan.Select(p => new Random(p.Seed)).ToArray();
+            var finished = Plan.Select(p => new bool[p.NumEnvs]).ToArray();
+            for (int round = 0; round < 3; round++)
+            {
+                // Env 0 regroups (pairs share a prompt), env 1 is refused (a group of 3 does not divide 2 sub-envs; its seed
+                // must not be taken), env 2 resets with a new seed and env 3 resets only its first sub-env.
+                var resets = new List<(TextVectorEnv, long?, ResetOptions?)>
+                {
+                    (shared[0], null, new ResetOptions { GroupSize = 2 }),
+                    (shared[1], 99, new ResetOptions { GroupSize = 3 }),
+                    (shared[2], 40 + round, null),
+                    (shared[3], null, new ResetOptions { Mask = [true, false] }),
+                };
+                var together = TextVectorEnv.ResetTogether(resets);
+                Assert.Equal(alone[0].Reset(null, new ResetOptions { GroupSize = 2 }).PromptIds, together[0].Result!.PromptIds);
+                Assert.Contains("group size 3", Assert.IsType<ArgumentException>(together[1].Error).Message);
+                Assert.Null(together[1].Result);
+                Assert.Equal(alone[2].Reset(40 + round).PromptIds, together[2].Result!.PromptIds);
+                Assert.Equal(alone[3].Reset(null, new ResetOptions { Mask = [true, false] }).PromptIds, together[3].Result!.PromptIds);
+                finished[3][0] = false;
+                // The caches hold the new prompts: stepping all four together pays what each pays alone.
+                for (int step = 0; step < 6; step++)
+                {
+                    // Env 3 (autoreset disabled) sits out once all its sub-envs have finished.
+                    var stepping = Enumerable.Range(0, Plan.Length).Where(i => !finished[i].All(f => f)).ToList();
+                    var actions = stepping.ToDictionary(i => i, i => Actions(rngs[i], finished[i], Plan[i].NumEnvs));
+                    var stepped = TextVectorEnv.StepTogether(stepping.Select(i => (shared[i], actions[i])).ToList());
+                    for (int k = 0; k < stepping.Count; k++)
+                    {
+                        int i = stepping[k];
+                        var expected = alone[i].Step(actions[i]);
+                        AssertSame(expected, stepped[k].Result!, $"round {round}, step {step}, env {i}");
+                        for (int b = 0; b < Plan[i].NumEnvs; b++)
+                            finished[i][b] = Plan[i].Autoreset == AutoresetMode.Disabled && (finished[i][b] || expected.Episodes[b] is not null);
+                    }
+                }
+            }
+            // The refused env's generator was left alone: its next unseeded reset draws what its twin's does.
+            Assert.Equal(alone[1].Reset().PromptIds, shared[1].Reset().PromptIds);
+            Assert.Throws<ArgumentException>(() => TextVectorEnv.ResetTogether([(shared[0], 1, null), (shared[0], 2, null)]));
+        }
+        finally
+        {
+            foreach (var env in shared.Concat(alone)) env.Dispose();
+        }
+    }
+
+    [Fact]
     public void Envs_scored_together_through_one_decoder_get_what_each_scores_alone()
     {
         using var decoders = new EnvDecoders();

@@ -35,6 +35,7 @@ public class CrossSessionBatchingTests
         var together = await Task.WhenAll(Clients.Select(c => Task.Run(() => Run(batching.Address, c, start))));
         var health = EnvServerProbe.Health(batching.Address, TimeSpan.FromSeconds(10));
         Assert.True(health.BatchedSteps >= Steps, $"the sessions' steps should have met in batches; batched_steps {health.BatchedSteps}");
+        Assert.True(health.BatchedResets >= 2, $"the sessions' mid-run resets should have met in a batch; batched_resets {health.BatchedResets}");
         Assert.True(health.BatchedScores >= 2, $"the sessions' scores should have met in batches; batched_scores {health.BatchedScores}");
 
         for (int c = 0; c < Clients.Length; c++)
@@ -48,7 +49,8 @@ public class CrossSessionBatchingTests
     }
 
     // Every step's readings per sub-env: reward, log π_ref, entropy, terminated, truncated, reset (1/0); every 10th step
-    // is followed by a score of a few pairs, whose per-token rewards and episode totals are added to its readings.
+    // is followed by a score of a few pairs, whose per-token rewards and episode totals are added to its readings; step 30
+    // is preceded by a reset with a new seed, whose prompts (token sums) are added to the readings of the step before it.
     private static List<float[]> Run(string address, Client client, Barrier? start = null)
     {
         using var env = new RemoteVectorEnv(address, numEnvs: client.NumEnvs, options: client.Options);
@@ -60,6 +62,11 @@ public class CrossSessionBatchingTests
         var steps = new List<float[]>();
         for (int s = 0; s < Steps; s++)
         {
+            if (s == 30)
+            {
+                var reset = env.Reset(client.Seed + 100);
+                steps[^1] = [.. steps[^1], .. reset.Prompts.Select(p => (float)p.Sum())];
+            }
             for (int b = 0; b < actions.Length; b++)
                 actions[b] = rng.Next(8) == 0 ? spec.EosIds[0] : 3 + rng.Next(spec.VocabSize - 3);
             var r = env.Step(actions);

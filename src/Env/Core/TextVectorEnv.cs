@@ -95,26 +95,72 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
 
     public ResetResult Reset(long? seed = null, ResetOptions? options = null)
     {
+        var (rows, all) = StartEpisodes(seed, options);
+        Prefill(rows, all);
+        return CurrentPrompts();
+    }
+
+    /// <summary>
+    /// Resets several envs that share one decoder (a server's sessions), each with its own seed and options, and prefills
+    /// all their new prompts in one forward. Each env gets what its <see cref="Reset"/> would give (to fp32 rounding in the
+    /// caches: rows may share a padded batch). A reset that is rejected gets its error and leaves that env as it was; the
+    /// others reset. Each env may appear once.
+    /// </summary>
+    public static IReadOnlyList<(ResetResult? Result, Exception? Error)> ResetTogether(IReadOnlyList<(TextVectorEnv Env, long? Seed, ResetOptions? Options)> resets)
+    {
+        var outcomes = new (ResetResult?, Exception?)[resets.Count];
+        if (resets.Count == 0) return outcomes;
+        var decoder = resets[0].Env._decoder;
+        if (resets.Any(r => r.Env._decoder != decoder)) throw new ArgumentException("envs reset together must share one decoder (EnvDecoders)");
+        if (resets.Select(r => r.Env).Distinct().Count() != resets.Count) throw new ArgumentException("an env can take one reset at a time");
+        var ready = new List<int>(resets.Count);
+        var (poolRows, prompts) = (new List<int>(), new List<int[]>());
+        for (int i = 0; i < resets.Count; i++)
+        {
+            var env = resets[i].Env;
+            try
+            {
+                var (rows, _) = env.StartEpisodes(resets[i].Seed, resets[i].Options);
+                foreach (int b in rows)
+                {
+                    poolRows.Add(env._rows[b]);
+                    prompts.Add(env._prompt[b]!.Tokens);
+                }
+                ready.Add(i);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException) { outcomes[i] = (null, e); }
+        }
+        if (poolRows.Count > 0) decoder.Prefill(poolRows.ToArray(), prompts, whole: false);
+        foreach (int i in ready) outcomes[i] = (resets[i].Env.CurrentPrompts(), null);
+        return outcomes;
+    }
+
+    // Validate a reset, then start its episodes (seed, prompts); the caller prefills the returned sub-envs. A rejected
+    // reset changes nothing.
+    private (int[] Rows, bool All) StartEpisodes(long? seed, ResetOptions? options)
+    {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var mask = options?.Mask;
         if (mask is not null && mask.Length != _b) throw new ArgumentException($"reset mask has {mask.Length} entries, the env has {_b} sub-envs");
-        if (seed is { } s) _rng = new SeededRandom(s);
-        _rng ??= new SeededRandom(Environment.TickCount64);
         bool all = mask is null || (mask.All(m => m) && _prompt.All(p => p is not null));
         if (mask is not null && !all && _prompt.Any(p => p is null)) throw new InvalidOperationException("the first Reset must reset every sub-env (no mask)");
         var rows = Enumerable.Range(0, _b).Where(b => mask is null || mask[b]).ToArray();
         int group = options?.GroupSize ?? 1;
         if (group < 1 || rows.Length % group != 0)
             throw new ArgumentException($"group size {group} must be >= 1 and divide the {rows.Length} sub-envs being reset");
+        if (seed is { } s) _rng = new SeededRandom(s);
+        _rng ??= new SeededRandom(Environment.TickCount64);
         BundlePrompt? shared = null;
         for (int i = 0; i < rows.Length; i++)
         {
             if (i % group == 0) shared = _rng.Pick(_pool);
             StartEpisode(rows[i], shared!);
         }
-        Prefill(rows, all);
-        return new ResetResult(_prompt.Select(p => p!.Tokens).ToArray(), _prompt.Select(p => p!.Id).ToArray(), _prompt.Select(p => p!.Text).ToArray());
+        return (rows, all);
     }
+
+    private ResetResult CurrentPrompts() =>
+        new(_prompt.Select(p => p!.Tokens).ToArray(), _prompt.Select(p => p!.Id).ToArray(), _prompt.Select(p => p!.Text).ToArray());
 
     public StepResult Step(ReadOnlySpan<int> actions)
     {

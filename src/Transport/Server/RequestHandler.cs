@@ -42,12 +42,13 @@ public sealed class RequestHandler : IDisposable
     private readonly EnvAssets _assets = new();
     private readonly ServerLoad _load = new();
     private readonly EnvDecoders? _decoders;
-    private long _batchedSteps, _batchedScores;
+    private long _batchedSteps, _batchedResets, _batchedScores;
     private readonly List<Request?> _burstRequests = new(); // the burst's requests as they joined, decoded
     private readonly HashSet<string> _burstSessions = new();
     private readonly HashSet<EnvDecoder> _burstDecoders = new();
-    // Step outcomes computed for a burst's batch, read back by that request's own Dispatch (by session id).
-    private readonly Dictionary<string, (StepResult? Result, Exception? Error)> _batched = new();
+    // Step and reset outcomes computed for a burst's batch, read back by that request's own Dispatch (by session id).
+    private readonly Dictionary<string, (StepResult? Result, Exception? Error)> _batchedStepOutcomes = new();
+    private readonly Dictionary<string, (ResetResult? Result, Exception? Error)> _batchedResetOutcomes = new();
     // Score outcomes computed for a burst's batch, read back by that request's own Dispatch (by the decoded request).
     private readonly Dictionary<Request, (IReadOnlyList<EpisodeRewards>? Result, Exception? Error)> _batchedScoreOutcomes = new(ReferenceEqualityComparer.Instance);
     private Task? _preload; // its outcome is the server's readiness: done = ready, faulted = why not
@@ -113,7 +114,7 @@ public sealed class RequestHandler : IDisposable
         var decoded = _burstRequests.Count == requests.Count ? _burstRequests.ToArray() : requests.Select(r => Decode(r.Frame)).ToArray();
         if (_decoders is not null && requests.Count > 1)
         {
-            StepBatches(decoded);
+            StepAndResetBatches(decoded);
             ScoreBatches(decoded);
         }
         try
@@ -124,7 +125,8 @@ public sealed class RequestHandler : IDisposable
         }
         finally
         {
-            _batched.Clear();
+            _batchedStepOutcomes.Clear();
+            _batchedResetOutcomes.Clear();
             _batchedScoreOutcomes.Clear();
             _burstRequests.Clear();
             _burstSessions.Clear();
@@ -160,15 +162,19 @@ public sealed class RequestHandler : IDisposable
         }
     }
 
-    private void StepBatches(IReadOnlyList<Request?> requests)
+    // A session's first request of the burst, when it is a step or a reset, runs with the other sessions' on its
+    // decoder (a later request of the same session must wait for it, so only the first can go ahead of the others).
+    private void StepAndResetBatches(IReadOnlyList<Request?> requests)
     {
         var seen = new HashSet<string>();
         var steps = new List<(string Session, TextVectorEnv Env, int[] Actions)>();
+        var resets = new List<(string Session, TextVectorEnv Env, long? Seed, ResetOptions Options)>();
         foreach (var r in requests)
         {
             if (r?.Session is not { } id || !seen.Add(id)) continue; // only a session's first request of the burst
-            if (r.Op != "step" || _draining || r.Actions is null || !ProtocolVersion.Compatible(r.Version, out _)) continue;
-            if (!_sessions.TryGetValue(id, out var session)) continue;
+            if (_draining || !ProtocolVersion.Compatible(r.Version, out _) || !_sessions.TryGetValue(id, out var session)) continue;
+            if (r.Op == "reset") resets.Add((id, session.Env, r.Seed, new ResetOptions { Mask = r.Mask, GroupSize = r.GroupSize ?? 1 }));
+            if (r.Op != "step" || r.Actions is null) continue;
             var actions = session.ActionsFor(r.Actions.Length);
             try { Conversions.TokenIds(r.Actions, "actions", actions); }
             catch (ArgumentException) { continue; } // its own Dispatch answers with the error
@@ -179,10 +185,17 @@ public sealed class RequestHandler : IDisposable
         {
             var batch = group.ToList();
             var outcomes = TextVectorEnv.StepTogether(batch.Select(s => (s.Env, s.Actions)).ToList());
-            for (int i = 0; i < batch.Count; i++) _batched[batch[i].Session] = outcomes[i];
+            for (int i = 0; i < batch.Count; i++) _batchedStepOutcomes[batch[i].Session] = outcomes[i];
             _batchedSteps += batch.Count;
         }
-        if (_batched.Count > 0) _load.RecordBusy(started);
+        foreach (var group in resets.GroupBy(s => s.Env.Decoder).Where(g => g.Count() > 1))
+        {
+            var batch = group.ToList();
+            var outcomes = TextVectorEnv.ResetTogether(batch.Select(s => (s.Env, s.Seed, (ResetOptions?)s.Options)).ToList());
+            for (int i = 0; i < batch.Count; i++) _batchedResetOutcomes[batch[i].Session] = outcomes[i];
+            _batchedResets += batch.Count;
+        }
+        if (_batchedStepOutcomes.Count + _batchedResetOutcomes.Count > 0) _load.RecordBusy(started);
     }
 
     // Score requests of sessions on one decoder are scored in the same full forwards. Scoring changes no env, so every
@@ -310,13 +323,20 @@ public sealed class RequestHandler : IDisposable
             case "spec":
                 return new Reply { Id = r.Id, Ok = true, Session = r.Session, Spec = Conversions.ToMessage(env.Spec) };
             case "reset":
-                var reset = env.Reset(r.Seed, new ResetOptions { Mask = r.Mask, GroupSize = r.GroupSize ?? 1 });
+                ResetResult reset;
+                if (_batchedResetOutcomes.Remove(r.Session, out var batchedReset))
+                {
+                    // Reset with other sessions in this burst (HandleBurst): its prompts, or its own error.
+                    if (batchedReset.Error is { } resetError) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(resetError);
+                    reset = batchedReset.Result!;
+                }
+                else reset = env.Reset(r.Seed, new ResetOptions { Mask = r.Mask, GroupSize = r.GroupSize ?? 1 });
                 return new Reply { Id = r.Id, Ok = true, Prompts = reset.Prompts, PromptIds = reset.PromptIds, PromptTexts = reset.PromptTexts };
             case "step":
                 if (r.Actions is null) throw new ArgumentException("step needs 'actions'");
                 session.LastStep = DateTime.UtcNow;
                 var reply = new Reply { Id = r.Id, Ok = true };
-                if (_batched.Remove(r.Session, out var batched))
+                if (_batchedStepOutcomes.Remove(r.Session, out var batched))
                 {
                     // Stepped with other sessions in this burst (HandleBurst): its outcome, or its own error.
                     if (batched.Error is { } error) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
@@ -358,6 +378,7 @@ public sealed class RequestHandler : IDisposable
         UptimeSeconds = Math.Round(_load.UptimeSeconds, 3),
         Busy = Math.Round(_load.BusyFraction(), 4),
         BatchedSteps = _batchedSteps,
+        BatchedResets = _batchedResets,
         BatchedScores = _batchedScores,
         Env = _o.Env,
         Device = _device.ToString(),
