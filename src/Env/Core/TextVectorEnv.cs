@@ -110,9 +110,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     {
         var outcomes = new (ResetResult?, Exception?)[resets.Count];
         if (resets.Count == 0) return outcomes;
-        var decoder = resets[0].Env._decoder;
-        if (resets.Any(r => r.Env._decoder != decoder)) throw new ArgumentException("envs reset together must share one decoder (EnvDecoders)");
-        if (resets.Select(r => r.Env).Distinct().Count() != resets.Count) throw new ArgumentException("an env can take one reset at a time");
+        var decoder = SharedDecoder(resets.Select(r => r.Env).ToList(), "reset", eachOnce: true);
         var ready = new List<int>(resets.Count);
         var (poolRows, prompts) = (new List<int>(), new List<int[]>());
         for (int i = 0; i < resets.Count; i++)
@@ -179,9 +177,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     {
         var outcomes = new (StepResult?, Exception?)[steps.Count];
         if (steps.Count == 0) return outcomes;
-        var decoder = steps[0].Env._decoder;
-        if (steps.Any(s => s.Env._decoder != decoder)) throw new ArgumentException("envs stepped together must share one decoder (EnvDecoders)");
-        if (steps.Select(s => s.Env).Distinct().Count() != steps.Count) throw new ArgumentException("an env can take one step at a time");
+        var decoder = SharedDecoder(steps.Select(s => s.Env).ToList(), "stepped", eachOnce: true);
         var ready = new List<int>(steps.Count);
         for (int i = 0; i < steps.Count; i++)
         {
@@ -202,6 +198,15 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         }
         if (prefills.Count > 0) decoder.Prefill(prefills.Select(p => p.Row).ToArray(), prefills.Select(p => p.Prompt).ToList(), whole: false);
         return outcomes;
+    }
+
+    // The decoder that envs handled together share (one forward runs them all); each env at most once where it changes.
+    private static EnvDecoder SharedDecoder(List<TextVectorEnv> envs, string how, bool eachOnce)
+    {
+        var decoder = envs[0]._decoder;
+        if (envs.Any(e => e._decoder != decoder)) throw new ArgumentException($"envs {how} together must share one decoder (EnvDecoders)");
+        if (eachOnce && envs.Distinct().Count() != envs.Count) throw new ArgumentException($"an env can appear once among the envs {how} together");
+        return decoder;
     }
 
     // Validate the actions and feed them to the decoder; nothing else changes, so a rejected step leaves the env as it was.
@@ -357,8 +362,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     {
         var outcomes = new (IReadOnlyList<EpisodeRewards>?, Exception?)[requests.Count];
         if (requests.Count == 0) return outcomes;
-        var decoder = requests[0].Env._decoder;
-        if (requests.Any(r => r.Env._decoder != decoder)) throw new ArgumentException("envs scored together must share one decoder (EnvDecoders)");
+        var decoder = SharedDecoder(requests.Select(r => r.Env).ToList(), "scored", eachOnce: false);
         var ready = new List<int>(requests.Count);
         var jobs = new List<ScoreJob>(requests.Count);
         for (int i = 0; i < requests.Count; i++)
