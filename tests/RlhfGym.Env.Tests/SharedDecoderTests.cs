@@ -212,6 +212,16 @@ public class SharedDecoderTests
                 Assert.Equal(expected.Count, result!.Count);
                 for (int j = 0; j < expected.Count; j++) AssertSameScore(expected[j], result[j], $"request {k} (env {i}), pair {j}");
             }
+            // A pair longer than the models take is that request's error, named, alone or together; the others are scored.
+            int longest = shared[0].Decoder.MaxSequence;
+            int[] longPrompt = Enumerable.Repeat(3, longest).ToArray();
+            var tooLong = Assert.Throws<ArgumentException>(() => alone[0].Score([longPrompt], [[4, Bundle.Tokenizer.EosId]]));
+            Assert.Contains($"pair 0: prompt ({longest} tokens) + response (2) is longer than the models' max_seq_len {longest}", tooLong.Message);
+            var fine = Pairs(rng, 2);
+            var mixedLengths = TextVectorEnv.ScoreTogether([(shared[0], [longPrompt], [[4, Bundle.Tokenizer.EosId]]), (shared[2], fine.Prompts, fine.Responses)]);
+            Assert.Contains("max_seq_len", Assert.IsType<ArgumentException>(mixedLengths[0].Error).Message);
+            Assert.Equal(2, mixedLengths[1].Result!.Count);
+
             using var other = new TextVectorEnv(Bundle, 1);
             var pairs = Pairs(rng, 1);
             var mixed = Assert.Throws<ArgumentException>(() => TextVectorEnv.ScoreTogether([(shared[0], pairs.Prompts, pairs.Responses), (other, pairs.Prompts, pairs.Responses)]));

@@ -48,6 +48,31 @@ public class CrossSessionBatchingTests
                 }
     }
 
+    [Fact]
+    public async Task A_bad_score_in_a_batch_is_only_its_own_error_and_the_server_goes_on()
+    {
+        await using var batching = await TestServer.Start(batchWindowMs: 20);
+        using var good = new RemoteVectorEnv(batching.Address, numEnvs: 2);
+        using var bad = new RemoteVectorEnv(batching.Address, numEnvs: 2);
+        var spec = good.Spec;
+        int[] response = [4, spec.EosIds[0]];
+        int[] longPrompt = Enumerable.Repeat(3, 4096).ToArray(); // longer than any test model's max_seq_len
+        for (int round = 0; round < 5; round++)
+        {
+            using var start = new Barrier(2);
+            var goodScore = Task.Run(() => { start.SignalAndWait(); return good.Score([[5, 6, 7]], [response]); });
+            var badScore = Task.Run(() => { start.SignalAndWait(); return bad.Score([longPrompt], [response]); });
+            Assert.Single(await goodScore);
+            var error = await Assert.ThrowsAsync<RemoteEnvException>(() => badScore);
+            Assert.Equal("invalid_argument", error.Code);
+            Assert.Contains("max_seq_len", error.Message);
+        }
+        var health = EnvServerProbe.Health(batching.Address, TimeSpan.FromSeconds(10));
+        Assert.True(health.BatchedScores >= 2, $"the two sessions' scores should have met in a batch at least once; batched_scores {health.BatchedScores}");
+        good.Reset(1);
+        Assert.Equal(2, good.Step([5, 6]).Rewards.Length); // still serving
+    }
+
     // Every step's readings per sub-env: reward, log π_ref, entropy, terminated, truncated, reset (1/0); every 10th step
     // is followed by a score of a few pairs, whose per-token rewards and episode totals are added to its readings; step 30
     // is preceded by a reset with a new seed, whose prompts (token sums) are added to the readings of the step before it.

@@ -49,6 +49,9 @@ public sealed class EnvDecoder : IDisposable
         _lanes = parallelModels ?? InferenceLanes.Pay(device) ? InferenceLanes.Shared : null;
     }
 
+    /// <summary>The longest sequence (prompt + response) both models take in one forward: the smaller max_seq_len.</summary>
+    public int MaxSequence => Math.Min(_ref.Config.MaxSeqLen, _rm.Transformer.Config.MaxSeqLen);
+
     /// <summary>Rows in the pool (taken or free).</summary>
     public int Rows => _used.Length;
 

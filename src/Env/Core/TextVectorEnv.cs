@@ -128,7 +128,12 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException) { outcomes[i] = (null, e); }
         }
-        if (poolRows.Count > 0) decoder.Prefill(poolRows.ToArray(), prompts, whole: false);
+        try { if (poolRows.Count > 0) decoder.Prefill(poolRows.ToArray(), prompts, whole: false); }
+        catch (Exception e)
+        {
+            foreach (int i in ready) outcomes[i] = (null, e);
+            return outcomes;
+        }
         foreach (int i in ready) outcomes[i] = (resets[i].Env.CurrentPrompts(), null);
         return outcomes;
     }
@@ -196,7 +201,16 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             try { outcomes[i] = (steps[i].Env.FinishStep(prefills), null); }
             catch (Exception e) { outcomes[i] = (null, e); }
         }
-        if (prefills.Count > 0) decoder.Prefill(prefills.Select(p => p.Row).ToArray(), prefills.Select(p => p.Prompt).ToList(), whole: false);
+        if (prefills.Count > 0)
+        {
+            try { decoder.Prefill(prefills.Select(p => p.Row).ToArray(), prefills.Select(p => p.Prompt).ToList(), whole: false); }
+            catch (Exception e)
+            {
+                var rows = prefills.Select(p => p.Row).ToHashSet();
+                foreach (int i in ready)
+                    if (steps[i].Env._rows.Any(rows.Contains)) outcomes[i] = (null, e);
+            }
+        }
         return outcomes;
     }
 
@@ -375,8 +389,20 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException) { outcomes[i] = (null, e); }
         }
-        var scored = decoder.Scoring.ScoreTogether(jobs, decoder.Bundle.EosIds, ScoreBatch);
-        for (int j = 0; j < ready.Count; j++) outcomes[ready[j]] = (scored[j], null);
+        try
+        {
+            var scored = decoder.Scoring.ScoreTogether(jobs, decoder.Bundle.EosIds, ScoreBatch);
+            for (int j = 0; j < ready.Count; j++) outcomes[ready[j]] = (scored[j], null);
+        }
+        catch (Exception) when (ready.Count > 1)
+        {
+            // Something no check above caught: score each request alone, so the error is only its own.
+            for (int j = 0; j < ready.Count; j++)
+            {
+                try { outcomes[ready[j]] = (decoder.Scoring.ScoreTogether([jobs[j]], decoder.Bundle.EosIds, ScoreBatch)[0], null); }
+                catch (Exception e) { outcomes[ready[j]] = (null, e); }
+            }
+        }
         return outcomes;
     }
 
@@ -394,6 +420,8 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             cut[i] = ThroughFirstEos(responses[i]);
             if (cut[i].Length == 0) throw new ArgumentException($"response {i} is empty");
             if (cut[i].Length > _budget) throw new ArgumentException($"response {i} has {cut[i].Length} tokens before its EOS, more than max_new_tokens {_budget}");
+            if (prompts[i].Length + cut[i].Length > _decoder.MaxSequence)
+                throw new ArgumentException($"pair {i}: prompt ({prompts[i].Length} tokens) + response ({cut[i].Length}) is longer than the models' max_seq_len {_decoder.MaxSequence}");
             foreach (var tok in prompts[i].Concat(cut[i]))
                 if (tok < 0 || tok >= _vocab) throw new ArgumentOutOfRangeException(nameof(responses), tok, $"pair {i}: token id must be in 0..{_vocab - 1}");
         }

@@ -30,8 +30,9 @@ public sealed class RequestHandler : IDisposable
         /// "expected N actions" error names it.</summary>
         public int[] ActionsFor(int count) => count == Actions.Length ? Actions : new int[count];
         public DateTime LastSeen { get; set; } = DateTime.UtcNow;
-        /// <summary>When its last step came: a session that stepped a moment ago is expected to step again (BurstComplete).</summary>
-        public DateTime LastStep { get; set; }
+        /// <summary>When its last step, reset or score came: a session that sent one a moment ago is expected to send
+        /// another soon (BurstComplete).</summary>
+        public DateTime LastBatchable { get; set; }
     }
 
     private readonly EnvServerOptions _o;
@@ -146,7 +147,7 @@ public sealed class RequestHandler : IDisposable
 
     /// <summary>
     /// Whether waiting longer could not add to the batch: every session that shares a decoder with a session in the
-    /// burst and is stepping (its previous step came less than five batching windows ago) has sent its request. The
+    /// burst and is active (its last step, reset or score came less than five batching windows ago) has sent its request. The
     /// window ends early then, so a lone session, or one whose pool-mates are idle, never waits.
     /// </summary>
     public bool BurstComplete
@@ -156,7 +157,7 @@ public sealed class RequestHandler : IDisposable
             if (_burstDecoders.Count == 0) return true;
             var since = DateTime.UtcNow.AddMilliseconds(-5 * _o.BatchWindowMs);
             foreach (var (id, session) in _sessions)
-                if (!_burstSessions.Contains(id) && session.LastStep > since && _burstDecoders.Contains(session.Env.Decoder))
+                if (!_burstSessions.Contains(id) && session.LastBatchable > since && _burstDecoders.Contains(session.Env.Decoder))
                     return false;
             return true;
         }
@@ -184,14 +185,14 @@ public sealed class RequestHandler : IDisposable
         foreach (var group in steps.GroupBy(s => s.Env.Decoder).Where(g => g.Count() > 1))
         {
             var batch = group.ToList();
-            var outcomes = TextVectorEnv.StepTogether(batch.Select(s => (s.Env, s.Actions)).ToList());
+            var outcomes = Guarded(batch.Count, "step", () => TextVectorEnv.StepTogether(batch.Select(s => (s.Env, s.Actions)).ToList()));
             for (int i = 0; i < batch.Count; i++) _batchedStepOutcomes[batch[i].Session] = outcomes[i];
             _batchedSteps += batch.Count;
         }
         foreach (var group in resets.GroupBy(s => s.Env.Decoder).Where(g => g.Count() > 1))
         {
             var batch = group.ToList();
-            var outcomes = TextVectorEnv.ResetTogether(batch.Select(s => (s.Env, s.Seed, (ResetOptions?)s.Options)).ToList());
+            var outcomes = Guarded(batch.Count, "reset", () => TextVectorEnv.ResetTogether(batch.Select(s => (s.Env, s.Seed, (ResetOptions?)s.Options)).ToList()));
             for (int i = 0; i < batch.Count; i++) _batchedResetOutcomes[batch[i].Session] = outcomes[i];
             _batchedResets += batch.Count;
         }
@@ -216,11 +217,24 @@ public sealed class RequestHandler : IDisposable
         foreach (var group in scores.GroupBy(s => s.Env.Decoder).Where(g => g.Count() > 1))
         {
             var batch = group.ToList();
-            var outcomes = TextVectorEnv.ScoreTogether(batch.Select(s => (s.Env, (IReadOnlyList<int[]>)s.Prompts, (IReadOnlyList<int[]>)s.Responses)).ToList());
+            var outcomes = Guarded(batch.Count, "score", () => TextVectorEnv.ScoreTogether(batch.Select(s => (s.Env, (IReadOnlyList<int[]>)s.Prompts, (IReadOnlyList<int[]>)s.Responses)).ToList()));
             for (int i = 0; i < batch.Count; i++) _batchedScoreOutcomes[batch[i].Request] = outcomes[i];
             _batchedScores += batch.Count;
         }
         if (_batchedScoreOutcomes.Count > 0) _load.RecordBusy(started);
+    }
+
+    // A batch that fails as a whole (not one request's error: those come back per request) gives every request in it
+    // that error, as each would have got alone; the server goes on.
+    private IReadOnlyList<(T? Result, Exception? Error)> Guarded<T>(int count, string op, Func<IReadOnlyList<(T? Result, Exception? Error)>> batch)
+        where T : class
+    {
+        try { return batch(); }
+        catch (Exception e)
+        {
+            _log.LogError(e, "a batched {Op} of {Count} sessions failed; each gets the error", op, count);
+            return Enumerable.Repeat<(T?, Exception?)>((null, e), count).ToList();
+        }
     }
 
     // A burst's look ahead at a request: null when the frame does not decode (Handle answers it with the error).
@@ -317,6 +331,7 @@ public sealed class RequestHandler : IDisposable
             return Error(r.Id, ErrorCodes.UnknownOp, $"unknown op '{r.Op}' (known: hello, ping, health, make, assets, asset, spec, reset, step, score, close)");
         if (r.Session is null || !_sessions.TryGetValue(r.Session, out var session)) return UnknownSession(r);
         session.LastSeen = DateTime.UtcNow;
+        if (r.Op is "step" or "reset" or "score") session.LastBatchable = session.LastSeen;
         var env = session.Env;
         switch (r.Op)
         {
@@ -334,7 +349,6 @@ public sealed class RequestHandler : IDisposable
                 return new Reply { Id = r.Id, Ok = true, Prompts = reset.Prompts, PromptIds = reset.PromptIds, PromptTexts = reset.PromptTexts };
             case "step":
                 if (r.Actions is null) throw new ArgumentException("step needs 'actions'");
-                session.LastStep = DateTime.UtcNow;
                 var reply = new Reply { Id = r.Id, Ok = true };
                 if (_batchedStepOutcomes.Remove(r.Session, out var batched))
                 {
