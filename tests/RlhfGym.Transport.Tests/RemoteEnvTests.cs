@@ -18,6 +18,8 @@ public class RemoteEnvTests
         using var remote = new RemoteVectorEnv(server.Address, numEnvs: 4);
         Assert.Equal(local.Spec.VocabSize, remote.Spec.VocabSize);
         Assert.Equal(local.Spec.Options, remote.Spec.Options);
+        Assert.True(local.Spec.MaxSequenceLength > local.Spec.MaxNewTokens, $"max_seq_len {local.Spec.MaxSequenceLength}");
+        Assert.Equal(local.Spec.MaxSequenceLength, remote.Spec.MaxSequenceLength); // spec's max_seq_len over the wire
         Assert.Equal(local.Reset(9).Prompts, remote.Reset(9).Prompts);
         var rng = new Random(1);
         for (int s = 0; s < 30; s++)

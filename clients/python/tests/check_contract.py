@@ -21,6 +21,7 @@ def check(condition, what):
 
 with VectorEnv(address, num_envs=3) as env:
     vocab, eos = env.spec["vocab_size"], env.spec["eos_ids"][0]
+    check(isinstance(env.spec["max_seq_len"], int) and env.spec["max_seq_len"] > env.spec["max_new_tokens"], "spec has max_seq_len")
     check(env.num_envs == 3 and env.single_action_space.n == vocab, "spaces: Discrete(vocab) per sub-env")
     check(env.action_space.shape == (3,) and env.action_space.contains(np.array([1, 2, 3])), "action_space is MultiDiscrete")
     check(env.metadata["autoreset_mode"] in ("NextStep",) or str(env.metadata["autoreset_mode"]).endswith("NEXT_STEP"),

@@ -26,6 +26,10 @@ public sealed record EnvSpec(
     /// <summary>The action of a finished sub-env under <see cref="AutoresetMode.Disabled"/> (and of any sub-env whose
     /// action is ignored).</summary>
     public const int NoAction = -1;
+
+    /// <summary>The longest prompt + response the env's models read in one forward (the smaller of the reference's
+    /// and the reward model's max_seq_len): `score` refuses a longer pair. Null when unknown (a server that predates it).</summary>
+    public int? MaxSequenceLength { get; init; }
 }
 
 /// <summary>What Reset returns: each sub-env's prompt.</summary>

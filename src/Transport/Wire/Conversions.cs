@@ -17,11 +17,12 @@ public static class Conversions
         PadId = s.PadId,
         MaxNewTokens = s.MaxNewTokens,
         Autoreset = s.Autoreset == AutoresetMode.NextStep ? "next-step" : "disabled",
+        MaxSeqLen = s.MaxSequenceLength,
         Options = EnvOptionsCodec.Encode(s.Options),
     };
 
     public static EnvSpec FromMessage(SpecMessage m) => new(m.Id, m.NumEnvs, m.VocabSize, m.EosIds, m.PadId, m.MaxNewTokens,
-        ParseAutoreset(m.Autoreset), EnvOptionsCodec.Decode(m.Options, new EnvOptions()));
+        ParseAutoreset(m.Autoreset), EnvOptionsCodec.Decode(m.Options, new EnvOptions())) { MaxSequenceLength = m.MaxSeqLen };
 
     public static AutoresetMode ParseAutoreset(string? value) => value switch
     {

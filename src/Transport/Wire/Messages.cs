@@ -119,6 +119,8 @@ public sealed class SpecMessage
     [Key("pad_id")] public int PadId { get; set; }
     [Key("max_new_tokens")] public int MaxNewTokens { get; set; }
     [Key("autoreset")] public string Autoreset { get; set; } = "";
+    /// <summary>The longest prompt + response the models read (score refuses a longer pair); absent from older servers.</summary>
+    [Key("max_seq_len")] public int? MaxSeqLen { get; set; }
     /// <summary>Every env option as text (mode, c_ent, normalizer, interpolation, delivery, missing_eos, …).</summary>
     [Key("options")] public Dictionary<string, string> Options { get; set; } = new();
 }
