@@ -70,7 +70,10 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         _capacity = _pool.Max(p => p.Tokens.Length) + _budget + 1;
         if (_capacity > bundle.ReferenceConfig.MaxSeqLen || _capacity > bundle.RewardConfig.MaxSeqLen)
             throw new ArgumentException($"prompts of up to {_capacity - _budget - 1} tokens plus max_new_tokens {_budget} exceed the models' max_seq_len");
-        Spec = new EnvSpec(id ?? bundle.Name, numEnvs, _vocab, bundle.EosIds, bundle.PadId, _budget, autoreset, _o) { MaxSequenceLength = Math.Min(bundle.ReferenceConfig.MaxSeqLen, bundle.RewardConfig.MaxSeqLen) };
+        Spec = new EnvSpec(id ?? bundle.Name, numEnvs, _vocab, bundle.EosIds, bundle.PadId, _budget, autoreset, _o)
+        {
+            MaxSequenceLength = Math.Min(bundle.ReferenceConfig.MaxSeqLen, bundle.RewardConfig.MaxSeqLen),
+        };
         _judge = bundle.Judge;
         _ownsDecoder = shared is null;
         _decoder = shared?.For(bundle, _capacity, Device) ?? new EnvDecoder(bundle, _capacity, Device, parallelModels);

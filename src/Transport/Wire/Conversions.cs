@@ -21,8 +21,11 @@ public static class Conversions
         Options = EnvOptionsCodec.Encode(s.Options),
     };
 
-    public static EnvSpec FromMessage(SpecMessage m) => new(m.Id, m.NumEnvs, m.VocabSize, m.EosIds, m.PadId, m.MaxNewTokens,
-        ParseAutoreset(m.Autoreset), EnvOptionsCodec.Decode(m.Options, new EnvOptions())) { MaxSequenceLength = m.MaxSeqLen };
+    public static EnvSpec FromMessage(SpecMessage m)
+    {
+        var options = EnvOptionsCodec.Decode(m.Options, new EnvOptions());
+        return new(m.Id, m.NumEnvs, m.VocabSize, m.EosIds, m.PadId, m.MaxNewTokens, ParseAutoreset(m.Autoreset), options) { MaxSequenceLength = m.MaxSeqLen };
+    }
 
     public static AutoresetMode ParseAutoreset(string? value) => value switch
     {
