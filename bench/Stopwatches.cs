@@ -5,14 +5,14 @@ namespace RlhfGym.Benchmarks;
 /// <summary>Timing helpers for bench verbs: warm up once, then report the median of repeated runs.</summary>
 public static class Stopwatches
 {
-    public static double MedianSeconds(int repeats, Action action, int warmup = 1)
+    public static double MedianSeconds(int repeats, Action action, int warmup = 1) => MedianSeconds(repeats, () => Seconds(action), warmup);
+
+    /// <summary>Seconds one run of the action takes.</summary>
+    public static double Seconds(Action action)
     {
-        return MedianSeconds(repeats, () =>
-        {
-            long start = Stopwatch.GetTimestamp();
-            action();
-            return Stopwatch.GetElapsedTime(start).TotalSeconds;
-        }, warmup);
+        long start = Stopwatch.GetTimestamp();
+        action();
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
     /// <summary>Median of the seconds each run reports for its own timed part (set-up excluded).</summary>

@@ -116,7 +116,7 @@ public static class TransportBenchmark
                 Responses: responses[(c * envsPerClient)..((c + 1) * envsPerClient)])).ToArray();
             progress?.Invoke($"bench transport: scoring {total} episodes of {steps} tokens: {clients} clients × {envsPerClient} concurrently vs 1 client × {total}");
             var (scoreSingle, scoreConcurrent, scoreRatios) = PairedRounds(warmUps: 1, repeats,
-                () => Timed(() => single.Score(prompts, responses)),
+                () => Stopwatches.Seconds(() => single.Score(prompts, responses)),
                 () => AllAtOnce(many.Count, c => many[c].Score(shares[c].Prompts, shares[c].Responses)));
             return new ConcurrentTransportResult(clients, envsPerClient, steps, singleSeconds, concurrentSeconds,
                 total * steps / singleSeconds, total * steps / concurrentSeconds, Stopwatches.Median(ratios), ratios,
@@ -189,13 +189,6 @@ public static class TransportBenchmark
         var clock = Stopwatch.StartNew();
         start.Set();
         threads.ForEach(t => t.Join());
-        return clock.Elapsed.TotalSeconds;
-    }
-
-    private static double Timed(Action work)
-    {
-        var clock = Stopwatch.StartNew();
-        work();
         return clock.Elapsed.TotalSeconds;
     }
 

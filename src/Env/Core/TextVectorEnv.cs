@@ -115,29 +115,20 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         if (resets.Count == 0) return outcomes;
         var decoder = SharedDecoder(resets.Select(r => r.Env).ToList(), "reset", eachOnce: true);
         var ready = new List<int>(resets.Count);
-        var (poolRows, prompts) = (new List<int>(), new List<int[]>());
+        var prefills = new List<(int Row, int[] Prompt)>();
         for (int i = 0; i < resets.Count; i++)
         {
             var env = resets[i].Env;
             try
             {
                 var (rows, _) = env.StartEpisodes(resets[i].Seed, resets[i].Options);
-                foreach (int b in rows)
-                {
-                    poolRows.Add(env._rows[b]);
-                    prompts.Add(env._prompt[b]!.Tokens);
-                }
+                foreach (int b in rows) prefills.Add((env._rows[b], env._prompt[b]!.Tokens));
                 ready.Add(i);
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException) { outcomes[i] = (null, e); }
         }
-        try { if (poolRows.Count > 0) decoder.Prefill(poolRows.ToArray(), prompts, whole: false); }
-        catch (Exception e)
-        {
-            foreach (int i in ready) outcomes[i] = (null, e);
-            return outcomes;
-        }
         foreach (int i in ready) outcomes[i] = (resets[i].Env.CurrentPrompts(), null);
+        PrefillTogether(decoder, prefills, ready, i => resets[i].Env, outcomes);
         return outcomes;
     }
 
@@ -204,17 +195,23 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             try { outcomes[i] = (steps[i].Env.FinishStep(prefills), null); }
             catch (Exception e) { outcomes[i] = (null, e); }
         }
-        if (prefills.Count > 0)
-        {
-            try { decoder.Prefill(prefills.Select(p => p.Row).ToArray(), prefills.Select(p => p.Prompt).ToList(), whole: false); }
-            catch (Exception e)
-            {
-                var rows = prefills.Select(p => p.Row).ToHashSet();
-                foreach (int i in ready)
-                    if (steps[i].Env._rows.Any(rows.Contains)) outcomes[i] = (null, e);
-            }
-        }
+        PrefillTogether(decoder, prefills, ready, i => steps[i].Env, outcomes);
         return outcomes;
+    }
+
+    // Prefill the new episodes (pool row, prompt) of the ready requests' envs in one forward. If it fails, each request
+    // whose env has a row in it gets the error as its outcome.
+    private static void PrefillTogether<T>(EnvDecoder decoder, List<(int Row, int[] Prompt)> prefills, List<int> ready,
+        Func<int, TextVectorEnv> envOf, (T?, Exception?)[] outcomes)
+    {
+        if (prefills.Count == 0) return;
+        try { decoder.Prefill(prefills.Select(p => p.Row).ToArray(), prefills.Select(p => p.Prompt).ToList(), whole: false); }
+        catch (Exception e)
+        {
+            var rows = prefills.Select(p => p.Row).ToHashSet();
+            foreach (int i in ready)
+                if (envOf(i)._rows.Any(rows.Contains)) outcomes[i] = (default, e);
+        }
     }
 
     // The decoder that envs handled together share (one forward runs them all); each env at most once where it changes.
@@ -392,20 +389,9 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException) { outcomes[i] = (null, e); }
         }
-        try
-        {
-            var scored = decoder.Scoring.ScoreTogether(jobs, decoder.Bundle.EosIds, ScoreBatch);
-            for (int j = 0; j < ready.Count; j++) outcomes[ready[j]] = (scored[j], null);
-        }
-        catch (Exception) when (ready.Count > 1)
-        {
-            // Something no check above caught: score each request alone, so the error is only its own.
-            for (int j = 0; j < ready.Count; j++)
-            {
-                try { outcomes[ready[j]] = (decoder.Scoring.ScoreTogether([jobs[j]], decoder.Bundle.EosIds, ScoreBatch)[0], null); }
-                catch (Exception e) { outcomes[ready[j]] = (null, e); }
-            }
-        }
+        // ScoreRows has checked everything a request can get wrong; a failure past it (out of memory) is the whole batch's.
+        var scored = decoder.Scoring.ScoreTogether(jobs, decoder.Bundle.EosIds, ScoreBatch);
+        for (int j = 0; j < ready.Count; j++) outcomes[ready[j]] = (scored[j], null);
         return outcomes;
     }
 

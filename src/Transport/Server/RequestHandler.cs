@@ -174,29 +174,17 @@ public sealed class RequestHandler : IDisposable
         {
             if (r?.Session is not { } id || !seen.Add(id)) continue; // only a session's first request of the burst
             if (_draining || !ProtocolVersion.Compatible(r.Version, out _) || !_sessions.TryGetValue(id, out var session)) continue;
-            if (r.Op == "reset") resets.Add((id, session.Env, r.Seed, new ResetOptions { Mask = r.Mask, GroupSize = r.GroupSize ?? 1 }));
+            if (r.Op == "reset") resets.Add((id, session.Env, r.Seed, ResetOptionsOf(r)));
             if (r.Op != "step" || r.Actions is null) continue;
             var actions = session.ActionsFor(r.Actions.Length);
             try { Conversions.TokenIds(r.Actions, "actions", actions); }
             catch (ArgumentException) { continue; } // its own Dispatch answers with the error
             steps.Add((id, session.Env, actions));
         }
-        long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        foreach (var group in steps.GroupBy(s => s.Env.Decoder).Where(g => g.Count() > 1))
-        {
-            var batch = group.ToList();
-            var outcomes = Guarded(batch.Count, "step", () => TextVectorEnv.StepTogether(batch.Select(s => (s.Env, s.Actions)).ToList()));
-            for (int i = 0; i < batch.Count; i++) _batchedStepOutcomes[batch[i].Session] = outcomes[i];
-            _batchedSteps += batch.Count;
-        }
-        foreach (var group in resets.GroupBy(s => s.Env.Decoder).Where(g => g.Count() > 1))
-        {
-            var batch = group.ToList();
-            var outcomes = Guarded(batch.Count, "reset", () => TextVectorEnv.ResetTogether(batch.Select(s => (s.Env, s.Seed, (ResetOptions?)s.Options)).ToList()));
-            for (int i = 0; i < batch.Count; i++) _batchedResetOutcomes[batch[i].Session] = outcomes[i];
-            _batchedResets += batch.Count;
-        }
-        if (_batchedStepOutcomes.Count + _batchedResetOutcomes.Count > 0) _load.RecordBusy(started);
+        _batchedSteps += RunBatches(steps, s => s.Env, s => s.Session, _batchedStepOutcomes, "step",
+            batch => TextVectorEnv.StepTogether(batch.Select(s => (s.Env, s.Actions)).ToList()));
+        _batchedResets += RunBatches(resets, s => s.Env, s => s.Session, _batchedResetOutcomes, "reset",
+            batch => TextVectorEnv.ResetTogether(batch.Select(s => (s.Env, s.Seed, (ResetOptions?)s.Options)).ToList()));
     }
 
     // Score requests of sessions on one decoder are scored in the same full forwards. Scoring changes no env, so every
@@ -213,29 +201,49 @@ public sealed class RequestHandler : IDisposable
             catch (ArgumentException) { continue; } // its own Dispatch answers with the error
             scores.Add((r, session.Env, p, q));
         }
-        long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        foreach (var group in scores.GroupBy(s => s.Env.Decoder).Where(g => g.Count() > 1))
-        {
-            var batch = group.ToList();
-            var outcomes = Guarded(batch.Count, "score", () => TextVectorEnv.ScoreTogether(batch.Select(s => (s.Env, (IReadOnlyList<int[]>)s.Prompts, (IReadOnlyList<int[]>)s.Responses)).ToList()));
-            for (int i = 0; i < batch.Count; i++) _batchedScoreOutcomes[batch[i].Request] = outcomes[i];
-            _batchedScores += batch.Count;
-        }
-        if (_batchedScoreOutcomes.Count > 0) _load.RecordBusy(started);
+        _batchedScores += RunBatches(scores, s => s.Env, s => s.Request, _batchedScoreOutcomes, "score",
+            batch => TextVectorEnv.ScoreTogether(batch.Select(s => (s.Env, (IReadOnlyList<int[]>)s.Prompts, (IReadOnlyList<int[]>)s.Responses)).ToList()));
     }
 
-    // A batch that fails as a whole (not one request's error: those come back per request) gives every request in it
-    // that error, as each would have got alone; the server goes on.
-    private IReadOnlyList<(T? Result, Exception? Error)> Guarded<T>(int count, string op, Func<IReadOnlyList<(T? Result, Exception? Error)>> batch)
-        where T : class
+    // Runs the items of each decoder that has more than one as one batch and keeps each item's outcome under its key, for
+    // its own Dispatch to read (Batched). A batch that fails as a whole (not one request's error: those come back per
+    // request) gives every request in it that error, as each would have got alone; the server goes on. Returns how many
+    // requests ran batched.
+    private int RunBatches<TItem, TKey, T>(List<TItem> items, Func<TItem, TextVectorEnv> envOf, Func<TItem, TKey> keyOf,
+        Dictionary<TKey, (T? Result, Exception? Error)> outcomes, string op, Func<List<TItem>, IReadOnlyList<(T? Result, Exception? Error)>> run)
+        where TKey : notnull where T : class
     {
-        try { return batch(); }
-        catch (Exception e)
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        int batched = 0;
+        foreach (var group in items.GroupBy(i => envOf(i).Decoder).Where(g => g.Count() > 1))
         {
-            _log.LogError(e, "a batched {Op} of {Count} sessions failed; each gets the error", op, count);
-            return Enumerable.Repeat<(T?, Exception?)>((null, e), count).ToList();
+            var batch = group.ToList();
+            IReadOnlyList<(T?, Exception?)> results;
+            try { results = run(batch); }
+            catch (Exception e)
+            {
+                _log.LogError(e, "a batched {Op} of {Count} sessions failed; each gets the error", op, batch.Count);
+                results = Enumerable.Repeat<(T?, Exception?)>((null, e), batch.Count).ToList();
+            }
+            for (int i = 0; i < batch.Count; i++) outcomes[keyOf(batch[i])] = results[i];
+            batched += batch.Count;
         }
+        if (batched > 0) _load.RecordBusy(started);
+        return batched;
     }
+
+    // The outcome a burst's batch computed for this request, if it ran in one: true with its result, or its own error rethrown.
+    private static bool Batched<TKey, T>(Dictionary<TKey, (T? Result, Exception? Error)> outcomes, TKey key, out T result)
+        where TKey : notnull where T : class
+    {
+        result = null!;
+        if (!outcomes.Remove(key, out var outcome)) return false;
+        if (outcome.Error is { } error) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        result = outcome.Result!;
+        return true;
+    }
+
+    private static ResetOptions ResetOptionsOf(Request r) => new() { Mask = r.Mask, GroupSize = r.GroupSize ?? 1 };
 
     // A burst's look ahead at a request: null when the frame does not decode (Handle answers it with the error).
     private static Request? Decode(ReadOnlyMemory<byte> frame)
@@ -338,40 +346,27 @@ public sealed class RequestHandler : IDisposable
             case "spec":
                 return new Reply { Id = r.Id, Ok = true, Session = r.Session, Spec = Conversions.ToMessage(env.Spec) };
             case "reset":
-                ResetResult reset;
-                if (_batchedResetOutcomes.Remove(r.Session, out var batchedReset))
-                {
-                    // Reset with other sessions in this burst (HandleBurst): its prompts, or its own error.
-                    if (batchedReset.Error is { } resetError) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(resetError);
-                    reset = batchedReset.Result!;
-                }
-                else reset = env.Reset(r.Seed, new ResetOptions { Mask = r.Mask, GroupSize = r.GroupSize ?? 1 });
+                // Reset with other sessions in this burst (HandleBurst), or alone now.
+                if (!Batched(_batchedResetOutcomes, r.Session, out ResetResult reset)) reset = env.Reset(r.Seed, ResetOptionsOf(r));
                 return new Reply { Id = r.Id, Ok = true, Prompts = reset.Prompts, PromptIds = reset.PromptIds, PromptTexts = reset.PromptTexts };
             case "step":
                 if (r.Actions is null) throw new ArgumentException("step needs 'actions'");
                 var reply = new Reply { Id = r.Id, Ok = true };
-                if (_batchedStepOutcomes.Remove(r.Session, out var batched))
+                // Stepped with other sessions in this burst (HandleBurst), or alone now.
+                if (!Batched(_batchedStepOutcomes, r.Session, out StepResult stepped))
                 {
-                    // Stepped with other sessions in this burst (HandleBurst): its outcome, or its own error.
-                    if (batched.Error is { } error) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-                    Conversions.Fill(reply, batched.Result!);
-                    return reply;
+                    int[] actions = session.ActionsFor(r.Actions.Length);
+                    Conversions.TokenIds(r.Actions, "actions", actions);
+                    stepped = env.Step(actions);
                 }
-                int[] actions = session.ActionsFor(r.Actions.Length);
-                Conversions.TokenIds(r.Actions, "actions", actions);
-                Conversions.Fill(reply, env.Step(actions));
+                Conversions.Fill(reply, stepped);
                 return reply;
             case "score":
                 if (r.Prompts is null || r.Responses is null) throw new ArgumentException("score needs 'prompts' and 'responses'");
                 if (r.Prompts.Length > MaxScorePairs) return Error(r.Id, ErrorCodes.LimitExceeded, $"at most {MaxScorePairs} pairs per score request");
-                IReadOnlyList<EpisodeRewards> scored;
-                if (_batchedScoreOutcomes.Remove(r, out var batchedScore))
-                {
-                    // Scored with other sessions' pairs in this burst (HandleBurst): its rewards, or its own error.
-                    if (batchedScore.Error is { } scoreError) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(scoreError);
-                    scored = batchedScore.Result!;
-                }
-                else scored = env.Score(Conversions.TokenIds(r.Prompts, "prompts"), Conversions.TokenIds(r.Responses, "responses"));
+                // Scored with other sessions' pairs in this burst (HandleBurst), or alone now.
+                if (!Batched(_batchedScoreOutcomes, r, out IReadOnlyList<EpisodeRewards> scored))
+                    scored = env.Score(Conversions.TokenIds(r.Prompts, "prompts"), Conversions.TokenIds(r.Responses, "responses"));
                 return new Reply { Id = r.Id, Ok = true, Episodes = scored.Select(Conversions.ToMessage).ToArray() };
             default: // close
                 env.Dispose();
