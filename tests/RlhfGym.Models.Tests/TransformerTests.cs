@@ -137,6 +137,51 @@ public class TransformerTests
         Assert.Contains("n_kv_heads", ex.Message);
     }
 
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Stepping_some_rows_computes_them_as_the_full_forward_and_leaves_the_others_as_they_were(int kv, MlpKind mlp,
+        NormKind norm, bool tied, bool bias, DecodeAttention kernel)
+    {
+        using var model = TinyModels.Create(TinyModels.Config(kv, mlp, norm, tied, bias));
+        model.DecodeAttention = kernel;
+        using var _ = no_grad();
+        long[] promptLengths = [3, 6, 4, 5];
+        random.manual_seed(11);
+        var all = randint(0, 50, [4, 30], ScalarType.Int64); // row b: prompt, then the tokens it is fed, in order
+        using var cache = model.NewCache(4, 32);
+        model.Prefill(all.narrow(1, 0, 6).clone(), promptLengths, cache);
+        using var tail = cache.RowRange(1, 3); // a span of the pool, as a shared decoder steps it
+        using var whole = new RowMask(4, CPU);
+        using var spanned = new RowMask(3, CPU);
+        var fed = new long[4];
+        for (int s = 0; s < 12; s++)
+        {
+            // Ever other rows step: some through the whole cache, some through the span of rows 1..3, one row alone.
+            bool throughSpan = s % 3 == 2;
+            int offset = throughSpan ? 1 : 0;
+            var stepping = Enumerable.Range(offset, 4 - offset).Where(b => (s + b) % 3 != 0 || s == 5 && b == 2).ToArray();
+            if (s == 7) stepping = [3];
+            var mask = throughSpan ? spanned : whole;
+            mask.Update(Enumerable.Range(offset, 4 - offset).Select(stepping.Contains).ToArray());
+            // Rows outside the mask get a token that must not be read.
+            var tokens = tensor(Enumerable.Range(offset, 4 - offset)
+                .Select(b => stepping.Contains(b) ? all[b, promptLengths[b] + fed[b]].item<long>() : 49L).ToArray());
+            var logits = model.Logits(model.DecodeStep(tokens, throughSpan ? tail : cache, mask));
+            Assert.Equal(stepping.Length, logits.shape[0]);
+            for (int i = 0; i < stepping.Length; i++)
+            {
+                int b = stepping[i];
+                fed[b]++;
+                long length = promptLengths[b] + fed[b];
+                var full = model.Logits(model.Forward(all[b].narrow(0, 0, length).unsqueeze(0)))[0, length - 1];
+                double diff = (logits[i] - full).abs().max().item<float>();
+                Assert.True(diff <= 1e-4, $"step {s}, row {b} (fed {fed[b]}): max abs diff {diff}");
+            }
+            Assert.Equal(promptLengths.Select((p, b) => p + fed[b]).ToArray(), cache.Lengths.ToArray());
+        }
+        Assert.All(fed, f => Assert.True(f >= 3, $"every row must step several times ({string.Join(", ", fed)})"));
+    }
+
     [Fact]
     public void Scalar_head_has_the_documented_init_scale()
     {

@@ -14,7 +14,7 @@ namespace RlhfGym.Env.Core;
 /// <see cref="Feed"/> / <see cref="RewardFeed"/> at its rows and reads the readings back after <see cref="Advance"/>.
 /// A lone env owns a decoder of exactly its rows. A server shares one decoder among its sessions on the same bundle and
 /// cache capacity (<see cref="EnvDecoders"/>), so the sessions that step together cost one batched forward
-/// (<see cref="TextVectorEnv.StepTogether"/>); the rows of sessions that did not step are computed but left as they were.
+/// (<see cref="TextVectorEnv.StepTogether"/>), computing only the rows of the sessions that stepped.
 /// </summary>
 public sealed class EnvDecoder : IDisposable
 {
@@ -150,9 +150,9 @@ public sealed class EnvDecoder : IDisposable
 
     /// <summary>
     /// One decode step of the rows of some envs (each env's rows, as <see cref="Attach"/> gave them). The step runs over
-    /// the span of pool rows from the first to the last of them; rows in that span that do not take part are computed
-    /// too (the batch moves as one) but keep their caches and next-token distributions, and their readings after this
-    /// call mean nothing.
+    /// the span of pool rows from the first to the last of them and computes the rows that take part
+    /// (<see cref="CausalTransformer.DecodeStep"/> with a row mask); the other rows keep their caches and next-token
+    /// distributions, and their readings after this call mean nothing.
     /// </summary>
     public void Advance(IReadOnlyList<int[]> rowSets)
     {
@@ -231,6 +231,7 @@ public sealed class EnvDecoder : IDisposable
         var rmTokens = onCpu ? rmFeed : rmFeed.to(Device);
         var nextLogp = whole ? _refLogp! : _refLogp!.narrow(0, start, count);
         var logProb = nextLogp.gather(1, tokens.unsqueeze(1)); // (count, 1), contiguous: read as count floats
+        if (only is not null) logProb = logProb.index_select(0, only.Index); // the stepping rows', as the models return them
         Tensor logp, entropy, value;
         if (_lanes is not null)
         {
@@ -249,7 +250,7 @@ public sealed class EnvDecoder : IDisposable
             value = RewardModelStep(rmTokens, span.Reward, only);
         }
         KeepNextTokenLogProbs(logp, span, only);
-        try { ReadBack(logProb, entropy, value, start, count, onCpu); }
+        try { ReadBack(logProb, entropy, value, start, count, onCpu, only); }
         finally
         {
             if (_lanes is not null)
@@ -260,19 +261,32 @@ public sealed class EnvDecoder : IDisposable
         }
     }
 
-    // The three readings of a span of rows into the host's per-row arrays.
-    private void ReadBack(Tensor logProb, Tensor entropy, Tensor value, int start, int count, bool onCpu)
+    // The three readings of a span of rows (or of its stepping rows, in the mask's order) into the host's per-row arrays.
+    private void ReadBack(Tensor logProb, Tensor entropy, Tensor value, int start, int count, bool onCpu, RowMask? only)
     {
-        int rows = Rows;
         if (onCpu)
         {
-            MemoryMarshal.Cast<byte, float>(logProb.bytes).CopyTo(_stats.AsSpan(start, count));
-            MemoryMarshal.Cast<byte, float>(entropy.bytes).CopyTo(_stats.AsSpan(rows + start, count));
-            MemoryMarshal.Cast<byte, float>(value.bytes).CopyTo(_stats.AsSpan(2 * rows + start, count));
+            Store(0, MemoryMarshal.Cast<byte, float>(logProb.bytes), start, count, only);
+            Store(1, MemoryMarshal.Cast<byte, float>(entropy.bytes), start, count, only);
+            Store(2, MemoryMarshal.Cast<byte, float>(value.bytes), start, count, only);
             return;
         }
+        int n = only?.HostIndex.Length ?? count;
         var host = MemoryMarshal.Cast<byte, float>(stack([logProb.view(-1), entropy, value]).cpu().bytes);
-        for (int k = 0; k < 3; k++) host.Slice(k * count, count).CopyTo(_stats.AsSpan(k * rows + start, count));
+        for (int k = 0; k < 3; k++) Store(k, host.Slice(k * n, n), start, count, only);
+    }
+
+    // Reading k (0: log-prob, 1: entropy, 2: value) of the span's rows, or of the mask's rows in its order.
+    private void Store(int k, ReadOnlySpan<float> readings, int start, int count, RowMask? only)
+    {
+        var into = _stats.AsSpan(k * Rows + start, count);
+        if (only is null)
+        {
+            readings.CopyTo(into);
+            return;
+        }
+        var index = only.HostIndex;
+        for (int i = 0; i < index.Length; i++) into[(int)index[i]] = readings[i];
     }
 
     private static (Tensor, Tensor) Detached((Tensor A, Tensor B) pair) => (pair.A.DetachFromDisposeScope(), pair.B.DetachFromDisposeScope());
@@ -291,11 +305,7 @@ public sealed class EnvDecoder : IDisposable
         {
             using var rows = _refLogp!.narrow(0, span.Start, span.Count);
             if (only is null) rows.copy_(logp);
-            else
-            {
-                using var kept = logp.index_select(0, only.Index);
-                rows.index_copy_(0, only.Index, kept);
-            }
+            else rows.index_copy_(0, only.Index, logp); // the models computed the stepping rows only
         }
     }
 

@@ -42,28 +42,30 @@ public sealed class CausalSelfAttention : nn.Module
     }
 
     /// <summary>
-    /// One decode step: x (B, 1, D), rope already gathered for each row's position. Writes the new key/value into the
-    /// cache at writeIndex (each row's position, expanded to (B, H_kv, 1, D_head)) and attends over slots 0..span-1
-    /// with <paramref name="kernel"/>, adding keyBias (B, 1, 1, span: 0 where a slot is visible, -inf elsewhere).
+    /// One decode step: x (n, 1, D) for the cache rows <paramref name="rows"/> names (every row, or some), rope already
+    /// gathered for each row's position. Writes the new key/value into the cache at each row's position and attends over
+    /// slots 0..span-1 with <paramref name="kernel"/>, adding keyBias (B, 1, 1, span: 0 where a slot is visible, -inf
+    /// elsewhere). Returns (n, 1, D).
     /// </summary>
-    public Tensor Step(Tensor x, RotaryAngles rope, Tensor writeIndex, Tensor cacheK, Tensor cacheV, Tensor keyBias, long span,
+    internal Tensor Step(Tensor x, RotaryAngles rope, DecodeRows rows, Tensor cacheK, Tensor cacheV, Tensor keyBias, long span,
         DecodeAttention kernel)
     {
-        long b = x.shape[0];
-        var q = rope.Apply(Heads(q_proj.forward(x), b, 1, _nHeads));
-        var k = rope.Apply(Heads(k_proj.forward(x), b, 1, _nKvHeads));
-        var v = Heads(v_proj.forward(x), b, 1, _nKvHeads);
-        cacheK.scatter_(2, writeIndex, k);
-        cacheV.scatter_(2, writeIndex, v);
+        long n = x.shape[0];
+        var q = rope.Apply(Heads(q_proj.forward(x), n, 1, _nHeads));
+        var k = rope.Apply(Heads(k_proj.forward(x), n, 1, _nKvHeads));
+        var v = Heads(v_proj.forward(x), n, 1, _nKvHeads);
+        rows.Write(cacheK, k);
+        rows.Write(cacheV, v);
         var keys = cacheK.narrow(2, 0, span);
         var values = cacheV.narrow(2, 0, span);
+        var queries = rows.Spread(q);
         var y = kernel switch
         {
-            DecodeAttention.Matmul => MatmulAttention(q, keys, values, keyBias),
-            DecodeAttention.Reduce => ReduceAttention(q, keys, values, keyBias),
-            _ => nn.functional.scaled_dot_product_attention(q, ExpandKv(keys), ExpandKv(values), keyBias, 0.0, false),
+            DecodeAttention.Matmul => MatmulAttention(queries, keys, values, keyBias),
+            DecodeAttention.Reduce => ReduceAttention(queries, keys, values, keyBias),
+            _ => nn.functional.scaled_dot_product_attention(queries, ExpandKv(keys), ExpandKv(values), keyBias, 0.0, false),
         };
-        return o_proj.forward(y.reshape(b, 1, _nHeads * _headDim));
+        return o_proj.forward(rows.Pick(y).reshape(n, 1, _nHeads * _headDim));
     }
 
     // Single-query attention with grouped heads as a view: q (B, H, 1, Dh) → (B, H_kv, group, Dh) against the cache's

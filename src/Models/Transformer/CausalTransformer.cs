@@ -98,8 +98,9 @@ public sealed class CausalTransformer : nn.Module
 
     /// <summary>
     /// Feed one token per row (tokens: (B) int64) at each row's next position; returns hidden (B, D). With
-    /// <paramref name="only"/>, the rows outside it are computed but not advanced (their hidden states are meaningless):
-    /// a pool of rows shared by several envs steps the rows of those that sent a step.
+    /// <paramref name="only"/>, only its rows are computed and advanced (the tokens of the others are not read), and the
+    /// result is (n, D) for its rows in <see cref="RowMask.Index"/> order: a pool of rows shared by several envs steps
+    /// the rows of those that sent a step, at the cost of those rows (<see cref="DecodeRows"/>).
     /// </summary>
     public Tensor DecodeStep(Tensor tokens, KvCache cache, RowMask? only = null)
     {
@@ -112,11 +113,15 @@ public sealed class CausalTransformer : nn.Module
         long span = cache.MaxLength + 1;
         var kernel = DecodeAttentionKernels.Resolve(DecodeAttention);
         var keyBias = cache.StepKeyBias();
-        var angles = _rope?.At(cache.Positions) ?? RotaryAngles.None;
-        var x = embed.forward(tokens.view(-1, 1));
-        if (pos_embed is not null) x = x + pos_embed.forward(cache.Positions).unsqueeze(1);
+        var (rowTokens, positions) = only is null
+            ? (tokens, cache.Positions)
+            : (tokens.index_select(0, only.Index), cache.Positions.index_select(0, only.Index));
+        var rows = only is null ? new DecodeRows(cache.WriteIndex, null, cache.BatchSize) : cache.RowsWrite(only.Index, positions);
+        var angles = _rope?.At(positions) ?? RotaryAngles.None;
+        var x = embed.forward(rowTokens.view(-1, 1));
+        if (pos_embed is not null) x = x + pos_embed.forward(positions).unsqueeze(1);
         for (int i = 0; i < blocks.Count; i++)
-            x = blocks[i].Step(x, angles, cache.WriteIndex, cache.Keys[i], cache.Values[i], keyBias, span, kernel);
+            x = blocks[i].Step(x, angles, rows, cache.Keys[i], cache.Values[i], keyBias, span, kernel);
         var hidden = norm.forward(x).squeeze(1);
         if (only is null) cache.Advance();
         else cache.Advance(only);

@@ -20,6 +20,7 @@ public sealed class KvCache : IDisposable
     private readonly int _firstRow;        // where this cache's rows start in _lengthStore (a row range's offset)
     private readonly KvCache? _parent;     // set on a row range (RowRange): a view, owning no storage
     private readonly Tensor _slots;    // arange(Capacity) on the device
+    private readonly Tensor _headSlots; // arange(H_kv) · Capacity: where each head's slots start within a row
     private readonly Tensor _keyBias;  // (B, Capacity) in the cache's dtype: 0 where slot j holds a real token of row b, else -inf
     private readonly Tensor _zero;     // (B, 1) zeros in the cache's dtype, the source for unmasking one slot per row
     private readonly Tensor _rowIndex; // Positions viewed as (B, 1)
@@ -45,13 +46,14 @@ public sealed class KvCache : IDisposable
         }
         _lengthStore = new long[batchSize];
         _slots = arange(capacity, ScalarType.Int64, device);
+        _headSlots = arange(config.NKvHeads, ScalarType.Int64, device).mul_(capacity);
         _keyBias = full([batchSize, capacity], double.NegativeInfinity, dtype, device);
         _zero = zeros([batchSize, 1], dtype, device);
         Positions = zeros(batchSize, ScalarType.Int64, device);
         _rowIndex = Positions.view(batchSize, 1);
         WriteIndex = Positions.view(batchSize, 1, 1, 1).expand(batchSize, config.NKvHeads, 1, config.HeadDim);
         // The cache outlives whatever dispose scope it was created in; it disposes its own tensors.
-        foreach (var t in Keys.Concat(Values).Append(_slots).Append(_keyBias).Append(_zero).Append(Positions).Append(_rowIndex).Append(WriteIndex))
+        foreach (var t in Keys.Concat(Values).Append(_slots).Append(_headSlots).Append(_keyBias).Append(_zero).Append(Positions).Append(_rowIndex).Append(WriteIndex))
             t.DetachFromDisposeScope();
     }
 
@@ -81,6 +83,7 @@ public sealed class KvCache : IDisposable
         Keys = parent.Keys.Select(k => k.narrow(0, start, count)).ToArray();
         Values = parent.Values.Select(v => v.narrow(0, start, count)).ToArray();
         _slots = parent._slots;
+        _headSlots = parent._headSlots;
         _keyBias = parent._keyBias.narrow(0, start, count);
         _zero = parent._zero.narrow(0, 0, count);
         Positions = parent.Positions.narrow(0, start, count);
@@ -176,6 +179,17 @@ public sealed class KvCache : IDisposable
         return grown;
     }
 
+    /// <summary>
+    /// Where a decode step of only the given rows (indices into this cache, at the given positions) writes their keys and values: slot
+    /// (row, head, position) of a layer seen as (B·H_kv·capacity, D_head), for each row and then each head, the order of
+    /// the step's (n, H_kv, 1, D_head) keys.
+    /// </summary>
+    internal DecodeRows RowsWrite(Tensor rows, Tensor positions)
+    {
+        var slot = rows.mul(_headSlots.shape[0] * (long)Capacity).add_(positions).unsqueeze(1); // (n, 1): head 0's slot
+        return new DecodeRows(slot.add(_headSlots).view(-1), rows, BatchSize);                // + each head's offset
+    }
+
     /// <summary>Check there is room for one more token in every row (called before a decode step).</summary>
     internal void EnsureRoomForOneMore()
     {
@@ -227,7 +241,11 @@ public sealed class KvCache : IDisposable
     {
         foreach (var t in Keys) t.Dispose();
         foreach (var t in Values) t.Dispose();
-        if (_parent is null) _slots.Dispose(); // a row range shares its parent's
+        if (_parent is null)
+        {
+            _slots.Dispose(); // a row range shares its parent's
+            _headSlots.Dispose();
+        }
         _keyBias.Dispose();
         _zero.Dispose();
         WriteIndex.Dispose();

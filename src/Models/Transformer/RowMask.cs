@@ -15,6 +15,7 @@ public sealed class RowMask : IDisposable
     internal bool[] Host { get; }
     internal Tensor Steps { get; }  // (Size) int64: 1 where the row takes part
     private readonly long[] _steps, _rows;
+    private int _count;
     private readonly Tensor _stepsCpu, _rowsCpu;
     private readonly Tensor _rowsStore; // (Size) int64 on the device: the taking-part rows' indices first
     private Tensor? _index;             // a view of the first entries of _rowsStore: the rows taking part
@@ -36,6 +37,9 @@ public sealed class RowMask : IDisposable
     /// <summary>The rows taking part, by index (their outputs are read back through it).</summary>
     public Tensor Index => _index ?? throw new InvalidOperationException("call Update first");
 
+    /// <summary>The same indices on the host, in the same order.</summary>
+    public ReadOnlySpan<long> HostIndex => _rows.AsSpan(0, _count);
+
     /// <summary>Take part: row b when <paramref name="rows"/>[b].</summary>
     public void Update(ReadOnlySpan<bool> rows)
     {
@@ -48,6 +52,7 @@ public sealed class RowMask : IDisposable
             if (rows[b]) _rows[count++] = b;
         }
         MemoryMarshal.AsBytes(_steps.AsSpan()).CopyTo(_stepsCpu.bytes);
+        _count = count;
         MemoryMarshal.AsBytes(_rows.AsSpan(0, count)).CopyTo(_rowsCpu.bytes);
         if (!ReferenceEquals(Steps, _stepsCpu)) Steps.copy_(_stepsCpu);
         if (!ReferenceEquals(_rowsStore, _rowsCpu)) _rowsStore.copy_(_rowsCpu);

@@ -24,10 +24,10 @@ public sealed class TransformerBlock : nn.Module
         return x + mlp.forward(mlp_norm.forward(x));
     }
 
-    public Tensor Step(Tensor x, RotaryAngles rope, Tensor writeIndex, Tensor cacheK, Tensor cacheV, Tensor keyBias, long span,
+    internal Tensor Step(Tensor x, RotaryAngles rope, DecodeRows rows, Tensor cacheK, Tensor cacheV, Tensor keyBias, long span,
         DecodeAttention kernel)
     {
-        x = x + attn.Step(attn_norm.forward(x), rope, writeIndex, cacheK, cacheV, keyBias, span, kernel);
+        x = x + attn.Step(attn_norm.forward(x), rope, rows, cacheK, cacheV, keyBias, span, kernel);
         return x + mlp.forward(mlp_norm.forward(x));
     }
 }
