@@ -19,9 +19,13 @@ public sealed record TransportBenchmarkResult(int Batch, int Steps, double InPro
 /// <param name="ScoreSingleSeconds">One client scoring all N·k finished episodes in one request (median).</param>
 /// <param name="ScoreConcurrentSeconds">N clients each scoring its k episodes at once (median, until the last is answered).</param>
 /// <param name="ScoreConcurrentVsSingle">Median over paired repeats of the single score's seconds over the concurrent ones'.</param>
+/// <param name="BatchedStepShare">Of the concurrent clients' steps (every concurrent round, warm-ups included), the share that
+/// ran in a batched forward with another session's (the server's health: batched_steps); 0 when the server does not batch.</param>
+/// <param name="SessionsPerBatchedStep">Their mean number of sessions per batched forward (batched_steps / step_batches), 2..N;
+/// 0 when none ran batched.</param>
 public sealed record ConcurrentTransportResult(int Clients, int EnvsPerClient, int Steps, double SingleSeconds, double ConcurrentSeconds,
     double SingleTokensPerSecond, double ConcurrentTokensPerSecond, double ConcurrentVsSingle, IReadOnlyList<double> Ratios,
-    double ScoreSingleSeconds, double ScoreConcurrentSeconds, double ScoreConcurrentVsSingle);
+    double ScoreSingleSeconds, double ScoreConcurrentSeconds, double ScoreConcurrentVsSingle, double BatchedStepShare, double SessionsPerBatchedStep);
 
 /// <summary>
 /// The same episodes stepped in-process and through a real env server on tcp loopback, in paired repeats (one run of
@@ -105,7 +109,19 @@ public static class TransportBenchmark
 
             progress?.Invoke($"bench transport: {clients} clients × {envsPerClient} envs concurrently vs 1 client × {total} envs, {steps} steps, {repeats} paired repeats");
             // Same tokens on both sides: the throughput ratio is the inverse time ratio.
-            var (singleTimes, concurrentTimes, ratios) = PairedRounds(warmUps: 2, repeats, () => Episode(single, actions, seed), () => Concurrently(many, slices, seed));
+            // The server's batching counters, read around each concurrent round (outside its clock), say how full its bursts were.
+            long stepsSent = 0, batchedSteps = 0, stepBatches = 0;
+            double ConcurrentRound()
+            {
+                var before = EnvServerProbe.Health(address, TimeSpan.FromSeconds(30));
+                double seconds = Concurrently(many, slices, seed);
+                var after = EnvServerProbe.Health(address, TimeSpan.FromSeconds(30));
+                stepsSent += (long)clients * steps;
+                batchedSteps += after.BatchedSteps - before.BatchedSteps;
+                stepBatches += after.StepBatches - before.StepBatches;
+                return seconds;
+            }
+            var (singleTimes, concurrentTimes, ratios) = PairedRounds(warmUps: 2, repeats, () => Episode(single, actions, seed), ConcurrentRound);
             double singleSeconds = Stopwatches.Median(singleTimes), concurrentSeconds = Stopwatches.Median(concurrentTimes);
 
             // Then the same finished episodes (the single client's prompts, each column of the token table as a
@@ -120,7 +136,8 @@ public static class TransportBenchmark
                 () => AllAtOnce(many.Count, c => many[c].Score(shares[c].Prompts, shares[c].Responses)));
             return new ConcurrentTransportResult(clients, envsPerClient, steps, singleSeconds, concurrentSeconds,
                 total * steps / singleSeconds, total * steps / concurrentSeconds, Stopwatches.Median(ratios), ratios,
-                Stopwatches.Median(scoreSingle), Stopwatches.Median(scoreConcurrent), Stopwatches.Median(scoreRatios));
+                Stopwatches.Median(scoreSingle), Stopwatches.Median(scoreConcurrent), Stopwatches.Median(scoreRatios),
+                (double)batchedSteps / stepsSent, stepBatches == 0 ? 0 : (double)batchedSteps / stepBatches);
         }
         finally
         {

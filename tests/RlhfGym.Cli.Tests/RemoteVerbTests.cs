@@ -114,6 +114,9 @@ public class RemoteVerbTests
         // Both sides step the same 6 × 4 tokens: throughput is tokens over each side's seconds.
         Assert.InRange((double)json["single_tokens_per_s"]!, 24 / (double)json["single_s"]! * 0.99 - 1, 24 / (double)json["single_s"]! * 1.01 + 1);
         Assert.InRange((double)json["concurrent_tokens_per_s"]!, 24 / (double)json["concurrent_s"]! * 0.99 - 1, 24 / (double)json["concurrent_s"]! * 1.01 + 1);
+        // The server's counters: with a window, some of the 3 clients' steps met in batched forwards of 2 or 3 sessions.
+        Assert.InRange((double)json["batched_step_share"]!, 0.01, 1.0);
+        Assert.InRange((double)json["sessions_per_batched_step"]!, 2.0, 3.0);
         // Then scoring: both sides score the same 6 episodes.
         double scoreSingle = (double)json["score_single_s"]!, scoreConcurrent = (double)json["score_concurrent_s"]!, scoreRatio = (double)json["score_concurrent_vs_single"]!;
         Assert.True(scoreSingle > 0 && scoreConcurrent > 0 && scoreRatio > 0, json.ToJsonString());

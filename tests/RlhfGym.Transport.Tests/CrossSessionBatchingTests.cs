@@ -28,13 +28,19 @@ public class CrossSessionBatchingTests
     {
         List<float[]>[] alone;
         await using (var plain = await TestServer.Start(batchSessions: false))
+        {
             alone = Clients.Select(c => Run(plain.Address, c)).ToArray();
+            var unbatched = EnvServerProbe.Health(plain.Address, TimeSpan.FromSeconds(10));
+            Assert.Equal((0L, 0L), (unbatched.BatchedSteps, unbatched.StepBatches));
+        }
 
         await using var batching = await TestServer.Start(batchWindowMs: 5);
         using var start = new Barrier(Clients.Length);
         var together = await Task.WhenAll(Clients.Select(c => Task.Run(() => Run(batching.Address, c, start))));
         var health = EnvServerProbe.Health(batching.Address, TimeSpan.FromSeconds(10));
         Assert.True(health.BatchedSteps >= Steps, $"the sessions' steps should have met in batches; batched_steps {health.BatchedSteps}");
+        // Each batched forward ran two to all of the sessions' steps.
+        Assert.InRange(health.BatchedSteps, 2 * health.StepBatches, Clients.Length * health.StepBatches);
         Assert.True(health.BatchedResets >= 2, $"the sessions' mid-run resets should have met in a batch; batched_resets {health.BatchedResets}");
         Assert.True(health.BatchedScores >= 2, $"the sessions' scores should have met in batches; batched_scores {health.BatchedScores}");
 

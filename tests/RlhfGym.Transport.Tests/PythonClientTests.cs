@@ -95,7 +95,7 @@ public class PythonClientTests
             import numpy as np
             from rlhfgym_client import RemoteEnvError, ServerDraining, VectorEnv, health
             h = health(sys.argv[1], timeout=5)
-            assert set(h) >= {"ready", "draining", "sessions", "max_sessions", "sub_envs", "requests", "uptime_s", "busy", "batched_steps", "batched_resets", "batched_scores", "env", "device", "error"}, h
+            assert set(h) >= {"ready", "draining", "sessions", "max_sessions", "sub_envs", "requests", "uptime_s", "busy", "batched_steps", "step_batches", "batched_resets", "batched_scores", "env", "device", "error"}, h
             env = VectorEnv(sys.argv[1], num_envs=2, heartbeat=False)
             env.reset(seed=1)
             h = health(sys.argv[1], timeout=5)

@@ -426,6 +426,8 @@ public static class BenchCommand
             ["concurrent_tokens_per_s"] = Math.Round(r.ConcurrentTokensPerSecond, 0),
             ["concurrent_vs_single"] = Math.Round(r.ConcurrentVsSingle, 3),
             ["rounds"] = new JsonArray(r.Ratios.Select(x => (JsonNode?)Math.Round(x, 3)).ToArray()),
+            ["batched_step_share"] = Math.Round(r.BatchedStepShare, 3),
+            ["sessions_per_batched_step"] = Math.Round(r.SessionsPerBatchedStep, 2),
             ["score_single_s"] = Math.Round(r.ScoreSingleSeconds, 4),
             ["score_concurrent_s"] = Math.Round(r.ScoreConcurrentSeconds, 4),
             ["score_concurrent_vs_single"] = Math.Round(r.ScoreConcurrentVsSingle, 3),

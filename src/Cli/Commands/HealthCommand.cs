@@ -56,6 +56,7 @@ public static class HealthCommand
                     ["uptime_s"] = h.UptimeSeconds,
                     ["busy"] = h.Busy,
                     ["batched_steps"] = h.BatchedSteps,
+                    ["step_batches"] = h.StepBatches,
                     ["batched_resets"] = h.BatchedResets,
                     ["batched_scores"] = h.BatchedScores,
                     ["env"] = h.Env,

@@ -43,7 +43,7 @@ public sealed class RequestHandler : IDisposable
     private readonly EnvAssets _assets = new();
     private readonly ServerLoad _load = new();
     private readonly EnvDecoders? _decoders;
-    private long _batchedSteps, _batchedResets, _batchedScores;
+    private long _batchedSteps, _stepBatches, _batchedResets, _batchedScores;
     private readonly List<Request?> _burstRequests = new(); // the burst's requests as they joined, decoded
     private readonly HashSet<string> _burstSessions = new();
     private readonly HashSet<EnvDecoder> _burstDecoders = new();
@@ -181,10 +181,12 @@ public sealed class RequestHandler : IDisposable
             catch (ArgumentException) { continue; } // its own Dispatch answers with the error
             steps.Add((id, session.Env, actions));
         }
-        _batchedSteps += RunBatches(steps, s => s.Env, s => s.Session, _batchedStepOutcomes, "step",
+        var (stepped, stepBatches) = RunBatches(steps, s => s.Env, s => s.Session, _batchedStepOutcomes, "step",
             batch => TextVectorEnv.StepTogether(batch.Select(s => (s.Env, s.Actions)).ToList()));
+        _batchedSteps += stepped;
+        _stepBatches += stepBatches;
         _batchedResets += RunBatches(resets, s => s.Env, s => s.Session, _batchedResetOutcomes, "reset",
-            batch => TextVectorEnv.ResetTogether(batch.Select(s => (s.Env, s.Seed, (ResetOptions?)s.Options)).ToList()));
+            batch => TextVectorEnv.ResetTogether(batch.Select(s => (s.Env, s.Seed, (ResetOptions?)s.Options)).ToList())).Requests;
     }
 
     // Score requests of sessions on one decoder are scored in the same full forwards. Scoring changes no env, so every
@@ -202,19 +204,19 @@ public sealed class RequestHandler : IDisposable
             scores.Add((r, session.Env, p, q));
         }
         _batchedScores += RunBatches(scores, s => s.Env, s => s.Request, _batchedScoreOutcomes, "score",
-            batch => TextVectorEnv.ScoreTogether(batch.Select(s => (s.Env, (IReadOnlyList<int[]>)s.Prompts, (IReadOnlyList<int[]>)s.Responses)).ToList()));
+            batch => TextVectorEnv.ScoreTogether(batch.Select(s => (s.Env, (IReadOnlyList<int[]>)s.Prompts, (IReadOnlyList<int[]>)s.Responses)).ToList())).Requests;
     }
 
     // Runs the items of each decoder that has more than one as one batch and keeps each item's outcome under its key, for
     // its own Dispatch to read (Batched). A batch that fails as a whole (not one request's error: those come back per
     // request) gives every request in it that error, as each would have got alone; the server goes on. Returns how many
-    // requests ran batched.
-    private int RunBatches<TItem, TKey, T>(List<TItem> items, Func<TItem, TextVectorEnv> envOf, Func<TItem, TKey> keyOf,
+    // requests ran batched, and in how many batches.
+    private (int Requests, int Batches) RunBatches<TItem, TKey, T>(List<TItem> items, Func<TItem, TextVectorEnv> envOf, Func<TItem, TKey> keyOf,
         Dictionary<TKey, (T? Result, Exception? Error)> outcomes, string op, Func<List<TItem>, IReadOnlyList<(T? Result, Exception? Error)>> run)
         where TKey : notnull where T : class
     {
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        int batched = 0;
+        int batched = 0, batches = 0;
         foreach (var group in items.GroupBy(i => envOf(i).Decoder).Where(g => g.Count() > 1))
         {
             var batch = group.ToList();
@@ -227,9 +229,10 @@ public sealed class RequestHandler : IDisposable
             }
             for (int i = 0; i < batch.Count; i++) outcomes[keyOf(batch[i])] = results[i];
             batched += batch.Count;
+            batches++;
         }
         if (batched > 0) _load.RecordBusy(started);
-        return batched;
+        return (batched, batches);
     }
 
     // The outcome a burst's batch computed for this request, if it ran in one: true with its result, or its own error rethrown.
@@ -387,6 +390,7 @@ public sealed class RequestHandler : IDisposable
         UptimeSeconds = Math.Round(_load.UptimeSeconds, 3),
         Busy = Math.Round(_load.BusyFraction(), 4),
         BatchedSteps = _batchedSteps,
+        StepBatches = _stepBatches,
         BatchedResets = _batchedResets,
         BatchedScores = _batchedScores,
         Env = _o.Env,

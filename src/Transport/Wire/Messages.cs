@@ -161,6 +161,8 @@ public sealed class HealthMessage
     [Key("busy")] public double Busy { get; set; }
     /// <summary>Step requests that ran in one batched forward with another session's (cross-session batching).</summary>
     [Key("batched_steps")] public long BatchedSteps { get; set; }
+    /// <summary>Batched step forwards, each running the steps of two or more sessions: batched_steps / step_batches is their mean size.</summary>
+    [Key("step_batches")] public long StepBatches { get; set; }
     /// <summary>Reset requests whose prompts were prefilled in one forward with another session's.</summary>
     [Key("batched_resets")] public long BatchedResets { get; set; }
     /// <summary>Score requests whose pairs went through the models together with another session's.</summary>
