@@ -116,7 +116,7 @@ public sealed class CausalTransformer : nn.Module
         var (rowTokens, positions) = only is null
             ? (tokens, cache.Positions)
             : (tokens.index_select(0, only.Index), cache.Positions.index_select(0, only.Index));
-        var rows = only is null ? new DecodeRows(cache.WriteIndex, null, cache.BatchSize) : cache.RowsWrite(only.Index, positions);
+        var rows = only is null ? cache.EveryRow() : cache.SomeRows(only.Index, positions);
         var angles = _rope?.At(positions) ?? RotaryAngles.None;
         var x = embed.forward(rowTokens.view(-1, 1));
         if (pos_embed is not null) x = x + pos_embed.forward(positions).unsqueeze(1);

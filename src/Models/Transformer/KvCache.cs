@@ -20,13 +20,11 @@ public sealed class KvCache : IDisposable
     private readonly int _firstRow;        // where this cache's rows start in _lengthStore (a row range's offset)
     private readonly KvCache? _parent;     // set on a row range (RowRange): a view, owning no storage
     private readonly Tensor _slots;    // arange(Capacity) on the device
-    private readonly Tensor _headSlots; // arange(H_kv) · Capacity: where each head's slots start within a row
+    private readonly Tensor _rowHeadSlots; // (B, H_kv) int64: where slot 0 of (row, head) is in a layer seen as (B·H_kv·Capacity, D_head)
     private readonly Tensor _keyBias;  // (B, Capacity) in the cache's dtype: 0 where slot j holds a real token of row b, else -inf
     private readonly Tensor _zero;     // (B, 1) zeros in the cache's dtype, the source for unmasking one slot per row
     private readonly Tensor _rowIndex; // Positions viewed as (B, 1)
     internal Tensor Positions { get; }  // (B) int64 on the device: next write slot per row
-    /// <summary>Positions expanded to (B, H_kv, 1, D_head): the scatter index a decode step writes keys/values at.</summary>
-    internal Tensor WriteIndex { get; }
 
     internal KvCache(TransformerConfig config, int batchSize, int capacity, Device device, ScalarType dtype)
     {
@@ -46,14 +44,14 @@ public sealed class KvCache : IDisposable
         }
         _lengthStore = new long[batchSize];
         _slots = arange(capacity, ScalarType.Int64, device);
-        _headSlots = arange(config.NKvHeads, ScalarType.Int64, device).mul_(capacity);
+        _rowHeadSlots = arange(batchSize, ScalarType.Int64, device).mul_((long)config.NKvHeads * capacity).unsqueeze(1)
+            .add(arange(config.NKvHeads, ScalarType.Int64, device).mul_(capacity));
         _keyBias = full([batchSize, capacity], double.NegativeInfinity, dtype, device);
         _zero = zeros([batchSize, 1], dtype, device);
         Positions = zeros(batchSize, ScalarType.Int64, device);
         _rowIndex = Positions.view(batchSize, 1);
-        WriteIndex = Positions.view(batchSize, 1, 1, 1).expand(batchSize, config.NKvHeads, 1, config.HeadDim);
         // The cache outlives whatever dispose scope it was created in; it disposes its own tensors.
-        foreach (var t in Keys.Concat(Values).Append(_slots).Append(_headSlots).Append(_keyBias).Append(_zero).Append(Positions).Append(_rowIndex).Append(WriteIndex))
+        foreach (var t in Keys.Concat(Values).Append(_slots).Append(_rowHeadSlots).Append(_keyBias).Append(_zero).Append(Positions).Append(_rowIndex))
             t.DetachFromDisposeScope();
     }
 
@@ -83,13 +81,12 @@ public sealed class KvCache : IDisposable
         Keys = parent.Keys.Select(k => k.narrow(0, start, count)).ToArray();
         Values = parent.Values.Select(v => v.narrow(0, start, count)).ToArray();
         _slots = parent._slots;
-        _headSlots = parent._headSlots;
+        _rowHeadSlots = parent._rowHeadSlots.narrow(0, 0, count); // a row range's layers are seen from its own first row
         _keyBias = parent._keyBias.narrow(0, start, count);
         _zero = parent._zero.narrow(0, 0, count);
         Positions = parent.Positions.narrow(0, start, count);
         _rowIndex = Positions.view(count, 1);
-        WriteIndex = Positions.view(count, 1, 1, 1).expand(count, _config.NKvHeads, 1, _config.HeadDim);
-        foreach (var t in Keys.Concat(Values).Append(_keyBias).Append(_zero).Append(Positions).Append(_rowIndex).Append(WriteIndex))
+        foreach (var t in Keys.Concat(Values).Append(_rowHeadSlots).Append(_keyBias).Append(_zero).Append(Positions).Append(_rowIndex))
             t.DetachFromDisposeScope();
         MaxLength = Longest(HostLengths);
     }
@@ -179,16 +176,12 @@ public sealed class KvCache : IDisposable
         return grown;
     }
 
-    /// <summary>
-    /// Where a decode step of only the given rows (indices into this cache, at the given positions) writes their keys and values: slot
-    /// (row, head, position) of a layer seen as (B·H_kv·capacity, D_head), for each row and then each head, the order of
-    /// the step's (n, H_kv, 1, D_head) keys.
-    /// </summary>
-    internal DecodeRows RowsWrite(Tensor rows, Tensor positions)
-    {
-        var slot = rows.mul(_headSlots.shape[0] * (long)Capacity).add_(positions).unsqueeze(1); // (n, 1): head 0's slot
-        return new DecodeRows(slot.add(_headSlots).view(-1), rows, BatchSize);                // + each head's offset
-    }
+    /// <summary>A decode step of every row: each writes its keys and values at its own position.</summary>
+    internal DecodeRows EveryRow() => new(_rowHeadSlots.add(_rowIndex).view(-1), null, BatchSize);
+
+    /// <summary>A decode step of only the given rows (indices into this cache) at their positions.</summary>
+    internal DecodeRows SomeRows(Tensor rows, Tensor positions) =>
+        new(_rowHeadSlots.index_select(0, rows).add_(positions.unsqueeze(1)).view(-1), rows, BatchSize);
 
     /// <summary>Check there is room for one more token in every row (called before a decode step).</summary>
     internal void EnsureRoomForOneMore()
@@ -241,14 +234,10 @@ public sealed class KvCache : IDisposable
     {
         foreach (var t in Keys) t.Dispose();
         foreach (var t in Values) t.Dispose();
-        if (_parent is null)
-        {
-            _slots.Dispose(); // a row range shares its parent's
-            _headSlots.Dispose();
-        }
+        if (_parent is null) _slots.Dispose(); // a row range shares its parent's
+        _rowHeadSlots.Dispose();
         _keyBias.Dispose();
         _zero.Dispose();
-        WriteIndex.Dispose();
         _rowIndex.Dispose();
         Positions.Dispose();
     }
