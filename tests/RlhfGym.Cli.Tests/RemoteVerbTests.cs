@@ -99,12 +99,12 @@ public class RemoteVerbTests
     public void Bench_transport_with_clients_compares_concurrent_clients_with_one_client_of_all_their_envs()
     {
         var r = CliRunner.Run("bench", "transport", "--clients", "3", "--envs-per-client", "2", "--steps", "4", "--repeats", "3", "--eos-rate", "0.3",
-            "--batch-window-ms", "2", "--device", "cpu", "--json");
+            "--batch-window-ms", "5", "--device", "cpu", "--json");
         Assert.True(r.ExitCode == 0, r.StdErr);
         var json = r.LastJson();
         Assert.Equal(0.3, (double)json["eos_rate"]!);
-        Assert.Equal(2.0, (double)json["batch_window_ms"]!);
-        Assert.Contains("--batch-window-ms 2", r.StdErr + r.StdOut); // the serve child got the window (its command line is logged)
+        Assert.Equal(5.0, (double)json["batch_window_ms"]!);
+        Assert.Contains("--batch-window-ms 5", r.StdErr + r.StdOut); // the serve child got the window (its command line is logged)
         Assert.Equal(3, (int)json["clients"]!);
         Assert.Equal(2, (int)json["envs_per_client"]!);
         Assert.Equal("separate process", (string?)json["server"]);

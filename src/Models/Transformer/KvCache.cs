@@ -5,8 +5,9 @@ namespace RlhfGym.Models.Transformer;
 /// <summary>
 /// Preallocated key/value cache for a batch whose rows may hold different numbers of tokens.
 /// Row b's tokens occupy slots 0..Lengths[b]-1 of every layer; a decode step writes slot Lengths[b] of each row
-/// (its own position) and attends over slots 0..Lengths[b]. Nothing is reallocated while decoding: the positions, the
-/// scatter index derived from them and the slot-visibility mask are device tensors updated in place.
+/// (its own position) and attends over slots 0..Lengths[b]. The keys and values are never reallocated while decoding:
+/// the positions and the slot-visibility mask are device tensors updated in place, and a step derives its write index
+/// (one int64 per row and head) from the positions and a table of slots made once.
 /// </summary>
 public sealed class KvCache : IDisposable
 {
@@ -44,8 +45,9 @@ public sealed class KvCache : IDisposable
         }
         _lengthStore = new long[batchSize];
         _slots = arange(capacity, ScalarType.Int64, device);
-        _rowHeadSlots = arange(batchSize, ScalarType.Int64, device).mul_((long)config.NKvHeads * capacity).unsqueeze(1)
-            .add(arange(config.NKvHeads, ScalarType.Int64, device).mul_(capacity));
+        using (var scope = NewDisposeScope())
+            _rowHeadSlots = arange(batchSize, ScalarType.Int64, device).mul_((long)config.NKvHeads * capacity).unsqueeze(1)
+                .add(arange(config.NKvHeads, ScalarType.Int64, device).mul_(capacity)).MoveToOuterDisposeScope();
         _keyBias = full([batchSize, capacity], double.NegativeInfinity, dtype, device);
         _zero = zeros([batchSize, 1], dtype, device);
         Positions = zeros(batchSize, ScalarType.Int64, device);
@@ -214,7 +216,7 @@ public sealed class KvCache : IDisposable
 
     /// <summary>
     /// After a decode step of which only some rows take part, those rows hold one more token and the others are as they
-    /// were: the step's write at their next slot is overwritten by their next real step, before anything reads it.
+    /// were. (The step unmasked the others' next slot too; their next real step writes that slot before reading it.)
     /// </summary>
     internal void Advance(RowMask only)
     {
