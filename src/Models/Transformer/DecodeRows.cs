@@ -15,7 +15,9 @@ namespace RlhfGym.Models.Transformer;
 /// the absent rows change nothing, and this spares a copy of the present rows' keys and values.</item>
 /// </list>
 /// </summary>
-internal readonly record struct DecodeRows(Tensor WriteIndex, Tensor? Rows, long CacheRows)
+/// <param name="Queries">With some rows: a (B, H, 1, D_head) buffer of zeros made once per step; each layer copies its present
+/// rows' queries into it (the absent rows stay zero).</param>
+internal readonly record struct DecodeRows(Tensor WriteIndex, Tensor? Rows, Tensor? Queries)
 {
     /// <summary>Store the step's keys or values (n, H_kv, 1, D_head) in a cache layer (B, H_kv, capacity, D_head).</summary>
     public void Write(Tensor cacheLayer, Tensor kv)
@@ -24,8 +26,7 @@ internal readonly record struct DecodeRows(Tensor WriteIndex, Tensor? Rows, long
     }
 
     /// <summary>The step's queries (n, H, 1, D_head) as every cache row's, zero where a row is absent.</summary>
-    public Tensor Spread(Tensor q) =>
-        Rows is null ? q : q.new_zeros([CacheRows, q.shape[1], q.shape[2], q.shape[3]]).index_copy_(0, Rows, q);
+    public Tensor Spread(Tensor q) => Rows is null ? q : Queries!.index_copy_(0, Rows, q);
 
     /// <summary>The present rows' part of an attention output over every cache row.</summary>
     public Tensor Pick(Tensor y) => Rows is null ? y : y.index_select(0, Rows);

@@ -179,11 +179,12 @@ public sealed class KvCache : IDisposable
     }
 
     /// <summary>A decode step of every row: each writes its keys and values at its own position.</summary>
-    internal DecodeRows EveryRow() => new(_rowHeadSlots.add(_rowIndex).view(-1), null, BatchSize);
+    internal DecodeRows EveryRow() => new(_rowHeadSlots.add(_rowIndex).view(-1), null, null);
 
     /// <summary>A decode step of only the given rows (indices into this cache) at their positions.</summary>
     internal DecodeRows SomeRows(Tensor rows, Tensor positions) =>
-        new(_rowHeadSlots.index_select(0, rows).add_(positions.unsqueeze(1)).view(-1), rows, BatchSize);
+        new(_rowHeadSlots.index_select(0, rows).add_(positions.unsqueeze(1)).view(-1), rows,
+            zeros([BatchSize, _config.NHeads, 1, _config.HeadDim], _dtype, _slots.device));
 
     /// <summary>Check there is room for one more token in every row (called before a decode step).</summary>
     internal void EnsureRoomForOneMore()
