@@ -19,13 +19,17 @@ public sealed record TransportBenchmarkResult(int Batch, int Steps, double InPro
 /// <param name="ScoreSingleSeconds">One client scoring all N·k finished episodes in one request (median).</param>
 /// <param name="ScoreConcurrentSeconds">N clients each scoring its k episodes at once (median, until the last is answered).</param>
 /// <param name="ScoreConcurrentVsSingle">Median over paired repeats of the single score's seconds over the concurrent ones'.</param>
+/// <param name="ResetSingleSeconds">One client resetting all N·k sub-envs (median).</param>
+/// <param name="ResetConcurrentSeconds">N clients each resetting its k sub-envs at once (median, until the last is answered).</param>
+/// <param name="ResetConcurrentVsSingle">Median over paired repeats of the single reset's seconds over the concurrent ones'.</param>
 /// <param name="BatchedStepShare">Of the concurrent clients' steps (every concurrent round, warm-ups included), the share that
 /// ran in a batched forward with another session's (the server's health: batched_steps); 0 when the server does not batch.</param>
 /// <param name="SessionsPerBatchedStep">Their mean number of sessions per batched forward (batched_steps / step_batches), 2..N;
 /// 0 when none ran batched.</param>
 public sealed record ConcurrentTransportResult(int Clients, int EnvsPerClient, int Steps, double SingleSeconds, double ConcurrentSeconds,
     double SingleTokensPerSecond, double ConcurrentTokensPerSecond, double ConcurrentVsSingle, IReadOnlyList<double> Ratios,
-    double ScoreSingleSeconds, double ScoreConcurrentSeconds, double ScoreConcurrentVsSingle, double BatchedStepShare, double SessionsPerBatchedStep);
+    double ScoreSingleSeconds, double ScoreConcurrentSeconds, double ScoreConcurrentVsSingle,
+    double ResetSingleSeconds, double ResetConcurrentSeconds, double ResetConcurrentVsSingle, double BatchedStepShare, double SessionsPerBatchedStep);
 
 /// <summary>
 /// The same episodes stepped in-process and through a real env server on tcp loopback, in paired repeats (one run of
@@ -134,9 +138,16 @@ public static class TransportBenchmark
             var (scoreSingle, scoreConcurrent, scoreRatios) = PairedRounds(warmUps: 1, repeats,
                 () => Stopwatches.Seconds(() => single.Score(prompts, responses)),
                 () => AllAtOnce(many.Count, c => many[c].Score(shares[c].Prompts, shares[c].Responses)));
+
+            // And resets: the single client's N·k new prompts in one request, against the N clients' k each at once.
+            progress?.Invoke($"bench transport: resetting {clients} clients × {envsPerClient} concurrently vs 1 client × {total}");
+            var (resetSingle, resetConcurrent, resetRatios) = PairedRounds(warmUps: 1, repeats,
+                () => Stopwatches.Seconds(() => single.Reset(seed)),
+                () => AllAtOnce(many.Count, c => many[c].Reset(seed + c)));
             return new ConcurrentTransportResult(clients, envsPerClient, steps, singleSeconds, concurrentSeconds,
                 total * steps / singleSeconds, total * steps / concurrentSeconds, Stopwatches.Median(ratios), ratios,
                 Stopwatches.Median(scoreSingle), Stopwatches.Median(scoreConcurrent), Stopwatches.Median(scoreRatios),
+                Stopwatches.Median(resetSingle), Stopwatches.Median(resetConcurrent), Stopwatches.Median(resetRatios),
                 (double)batchedSteps / stepsSent, stepBatches == 0 ? 0 : (double)batchedSteps / stepBatches);
         }
         finally

@@ -120,6 +120,9 @@ public class RemoteVerbTests
         // Then scoring: both sides score the same 6 episodes.
         double scoreSingle = (double)json["score_single_s"]!, scoreConcurrent = (double)json["score_concurrent_s"]!, scoreRatio = (double)json["score_concurrent_vs_single"]!;
         Assert.True(scoreSingle > 0 && scoreConcurrent > 0 && scoreRatio > 0, json.ToJsonString());
+        // And resetting: the 6 sub-envs' new prompts in one request against 3 requests of 2 at once.
+        double resetSingle = (double)json["reset_single_s"]!, resetConcurrent = (double)json["reset_concurrent_s"]!, resetRatio = (double)json["reset_concurrent_vs_single"]!;
+        Assert.True(resetSingle > 0 && resetConcurrent > 0 && resetRatio > 0, json.ToJsonString());
     }
 
     [Theory]

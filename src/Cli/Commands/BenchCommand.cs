@@ -346,7 +346,7 @@ public static class BenchCommand
         var pings = new Option<int>("--pings") { Description = "small requests timed for the round-trip percentiles", DefaultValueFactory = _ => 2000 };
         var port = new Option<int?>("--port") { Description = "loopback port of the benchmark's server (default: a free one)" };
         var sameProcess = new Option<bool>("--same-process") { Description = "run the server inside this process instead of a `rlhfgym serve` child" };
-        var clients = new Option<int?>("--clients") { Description = "N clients stepping concurrently against one server, compared with one client of N × --envs-per-client sub-envs, then scoring concurrently vs at once (prints concurrent_vs_single and score_concurrent_vs_single instead of the in-process comparison)" };
+        var clients = new Option<int?>("--clients") { Description = "N clients stepping concurrently against one server, compared with one client of N × --envs-per-client sub-envs, then scoring and resetting concurrently vs at once (prints concurrent_vs_single, score_concurrent_vs_single and reset_concurrent_vs_single instead of the in-process comparison)" };
         var envsPerClient = new Option<int>("--envs-per-client") { Description = "with --clients: sub-envs of each concurrent client", DefaultValueFactory = _ => 4 };
         var window = new Option<double?>("--batch-window-ms") { Description = "with --clients: the server's batching window (serve --batch-window-ms, 0..1000; default: the server's default, 0)" };
         var eosRate = new Option<double>("--eos-rate") { Description = "with --clients: chance (0..0.5) that an action is EOS; above 0, episodes end early and autoreset (next-step) starts new ones, so the run includes the new episodes' prefills", DefaultValueFactory = _ => 0 };
@@ -431,6 +431,9 @@ public static class BenchCommand
             ["score_single_s"] = Math.Round(r.ScoreSingleSeconds, 4),
             ["score_concurrent_s"] = Math.Round(r.ScoreConcurrentSeconds, 4),
             ["score_concurrent_vs_single"] = Math.Round(r.ScoreConcurrentVsSingle, 3),
+            ["reset_single_s"] = Math.Round(r.ResetSingleSeconds, 4),
+            ["reset_concurrent_s"] = Math.Round(r.ResetConcurrentSeconds, 4),
+            ["reset_concurrent_vs_single"] = Math.Round(r.ResetConcurrentVsSingle, 3),
             ["server"] = sameProcess ? "same process" : "separate process",
             ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
         };
