@@ -10,9 +10,9 @@ def health(address, timeout=2.0, server_key=None, client_secret_key=None):
     """The server's health map: ready (bool), draining (bool), sessions, max_sessions, sub_envs, requests (ints),
     uptime_s, busy (floats; busy is the fraction of the last 10 s spent handling requests), batched_steps (int: step
     requests that ran in one batched forward with another session's), step_batches (int: those batched forwards, so
-    batched_steps / step_batches is their mean size in sessions; absent from an older server), batched_resets (int: reset requests prefilled
-    together with another session's), batched_scores (int: score requests scored
-    together with another session's), env, device (str), error
+    batched_steps / step_batches is their mean size in sessions; absent from an older server), batched_resets (int:
+    reset requests prefilled together with another session's), batched_scores (int: score requests scored together
+    with another session's), env, device (str), error
     (str or None: why the default env cannot load). Raises RemoteEnvError("timeout", ...) when nothing answers within
     `timeout` seconds. A CurveZMQ server needs server_key and client_secret_key (as for VectorEnv); health needs no
     allow-list proof."""
