@@ -135,19 +135,14 @@ public static class TransportBenchmark
             var shares = Enumerable.Range(0, clients).Select(c => (Prompts: prompts[(c * envsPerClient)..((c + 1) * envsPerClient)],
                 Responses: responses[(c * envsPerClient)..((c + 1) * envsPerClient)])).ToArray();
             progress?.Invoke($"bench transport: scoring {total} episodes of {steps} tokens: {clients} clients × {envsPerClient} concurrently vs 1 client × {total}");
-            var (scoreSingle, scoreConcurrent, scoreRatios) = PairedRounds(warmUps: 1, repeats,
-                () => Stopwatches.Seconds(() => single.Score(prompts, responses)),
-                () => AllAtOnce(many.Count, c => many[c].Score(shares[c].Prompts, shares[c].Responses)));
+            var score = OneVsAllAtOnce(repeats, () => single.Score(prompts, responses), c => many[c].Score(shares[c].Prompts, shares[c].Responses), clients);
 
             // And resets: the single client's N·k new prompts in one request, against the N clients' k each at once.
             progress?.Invoke($"bench transport: resetting {clients} clients × {envsPerClient} concurrently vs 1 client × {total}");
-            var (resetSingle, resetConcurrent, resetRatios) = PairedRounds(warmUps: 1, repeats,
-                () => Stopwatches.Seconds(() => single.Reset(seed)),
-                () => AllAtOnce(many.Count, c => many[c].Reset(seed + c)));
+            var reset = OneVsAllAtOnce(repeats, () => single.Reset(seed), c => many[c].Reset(seed + c), clients);
             return new ConcurrentTransportResult(clients, envsPerClient, steps, singleSeconds, concurrentSeconds,
                 total * steps / singleSeconds, total * steps / concurrentSeconds, Stopwatches.Median(ratios), ratios,
-                Stopwatches.Median(scoreSingle), Stopwatches.Median(scoreConcurrent), Stopwatches.Median(scoreRatios),
-                Stopwatches.Median(resetSingle), Stopwatches.Median(resetConcurrent), Stopwatches.Median(resetRatios),
+                score.Single, score.Concurrent, score.Ratio, reset.Single, reset.Concurrent, reset.Ratio,
                 (double)batchedSteps / stepsSent, stepBatches == 0 ? 0 : (double)batchedSteps / stepBatches);
         }
         finally
@@ -156,6 +151,14 @@ public static class TransportBenchmark
             server?.Dispose();
             try { Directory.Delete(dir, true); } catch (IOException) { }
         }
+    }
+
+    // One request of the single client against one request of each concurrent client at once, in paired rounds after a
+    // warm-up: the medians of both sides' seconds and of single over concurrent.
+    private static (double Single, double Concurrent, double Ratio) OneVsAllAtOnce(int repeats, Action single, Action<int> eachClient, int clients)
+    {
+        var (one, many, ratios) = PairedRounds(warmUps: 1, repeats, () => Stopwatches.Seconds(single), () => AllAtOnce(clients, eachClient));
+        return (Stopwatches.Median(one), Stopwatches.Median(many), Stopwatches.Median(ratios));
     }
 
     // Each action becomes EOS with probability `rate` (the same table for both sides, so their episodes end together).

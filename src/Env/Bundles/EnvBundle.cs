@@ -57,6 +57,8 @@ public sealed class EnvBundle
     public IReadOnlyDictionary<NormalizerKind, RewardNormalizer> Normalizers { get; }
     public TransformerConfig ReferenceConfig { get; }
     public TransformerConfig RewardConfig { get; }
+    /// <summary>The longest sequence (prompt + response) both models take in one forward: the smaller max_seq_len.</summary>
+    public int MaxSequenceLength => Math.Min(ReferenceConfig.MaxSeqLen, RewardConfig.MaxSeqLen);
     /// <summary>The bundle's judge when it has one (a world's gold judge); for evaluation only, never part of the reward.</summary>
     public IEpisodeJudge? Judge { get; }
     public JsonObject Info { get; }

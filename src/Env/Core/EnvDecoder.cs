@@ -49,8 +49,8 @@ public sealed class EnvDecoder : IDisposable
         _lanes = parallelModels ?? InferenceLanes.Pay(device) ? InferenceLanes.Shared : null;
     }
 
-    /// <summary>The longest sequence (prompt + response) both models take in one forward: the smaller max_seq_len.</summary>
-    public int MaxSequence => Math.Min(_ref.Config.MaxSeqLen, _rm.Transformer.Config.MaxSeqLen);
+    /// <summary>The longest sequence (prompt + response) both models take in one forward (<see cref="EnvBundle.MaxSequenceLength"/>).</summary>
+    public int MaxSequence => Bundle.MaxSequenceLength;
 
     /// <summary>Rows in the pool (taken or free).</summary>
     public int Rows => _used.Length;

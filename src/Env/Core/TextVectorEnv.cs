@@ -68,11 +68,11 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         _isEos = new bool[_vocab];
         foreach (int eosId in bundle.EosIds) _isEos[eosId] = true;
         _capacity = _pool.Max(p => p.Tokens.Length) + _budget + 1;
-        if (_capacity > bundle.ReferenceConfig.MaxSeqLen || _capacity > bundle.RewardConfig.MaxSeqLen)
+        if (_capacity > bundle.MaxSequenceLength)
             throw new ArgumentException($"prompts of up to {_capacity - _budget - 1} tokens plus max_new_tokens {_budget} exceed the models' max_seq_len");
         Spec = new EnvSpec(id ?? bundle.Name, numEnvs, _vocab, bundle.EosIds, bundle.PadId, _budget, autoreset, _o)
         {
-            MaxSequenceLength = Math.Min(bundle.ReferenceConfig.MaxSeqLen, bundle.RewardConfig.MaxSeqLen),
+            MaxSequenceLength = bundle.MaxSequenceLength,
         };
         _judge = bundle.Judge;
         _ownsDecoder = shared is null;
