@@ -54,8 +54,15 @@ public sealed record DecodeBenchmarkResult(
 
 /// <param name="RlhfGymVsPyTorch">Median over rounds of RlhfGym's Auto-kernel time over PyTorch's best kernel in the
 /// same round (below 1: RlhfGym is faster).</param>
+/// <param name="RoundRatios">The per-round ratios <paramref name="RlhfGymVsPyTorch"/> is the median of, in round order.</param>
+/// <param name="AchievedGflops">The same counted FLOPs over PyTorch's best median seconds.</param>
+/// <param name="CeilingGflops">PyTorch's rate for the same matrix products alone, timed the same way as RlhfGym's ceiling
+/// with its own BLAS: the two sides may multiply at different rates, and this says by how much.</param>
 public sealed record PyTorchPeerResult(JsonObject Info, IReadOnlyDictionary<string, double> KernelSeconds, string Best, double BestSeconds,
-    double RlhfGymVsPyTorch);
+    double RlhfGymVsPyTorch, IReadOnlyList<double> RoundRatios, double AchievedGflops, double CeilingGflops)
+{
+    public double FractionOfCeiling => AchievedGflops / CeilingGflops;
+}
 
 /// <summary>
 /// `rlhfgym bench decode`: the env's per-token cost at any model size, alone. B rows of P-token random prompts are
@@ -145,7 +152,7 @@ public static class DecodeBenchmark
                     AchievedGflops: flops / medians[autoKernel] / 1e9,
                     CeilingGflops: ceilingFlops / Stopwatches.Median(ceilings) / 1e9,
                     SquareGemmGflops: SquareGemmGflops(device),
-                    PyTorch: peer is null ? null : Summarize(peer.Info, peerRounds, ratios));
+                    PyTorch: peer is null ? null : Summarize(peer.Info, peerRounds, ratios, flops, ceilingFlops));
             }
         }
         finally
@@ -207,11 +214,15 @@ public static class DecodeBenchmark
         return 2.0 * n * n * n / seconds / 1e9;
     }
 
-    private static PyTorchPeerResult Summarize(JsonObject info, List<JsonObject> rounds, List<double> ratios)
+    // flops: every counted FLOP of the timed steps; ceilingFlops: those of their matrix products (the same on both sides).
+    private static PyTorchPeerResult Summarize(JsonObject info, List<JsonObject> rounds, List<double> ratios, double flops, double ceilingFlops)
     {
         var kernels = rounds[0]["seconds"]!.AsObject().Select(p => p.Key).ToList();
         var medians = kernels.ToDictionary(k => k, k => Stopwatches.Median(rounds.Select(r => r["seconds"]![k]!.GetValue<double>())));
         string best = medians.MinBy(p => p.Value).Key;
-        return new PyTorchPeerResult(info, medians, best, medians[best], Stopwatches.Median(ratios));
+        double ceilingSeconds = Stopwatches.Median(rounds.Select(r => r["matmul_ceiling_s"]?.GetValue<double>()
+            ?? throw new InvalidOperationException($"--pytorch: the peer's round has no matmul_ceiling_s: {r.ToJsonString()}")));
+        return new PyTorchPeerResult(info, medians, best, medians[best], Stopwatches.Median(ratios), ratios,
+            AchievedGflops: flops / medians[best] / 1e9, CeilingGflops: ceilingFlops / ceilingSeconds / 1e9);
     }
 }

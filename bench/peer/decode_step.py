@@ -17,8 +17,10 @@ threads with half the intra-op threads each (what RlhfGym does on CPU; the GIL i
 
 Run it alone (prints one JSON object):
   /usr/bin/python3 bench/peer/decode_step.py --config DIR/rlhfgym_config.json --threads 2 --rounds 3
-or with --serve, reading one command per line on stdin ("round" times every kernel once and prints a JSON line;
-"quit" exits): how the C# bench alternates its rounds with this one's.
+or with --serve, reading one command per line on stdin ("round" times every kernel once, then the step's matrix
+products alone, and prints a JSON line; "quit" exits): how the C# bench alternates its rounds with this one's.
+The products alone ("matmul_ceiling_s") are timed as RlhfGym times its own matmul ceiling, so the two sides' BLAS
+libraries can be told apart from the rest of the step.
 Needs numpy and torch (Debian 12: python3-numpy, python3-torch 1.13).
 """
 import argparse
@@ -275,6 +277,38 @@ def main():
             seconds = time.perf_counter() - start
         return seconds, out["logits"]
 
+    def step_weights(w, lm_head):
+        """The weight matrices one decode step multiplies by, in RlhfGym's order (its DecodeStepFlops counts the same)."""
+        names = ["attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+        out = [w[f"blocks.{i}.{n}.weight"] for i in range(c["n_layers"]) for n in names if f"blocks.{i}.{n}.weight" in w]
+        if lm_head:
+            out.append(w["lm_head.weight"] if "lm_head.weight" in w else w["embed.weight"])
+        return out
+
+    ref_weights, rm_weights = step_weights(ref_w, True), step_weights(rm_w, False)
+    widths = {wt.shape[1] for wt in ref_weights + rm_weights}
+    ceiling_inputs = {width: torch.randn(args.batch, width, generator=g) for width in widths}
+
+    def matmul_ceiling(count=args.steps):
+        """The step's matrix products alone, with both models' own weights at the step's shapes, once per step: the
+        better of the two models one after the other on all threads and (with lanes) each model's in its own lane.
+        The same measurement as RlhfGym's matmul_ceiling_gflops, so the two BLAS libraries can be compared."""
+        def products(weights):
+            for wt in weights:
+                F.linear(ceiling_inputs[wt.shape[1]], wt)
+
+        with torch.inference_mode():
+            start = time.perf_counter()
+            for _ in range(count):
+                products(ref_weights + rm_weights)
+            best = time.perf_counter() - start
+            if lanes:
+                start = time.perf_counter()
+                for _ in range(count):
+                    lanes.run(lambda: products(ref_weights), lambda: products(rm_weights))
+                best = min(best, time.perf_counter() - start)
+        return best
+
     def one_round():
         times = {}
         for v in variants:
@@ -282,12 +316,14 @@ def main():
         if args.dump_logits:
             logits.numpy().astype(np.float32).tofile(args.dump_logits)
         best = min(times, key=times.get)
-        return {"seconds": {k: round(v, 5) for k, v in times.items()}, "best": best, "best_s": round(times[best], 5)}
+        return {"seconds": {k: round(v, 5) for k, v in times.items()}, "best": best, "best_s": round(times[best], 5),
+                "matmul_ceiling_s": round(matmul_ceiling(), 5)}
 
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_library(),
             "variants": [name(v) for v in variants], "batch": args.batch, "prompt_len": args.prompt_len, "steps": args.steps}
     for v in variants:  # warm up (allocator, BLAS threads, both lanes)
         one_run(v, count=min(8, args.steps))
+    matmul_ceiling(count=min(8, args.steps))
     if args.serve:
         print(json.dumps({"ready": True, **info}), flush=True)
         for line in sys.stdin:
@@ -302,7 +338,8 @@ def main():
     rounds = [one_round() for _ in range(args.rounds)]
     medians = {n: sorted(r["seconds"][n] for r in rounds)[len(rounds) // 2] for n in map(name, variants)}
     best = min(medians, key=medians.get)
-    print(json.dumps({**info, "rounds": rounds, "median_s": medians, "best": best, "best_s": medians[best]}))
+    ceiling = sorted(r["matmul_ceiling_s"] for r in rounds)[len(rounds) // 2]
+    print(json.dumps({**info, "rounds": rounds, "median_s": medians, "best": best, "best_s": medians[best], "matmul_ceiling_s": ceiling}))
 
 
 if __name__ == "__main__":

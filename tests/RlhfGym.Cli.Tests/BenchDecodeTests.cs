@@ -31,6 +31,13 @@ public class BenchDecodeTests
         Assert.StartsWith("1.", (string?)peer["torch"]); // Debian 12's python3-torch
         Assert.Contains((string)peer["best"]!, peer["kernel_s"]!.AsObject().Select(p => p.Key));
         Assert.True((double)json["rlhfgym_vs_pytorch"]! > 0);
+        Assert.Equal((double)json["rlhfgym_vs_pytorch"]!, (double)json["rlhfgym_vs_pytorch_rounds"]!.AsArray().Single()!); // one round: its ratio is the median
+        // The peer's own matrix products alone, timed as RlhfGym's ceiling is, and the two ceilings' ratio.
+        double peerAchieved = (double)peer["achieved_gflops"]!, peerCeiling = (double)peer["matmul_ceiling_gflops"]!;
+        Assert.True(peerAchieved > 0 && peerCeiling > 0, peer.ToJsonString());
+        double peerSlack = 0.005 * (1 + peerAchieved / peerCeiling) / peerCeiling + 0.0005;
+        Assert.InRange((double)peer["fraction_of_ceiling"]!, peerAchieved / peerCeiling - peerSlack, peerAchieved / peerCeiling + peerSlack);
+        Assert.InRange((double)json["matmul_ceiling_vs_pytorch"]!, ceiling / peerCeiling * 0.99 - 0.001, ceiling / peerCeiling * 1.01 + 0.001);
     }
 
     [Theory]

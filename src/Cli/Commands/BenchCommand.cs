@@ -218,8 +218,14 @@ public static class BenchCommand
                     ["kernel_s"] = new JsonObject(peer.KernelSeconds.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)Math.Round(p.Value, 4)))),
                     ["best"] = peer.Best,
                     ["best_s"] = Math.Round(peer.BestSeconds, 4),
+                    ["achieved_gflops"] = Math.Round(peer.AchievedGflops, 2),
+                    ["matmul_ceiling_gflops"] = Math.Round(peer.CeilingGflops, 2),
+                    ["fraction_of_ceiling"] = Math.Round(peer.FractionOfCeiling, 3),
                 };
                 json["rlhfgym_vs_pytorch"] = Math.Round(peer.RlhfGymVsPyTorch, 3);
+                json["rlhfgym_vs_pytorch_rounds"] = new JsonArray(peer.RoundRatios.Select(x => (JsonNode?)Math.Round(x, 3)).ToArray());
+                // Above 1: RlhfGym's BLAS multiplies the step's shapes faster than the peer's; below 1, slower.
+                json["matmul_ceiling_vs_pytorch"] = Math.Round(r.CeilingGflops / peer.CeilingGflops, 3);
             }
             return json;
         });
