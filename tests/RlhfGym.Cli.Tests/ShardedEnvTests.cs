@@ -218,6 +218,17 @@ public class ShardedEnvTests
             var report = EnvChecker.Check(env, seed: 3, steps: 24);
             Assert.True(report.Passed, $"{mode}: " + string.Join("\n", report.Failures.Select(f => $"{f.Name}: {f.Detail}")));
         }
+        using (var env = new ShardedVectorEnv(fleet.Addresses, numEnvs: 6, heartbeat: TimeSpan.Zero))
+        {
+            // The same seed gives the same prompts; a reset without one goes on with each session's own stream.
+            var seeded = env.Reset(seed: 4).PromptIds;
+            Assert.Equal(seeded, env.Reset(seed: 4).PromptIds);
+            var first = env.Reset().PromptIds;
+            var second = env.Reset().PromptIds;
+            Assert.NotEqual(seeded, first);
+            Assert.NotEqual(seeded, second);
+            Assert.NotEqual(first, second);
+        }
         using (var env = new ShardedVectorEnv(fleet.Addresses, numEnvs: 2, heartbeat: TimeSpan.Zero))
         {
             var paths = env.DownloadAssets(dir.File("assets"));

@@ -16,6 +16,7 @@ import numpy as np
 from .episode import Episode
 from .errors import NoServerLeft, RemoteEnvError, ServerDraining, SessionLost
 from .health import health
+from .spaces import Tuple
 from .vector_env import NO_ACTION, VectorEnv, reset_options
 
 _REPROBE_S = 5.0   # a dead server is asked again (health) at most this often
@@ -83,7 +84,7 @@ class ShardedVectorEnv:
         self._prompt_ids = [None] * num_envs
         self._prompt_texts = [None] * num_envs
         self._tokens = [[] for _ in range(num_envs)]
-        self._seed = None
+        self._seed = None        # the last seed reset was given: the base of the seeds of sessions made again after a loss
         self._sessions_made = 0
         self.servers_lost = 0    # servers given up on since the env was made
         self.episodes_lost = 0   # episodes cut short by a lost server (each reported once, info["lost"])
@@ -96,6 +97,7 @@ class ShardedVectorEnv:
         self.single_action_space = self._shards[0].env.single_action_space
         self.action_space = type(self._shards[0].env.action_space)([self.spec["vocab_size"]] * num_envs)
         self.single_observation_space = self._shards[0].env.single_observation_space
+        self.observation_space = Tuple([self.single_observation_space] * num_envs)
         self.ref_logprob = np.zeros(num_envs, dtype=np.float32)
         self.ref_entropy = np.zeros(num_envs, dtype=np.float32)
         self.finished_episodes = {}
@@ -104,7 +106,7 @@ class ShardedVectorEnv:
 
     def reset(self, *, seed=None, options=None):
         """As VectorEnv.reset. With a seed, server slice j is reset with seed + j (the same prompts again only while the
-        spread is the same). A group of group_size consecutive sub-envs must sit on one server: a full reset spreads
+        spread is the same); without one, each slice's session goes on with its own random stream, as VectorEnv does. A group of group_size consecutive sub-envs must sit on one server: a full reset spreads
         them so; a masked reset of a group split by a failover raises ValueError (reset everything to regroup)."""
         mask, group = reset_options(options)
         if mask is not None and len(mask) != self.num_envs:
@@ -114,7 +116,7 @@ class ShardedVectorEnv:
             self._seed = int(seed)
         full = mask is None or all(mask)
         if not full and any(p is None for p in self._prompts):
-            raise RemoteEnvError("invalid_state", "the first reset must reset every sub-env (no mask)")
+            raise RemoteEnvError("invalid_state", "the first reset must reset every sub-env (no mask, or every entry True)")
         rows = [b for b in range(self.num_envs) if mask is None or mask[b]]
         if not isinstance(group, int) or group < 1 or len(rows) % group:
             raise ValueError(f"group_size {group!r} must be an int >= 1 dividing the {len(rows)} sub-envs being reset")
@@ -134,7 +136,8 @@ class ShardedVectorEnv:
                 work.append((shard, j, local))
         outcomes = self._fan_out([
             (lambda shard=shard, j=j, local=local: shard.env.reset(
-                seed=self._shard_seed(j), options={"mask": None if all(local) else local, "group_size": group}))
+                seed=None if seed is None else int(seed) + j,
+                options={"mask": None if all(local) else local, "group_size": group}))
             for shard, j, local in work])
         for (shard, _, _), (value, error) in zip(work, outcomes):
             if error is not None:

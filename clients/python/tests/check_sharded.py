@@ -47,6 +47,14 @@ with tempfile.TemporaryDirectory() as assets:
 observations, info = env.reset(seed=11)
 check(len(observations) == 6 and all(o.dtype == np.int64 for o in observations), "six int64 observations")
 check(len(info["prompt_ids"]) == 6, "six prompt ids")
+check(env.observation_space.contains(observations), "the reset observations are in observation_space")
+# The same seed gives the same prompts; a reset without one goes on with each session's stream, drawing new ones.
+seeded = list(info["prompt_ids"])
+check(list(env.reset(seed=11)[1]["prompt_ids"]) == seeded, "reset(seed=11) twice: the same prompts")
+unseeded = [list(env.reset()[1]["prompt_ids"]) for _ in range(2)]
+check(unseeded[0] != seeded and unseeded[1] != seeded and unseeded[0] != unseeded[1],
+      f"unseeded resets after reset(seed=11) draw new prompts: {seeded} then {unseeded}")
+observations, info = env.reset(seed=11)
 
 rng = np.random.default_rng(3)
 vocab, eos = env.spec["vocab_size"], env.spec["eos_ids"][0]

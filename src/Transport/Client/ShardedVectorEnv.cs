@@ -41,7 +41,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
     private readonly int[][] _prompts;
     private readonly string[] _promptIds, _promptTexts;
     private readonly StepResult _result;
-    private long? _seed;
+    private long? _seed; // the last seed a Reset was given: the base of the seeds of sessions made again after a loss
     private int _sessionsMade;
 
     /// <summary>Servers given up on (in any call) since the env was made.</summary>
@@ -95,7 +95,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         int group = options?.GroupSize ?? 1;
         if (seed is not null) _seed = seed;
         bool full = mask is null || mask.All(m => m);
-        if (!full && _prompts.Any(p => p is null)) throw new InvalidOperationException("the first Reset must reset every sub-env (no mask)");
+        if (!full && _prompts.Any(p => p is null)) throw new InvalidOperationException("the first Reset must reset every sub-env (no mask, or every entry true)");
         var rows = Enumerable.Range(0, _numEnvs).Where(b => mask is null || mask[b]).ToArray();
         if (group < 1 || rows.Length % group != 0)
             throw new ArgumentException($"group size {group} must be >= 1 and divide the {rows.Length} sub-envs being reset");
@@ -113,7 +113,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         var work = _shards.Select((shard, j) => (shard, j, mask: shard.Rows.Select(reset.Contains).ToArray()))
             .Where(w => w.mask.Any(m => m)).ToList();
         var outcomes = FanOut(work.Select(w => (Func<ResetResult>)(() =>
-            w.shard.Env.Reset(ShardSeed(w.j), new ResetOptions { Mask = w.mask.All(m => m) ? null : w.mask, GroupSize = group }))).ToList());
+            w.shard.Env.Reset(seed is { } given ? unchecked(given + w.j) : null, new ResetOptions { Mask = w.mask.All(m => m) ? null : w.mask, GroupSize = group }))).ToList());
         for (int i = 0; i < work.Count; i++)
         {
             var (shard, _, _) = work[i];
