@@ -113,6 +113,15 @@ public class EnvOptionsCodecTests
     }
 
     [Fact]
+    public void A_nil_value_names_the_key_and_what_it_accepts()
+    {
+        // A client's options map may hold a nil (msgpack nil, Python None): refused like any bad value, naming its key.
+        var e = Assert.Throws<EnvOptionException>(() => EnvOptionsCodec.Decode(new Dictionary<string, string> { ["c_ent"] = null! }, new EnvOptions()));
+        Assert.Equal("c_ent", e.Key);
+        Assert.Equal("option 'c_ent' must be a finite number >= 0; got nil (no value)", e.Message);
+    }
+
+    [Fact]
     public void Unknown_keys_are_errors_listing_the_known_ones()
     {
         var e = Assert.Throws<EnvOptionException>(() => EnvOptionsCodec.Decode(new Dictionary<string, string> { ["dense-as-bandit"] = "true" }, new EnvOptions()));

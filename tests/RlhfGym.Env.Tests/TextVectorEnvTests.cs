@@ -257,4 +257,31 @@ public class TextVectorEnvTests
         var r = env.Step([7, 8, 9]); // sub-env 1 runs again
         Assert.False(r.Terminated[1]);
     }
+
+    [Fact]
+    public void Score_counts_the_eos_in_the_budget_as_a_rollout_does()
+    {
+        using var env = Make(Bundle.Defaults with { MaxNewTokens = 4 });
+        var prompt = env.Reset(2).Prompts[0];
+        int[] full = [5, 6, 7, Eos], truncated = [5, 6, 7, 8], over = [5, 6, 7, 8, Eos];
+        var scored = env.Score([prompt, prompt], [full, truncated]);
+        Assert.Equal(4, scored[0].Response.Length);
+        Assert.Equal(4, scored[1].Response.Length);
+        var e = Assert.Throws<ArgumentException>(() => env.Score([prompt], [over]));
+        Assert.Contains("5 tokens through its first EOS", e.Message);
+        Assert.Contains("max_new_tokens 4", e.Message);
+    }
+
+    [Fact]
+    public void A_first_reset_takes_a_mask_of_every_sub_env_as_a_full_reset_and_refuses_a_partial_one()
+    {
+        using var env = Make(n: 3, autoreset: AutoresetMode.Disabled);
+        var partial = Assert.Throws<InvalidOperationException>(() => env.Reset(8, new ResetOptions { Mask = [true, false, true] }));
+        Assert.Contains("first Reset", partial.Message);
+        using var plain = Make(n: 3, autoreset: AutoresetMode.Disabled);
+        var expected = plain.Reset(8);
+        var reset = env.Reset(8, new ResetOptions { Mask = [true, true, true] });
+        Assert.Equal(expected.PromptIds, reset.PromptIds);
+        Assert.Equal(plain.Step([5, 6, Eos]).RefLogProb.ToArray(), env.Step([5, 6, Eos]).RefLogProb.ToArray());
+    }
 }

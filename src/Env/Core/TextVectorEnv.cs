@@ -139,8 +139,8 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         ObjectDisposedException.ThrowIf(_disposed, this);
         var mask = options?.Mask;
         if (mask is not null && mask.Length != _b) throw new ArgumentException($"reset mask has {mask.Length} entries, the env has {_b} sub-envs");
-        bool all = mask is null || (mask.All(m => m) && _prompt.All(p => p is not null));
-        if (mask is not null && !all && _prompt.Any(p => p is null)) throw new InvalidOperationException("the first Reset must reset every sub-env (no mask)");
+        bool all = mask is null || mask.All(m => m);
+        if (!all && _prompt.Any(p => p is null)) throw new InvalidOperationException("the first Reset must reset every sub-env (no mask, or every entry true)");
         var rows = Enumerable.Range(0, _b).Where(b => mask is null || mask[b]).ToArray();
         int group = options?.GroupSize ?? 1;
         if (group < 1 || rows.Length % group != 0)
@@ -408,7 +408,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             // from a batched generator) is ignored, so [5, 9, EOS, 0, 0] scores exactly as [5, 9, EOS].
             cut[i] = ThroughFirstEos(responses[i]);
             if (cut[i].Length == 0) throw new ArgumentException($"response {i} is empty");
-            if (cut[i].Length > _budget) throw new ArgumentException($"response {i} has {cut[i].Length} tokens before its EOS, more than max_new_tokens {_budget}");
+            if (cut[i].Length > _budget) throw new ArgumentException($"response {i} has {cut[i].Length} tokens through its first EOS (the EOS counts, as in a rollout), more than max_new_tokens {_budget}");
             if (prompts[i].Length + cut[i].Length > _decoder.MaxSequence)
                 throw new ArgumentException($"pair {i}: prompt ({prompts[i].Length} tokens) + response ({cut[i].Length}) is longer than the models' max_seq_len {_decoder.MaxSequence}");
             foreach (var tok in prompts[i].Concat(cut[i]))

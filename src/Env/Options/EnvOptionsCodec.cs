@@ -38,7 +38,7 @@ public static class EnvOptionsCodec
 
     public static string Canonical(EnvOption option, string value)
     {
-        ArgumentNullException.ThrowIfNull(value);
+        if (value is null) throw Invalid(option, null); // a nil in a client's options map
         string v = value;
         switch (option.Type)
         {
@@ -84,6 +84,6 @@ public static class EnvOptionsCodec
     private static EnvOptionException Unknown(string key) =>
         new(key, $"unknown option '{key}' (known: {string.Join(", ", EnvOptionTable.Keys)})");
 
-    private static EnvOptionException Invalid(EnvOption option, string value) =>
-        new(option.Key, $"option '{option.Key}' must be {(option.Type == EnvOptionType.Choice ? "one of " : "")}{option.Accepts}; got '{value}'");
+    private static EnvOptionException Invalid(EnvOption option, string? value) =>
+        new(option.Key, $"option '{option.Key}' must be {(option.Type == EnvOptionType.Choice ? "one of " : "")}{option.Accepts}; got {(value is null ? "nil (no value)" : $"'{value}'")}");
 }
