@@ -71,17 +71,32 @@ public class OptionsOverWireTests
                     sys.modules.update({name: zmq, name + ".utils": utils, name + ".utils.z85": z85})
             sys.path.insert(0, {{JsonValue.Create(PythonClient.ClientDir).ToJsonString()}})
             from rlhfgym_client import option_text
+            import numpy as np
+            class Float64(float):  # numpy >= 2's repr of a numpy float: "np.float64(0.25)"
+                def __repr__(self):
+                    return f"np.float64({float.__repr__(self)})"
             print(json.dumps({"dense_as_bandit": option_text(True), "c_ent": option_text(1e-05), "missing_eos_penalty": option_text(0.1),
-                              "max_new_tokens": option_text(48), "mode": option_text("segment")}))
+                              "max_new_tokens": option_text(48), "mode": option_text("segment"),
+                              "numpy": {"dense_as_bandit": option_text(np.bool_(True)), "c_ent": option_text(Float64(0.25)),
+                                        "missing_eos_penalty": option_text(np.float32(0.5)), "max_new_tokens": option_text(np.int64(7)) } }))
             """;
         var (ok, stdout, stderr) = PythonClient.Run("-c", script);
         Assert.True(ok, stderr);
-        var sent = JsonNode.Parse(stdout.Trim())!.AsObject().ToDictionary(kv => kv.Key, kv => (string)kv.Value!);
+        var json = JsonNode.Parse(stdout.Trim())!.AsObject();
+        var sent = json.Where(kv => kv.Key != "numpy").ToDictionary(kv => kv.Key, kv => (string)kv.Value!);
         Assert.Equal("true", sent["dense_as_bandit"]);
         var o = EnvOptionsCodec.Decode(sent, new EnvOptions());
         Assert.True(o.DenseAsBandit);
         Assert.Equal(1e-05, o.Reading.CEnt);
         Assert.Equal(0.1, o.MissingEosPenalty);
         Assert.Equal(48, o.MaxNewTokens);
+        // numpy scalars (a bool_, a float whose repr is numpy 2's, a float32, an int64) go as plain Python values.
+        var numpy = json["numpy"]!.AsObject().ToDictionary(kv => kv.Key, kv => (string)kv.Value!);
+        Assert.Equal("0.25", numpy["c_ent"]);
+        var n = EnvOptionsCodec.Decode(numpy, new EnvOptions());
+        Assert.True(n.DenseAsBandit);
+        Assert.Equal(0.25, n.Reading.CEnt);
+        Assert.Equal(0.5, n.MissingEosPenalty);
+        Assert.Equal(7, n.MaxNewTokens);
     }
 }

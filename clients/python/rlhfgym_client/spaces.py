@@ -89,3 +89,14 @@ if not HAVE_GYMNASIUM:
             return f"Tuple({', '.join(map(repr, self.spaces))})"
 else:
     from gymnasium.spaces import Tuple  # noqa: F401
+
+
+def token_sequence(vocab):
+    """The space of one sub-env's observation: a variable-length int64 array of token ids in 0..vocab-1. Gymnasium's
+    Sequence holds tuples unless stack=True (gymnasium >= 0.28), which holds the numpy arrays this env returns."""
+    if HAVE_GYMNASIUM:
+        try:
+            return Sequence(Discrete(vocab), stack=True)
+        except TypeError:  # an older gymnasium: observations are arrays, its Sequence's members tuples
+            return Sequence(Discrete(vocab))
+    return Sequence(Discrete(vocab))

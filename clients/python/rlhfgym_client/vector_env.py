@@ -4,13 +4,15 @@ Observations are token ids: each sub-env's observation is its prompt followed by
 numpy array every call (never aliased). Actions are token ids, one per sub-env. With gymnasium installed the class
 is a real gymnasium.vector.VectorEnv; without it, the same API on plain classes.
 """
+import numbers
+
 import numpy as np
 
 from .connection import Connection, Heartbeat
 from .episode import Episode
 from .errors import RemoteEnvError, SessionLost
 from .options import option_text
-from .spaces import HAVE_GYMNASIUM, Discrete, MultiDiscrete, Sequence, Tuple
+from .spaces import HAVE_GYMNASIUM, Discrete, MultiDiscrete, Tuple, token_sequence
 
 if HAVE_GYMNASIUM:
     import gymnasium
@@ -23,7 +25,8 @@ _AUTORESET_MODES = {"next-step": "NextStep", "disabled": "Disabled"}  # gymnasiu
 
 
 def reset_options(options):
-    """reset()'s options as (mask: list of bool or None, group_size: as given or None); unknown keys are a ValueError."""
+    """reset()'s options as (mask: list of bool or None, group_size: an int if it is an integer of any kind (numpy's
+    too, which msgpack cannot pack), else as given, or None); unknown keys are a ValueError."""
     options = dict(options or {})
     unknown = set(options) - {"mask", "group_size"}
     if unknown:
@@ -31,7 +34,10 @@ def reset_options(options):
     mask = options.get("mask")
     if mask is not None:
         mask = [bool(m) for m in np.asarray(mask).tolist()]
-    return mask, options.get("group_size")
+    group = options.get("group_size")
+    if isinstance(group, numbers.Integral) and not isinstance(group, (bool, np.bool_)):
+        group = int(group)
+    return mask, group
 
 
 class VectorEnv(_Base):
@@ -61,8 +67,8 @@ class VectorEnv(_Base):
         vocab = self.spec["vocab_size"]
         self.single_action_space = Discrete(vocab)
         self.action_space = MultiDiscrete([vocab] * self.num_envs)
-        self.single_observation_space = Sequence(Discrete(vocab))
-        self.observation_space = Tuple([Sequence(Discrete(vocab)) for _ in range(self.num_envs)])
+        self.single_observation_space = token_sequence(vocab)
+        self.observation_space = Tuple([token_sequence(vocab) for _ in range(self.num_envs)])
         self._tokens = [[] for _ in range(self.num_envs)]
         self._done = [False] * self.num_envs
         self.finished_episodes = {}

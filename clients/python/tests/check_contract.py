@@ -30,6 +30,8 @@ with VectorEnv(address, num_envs=3) as env:
     check(isinstance(obs, tuple) and len(obs) == 3 and all(o.dtype == np.int64 for o in obs), "reset: a tuple of int64 arrays")
     check(env.observation_space.contains(obs), "reset observation is in observation_space")
     check(info["prompt_ids"].shape == (3,), "reset info: prompt_ids per sub-env")
+    grouped, info = env.reset(seed=6, options={"group_size": np.int64(3), "mask": np.ones(3, dtype=bool)})
+    check(len(set(info["prompt_ids"].tolist())) == 1, "numpy group_size and mask: the three sub-envs share one prompt")
     again, _ = env.reset(seed=4)
     check(all(np.array_equal(a, b) for a, b in zip(obs, again)), "same seed, same prompts")
     kept = [o.copy() for o in again]
