@@ -1,3 +1,5 @@
+using RlhfGym.Env.Core;
+using RlhfGym.PhraseWorld;
 using RlhfGym.Transport.Client;
 
 namespace RlhfGym.Transport.Tests;
@@ -52,6 +54,70 @@ public class HealthTests
         }
         Assert.False(h.Ready);
         Assert.Contains(missing, h.Error);
+    }
+
+    [Fact]
+    public async Task While_a_make_waits_for_a_bundle_build_the_server_answers_everyone_else()
+    {
+        // A registered id whose builder holds until released: a `make` of it must not stop health probes, heartbeats
+        // or other sessions (a liveness probe that timed out here would restart the server in the middle of its build).
+        string id = "test-slow-build-" + Guid.NewGuid().ToString("N");
+        string cached = Path.Combine(EnvRegistry.CacheRoot, "bundles", id);
+        using var release = new ManualResetEventSlim();
+        int builds = 0;
+        EnvRegistry.Register(id, (dir, _, _) =>
+        {
+            Interlocked.Increment(ref builds);
+            if (!release.Wait(TimeSpan.FromMinutes(2))) throw new TimeoutException("the test never released the build");
+            RandomBundle.Write(dir, maxNewTokens: 12, seed: 6);
+            return dir;
+        });
+        try
+        {
+            await using var server = await TestServer.Start();
+            var slow = Task.Run(() => new RemoteVectorEnv(server.Address, env: id, numEnvs: 2, heartbeat: TimeSpan.Zero, connectTimeout: TimeSpan.FromMinutes(2), stepTimeout: TimeSpan.FromMinutes(2)));
+            while (Volatile.Read(ref builds) == 0) await Task.Delay(20);
+            // The build is running: a probe, a session on the default env and its steps are answered meanwhile.
+            var health = EnvServerProbe.Health(server.Address, TimeSpan.FromSeconds(5));
+            Assert.Equal(0, health.Sessions);
+            using (var other = new RemoteVectorEnv(server.Address, numEnvs: 2, heartbeat: TimeSpan.Zero, stepTimeout: TimeSpan.FromSeconds(10)))
+            {
+                other.Reset(seed: 1);
+                other.Step([5, 6]);
+            }
+            Assert.False(slow.IsCompleted);
+            release.Set();
+            using var made = await slow.WaitAsync(TimeSpan.FromMinutes(1));
+            Assert.Equal(id, made.Spec.Id);
+            made.Reset(seed: 2);
+            Assert.Equal(1, builds);
+        }
+        finally
+        {
+            release.Set();
+            if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_bundle_build_that_fails_is_the_make_s_error_and_the_next_make_builds_again()
+    {
+        string id = "test-failing-build-" + Guid.NewGuid().ToString("N");
+        int builds = 0;
+        EnvRegistry.Register(id, (_, _, _) =>
+        {
+            Interlocked.Increment(ref builds);
+            throw new InvalidOperationException("the disk is full (a test's builder)");
+        });
+        await using var server = await TestServer.Start();
+        for (int attempt = 1; attempt <= 2; attempt++)
+        {
+            var e = Assert.Throws<RemoteEnvException>(() => new RemoteVectorEnv(server.Address, env: id, numEnvs: 1, heartbeat: TimeSpan.Zero));
+            Assert.Equal("invalid_state", e.Code);
+            Assert.Contains("the disk is full", e.Message);
+            Assert.Equal(attempt, builds);
+        }
+        Assert.Equal(0, EnvServerProbe.Health(server.Address, TimeSpan.FromSeconds(5)).Sessions);
     }
 
     [Fact]

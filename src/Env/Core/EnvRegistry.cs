@@ -36,6 +36,11 @@ public static class EnvRegistry
         lock (Gate) return Builders.ContainsKey(id);
     }
 
+    /// <summary>Whether <see cref="Resolve"/> would return at once: a bundle directory, or a registered id whose bundle is
+    /// already built in the cache (an unknown id is not "built": Resolve refuses it at once too).</summary>
+    public static bool IsBuilt(string idOrPath) =>
+        Directory.Exists(idOrPath) || !IsRegistered(idOrPath) || File.Exists(Path.Combine(CacheRoot, "bundles", idOrPath, EnvBundle.EnvFile));
+
     /// <summary>The bundle directory for an id (built if needed) or a path.</summary>
     public static string Resolve(string idOrPath, Action<string>? progress = null, Device? device = null)
     {

@@ -47,6 +47,7 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
         DateTime? drainDeadline = null;
         var message = new NetMQMessage();
         var burst = new List<(byte[] Identity, ReadOnlyMemory<byte> Frame, string Peer)>();
+        var waiting = new List<(byte[] Identity, ReadOnlyMemory<byte> Frame, string Peer)>(); // on a bundle build (RequestHandler.Joined)
         while (true)
         {
             if (drainDeadline is null && stop.IsCancellationRequested)
@@ -59,7 +60,11 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
             if (drainDeadline is { } deadline)
             {
                 var now = DateTime.UtcNow;
-                if (now >= deadline) break;
+                if (now >= deadline)
+                {
+                    Answer(router, handler, waiting); // draining: refused at once
+                    break;
+                }
                 // Done early once no session is left and nothing more is on its way.
                 if (handler.SessionCount == 0 && (now - lastMessage).TotalMilliseconds >= 200) break;
             }
@@ -71,7 +76,7 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
                 var windowEnd = lastMessage.AddMilliseconds(o.BatchSessions ? o.BatchWindowMs : 0);
                 do
                 {
-                    Take(router, message, handler, burst);
+                    Take(router, message, handler, burst, waiting);
                     message.Clear();
                     // Wait within the window only while a session sharing models with one in the burst has yet to send.
                     // A wait under 1 ms would make NetMQ spin (it rounds it to 0 ms and never times out): poll instead.
@@ -79,12 +84,14 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
                     bool wait = left >= TimeSpan.FromMilliseconds(1) && !handler.BurstComplete;
                     if (burst.Count >= MaxBurst || !router.TryReceiveMultipartMessage(wait ? left : TimeSpan.Zero, ref message)) break;
                 } while (true);
-                if (burst.Count > 0)
-                {
-                    var replies = handler.HandleBurst(burst.Select(b => (b.Frame, b.Peer)).ToList());
-                    for (int i = 0; i < burst.Count; i++) router.SendMoreFrame(burst[i].Identity).SendFrame(replies[i]);
-                    burst.Clear();
-                }
+                Answer(router, handler, burst);
+            }
+            if (waiting.Count > 0)
+            {
+                // The requests whose build is over (or that are refused now, e.g. draining) are answered, in arrival order.
+                var ready = waiting.Where(w => handler.CanAnswer(w.Frame)).ToList();
+                waiting.RemoveAll(w => ready.Contains(w));
+                Answer(router, handler, ready);
             }
             if ((DateTime.UtcNow - lastReclaim).TotalSeconds >= 1)
             {
@@ -98,19 +105,29 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
     /// <summary>Requests answered together at most (a bound on one burst's memory and latency).</summary>
     private const int MaxBurst = 256;
 
-    // A well-formed request joins the burst; a message with the wrong number of frames is answered at once when it names
-    // a client (identity frame), else dropped.
-    private static void Take(RouterSocket router, NetMQMessage message, RequestHandler handler, List<(byte[] Identity, ReadOnlyMemory<byte> Frame, string Peer)> burst)
+    // A well-formed request joins the burst, or waits aside for a bundle build; a message with the wrong number of frames
+    // is answered at once when it names a client (identity frame), else dropped.
+    private static void Take(RouterSocket router, NetMQMessage message, RequestHandler handler,
+        List<(byte[] Identity, ReadOnlyMemory<byte> Frame, string Peer)> burst, List<(byte[] Identity, ReadOnlyMemory<byte> Frame, string Peer)> waiting)
     {
         var identity = message[0].ToByteArray();
         string peer = Convert.ToHexString(identity);
         if (message.FrameCount == 2)
         {
-            burst.Add((identity, message[1].ToByteArray(), peer));
-            handler.Joined(burst[^1].Frame);
+            var request = (identity, (ReadOnlyMemory<byte>)message[1].ToByteArray(), peer);
+            (handler.Joined(request.Item2) ? burst : waiting).Add(request);
             return;
         }
         if (identity.Length > 0) router.SendMoreFrame(identity).SendFrame(handler.Handle(ReadOnlyMemory<byte>.Empty, peer));
+    }
+
+    // Answer requests together (one batched burst), one reply each to its client, and forget them.
+    private static void Answer(RouterSocket router, RequestHandler handler, List<(byte[] Identity, ReadOnlyMemory<byte> Frame, string Peer)> requests)
+    {
+        if (requests.Count == 0) return;
+        var replies = handler.HandleBurst(requests.Select(b => (b.Frame, b.Peer)).ToList());
+        for (int i = 0; i < requests.Count; i++) router.SendMoreFrame(requests[i].Identity).SendFrame(replies[i]);
+        requests.Clear();
     }
 
     /// <summary>CurveZMQ from the options: encryption with the server's key, and the allow-list check when one is given.</summary>

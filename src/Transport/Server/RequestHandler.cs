@@ -53,6 +53,7 @@ public sealed class RequestHandler : IDisposable
     // Score outcomes computed for a burst's batch, read back by that request's own Dispatch (by the decoded request).
     private readonly Dictionary<Request, (IReadOnlyList<EpisodeRewards>? Result, Exception? Error)> _batchedScoreOutcomes = new(ReferenceEqualityComparer.Instance);
     private Task? _preload; // its outcome is the server's readiness: done = ready, faulted = why not
+    private readonly Dictionary<string, Task> _builds = new(); // registry ids other than the default, built in the background
     private bool _draining;
 
     /// <param name="auth">The CurveZMQ allow-list check; null serves every client that can connect.</param>
@@ -87,6 +88,15 @@ public sealed class RequestHandler : IDisposable
                 throw;
             }
         });
+    }
+
+    // A background build that failed is this request's error (its message says why); the next request of that env
+    // starts a new build rather than retry it inline and block the server.
+    private void RethrowFailedBuild(string env)
+    {
+        if (!_builds.TryGetValue(env, out var build) || !build.IsFaulted) return;
+        _builds.Remove(env);
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(build.Exception!.InnerException ?? build.Exception);
     }
 
     private void AwaitPreload()
@@ -135,15 +145,44 @@ public sealed class RequestHandler : IDisposable
         }
     }
 
-    /// <summary>A request has joined the burst being gathered (see <see cref="BurstComplete"/>).</summary>
-    public void Joined(ReadOnlyMemory<byte> frame)
+    /// <summary>
+    /// A request has come: true when it joins the burst being gathered (see <see cref="BurstComplete"/>); false when it
+    /// must wait for a bundle build (<see cref="WaitsForBuild"/>): the server then keeps it aside and hands it to
+    /// <see cref="HandleBurst"/> once the build is over, and goes on reading and answering every other request meanwhile.
+    /// </summary>
+    public bool Joined(ReadOnlyMemory<byte> frame)
     {
         var request = Decode(frame);
+        if (WaitsForBuild(request)) return false;
         _burstRequests.Add(request);
-        if (_decoders is null || request?.Session is not { } id) return;
+        if (_decoders is null || request?.Session is not { } id) return true;
         _burstSessions.Add(id);
         if (_sessions.TryGetValue(id, out var session)) _burstDecoders.Add(session.Env.Decoder);
+        return true;
     }
+
+    /// <summary>
+    /// Whether answering this request now would block the server on a bundle build: a `make`, `assets` or `asset` of the
+    /// default env while its preload runs, or of another registered id whose bundle is not built yet (its build then
+    /// starts in the background, once). Such a request is answered when the build is over (done or failed), so that
+    /// `health`, heartbeats and every other session's calls are answered meanwhile. A request that will be refused anyway
+    /// (wrong version, not authorized, draining) never waits.
+    /// </summary>
+    public bool WaitsForBuild(Request? r)
+    {
+        if (r is null || r.Op is not ("make" or "assets" or "asset") || _draining) return false;
+        if (!ProtocolVersion.Compatible(r.Version, out _) || (_auth is not null && _auth.Check(r.ClientKey, r.Proof) is not null)) return false;
+        string env = r.Env ?? _o.Env;
+        if (env == _o.Env && _preload is { IsCompleted: false }) return true;
+        if (_builds.TryGetValue(env, out var build)) return !build.IsCompleted; // done (or failed): Dispatch takes it from here
+        if (EnvRegistry.IsBuilt(env)) return false;
+        _log.LogInformation("building env {Env} in the background for a '{Op}' request", env, r.Op);
+        _builds[env] = build = Task.Run(() => EnvRegistry.Resolve(env, p => _log.LogInformation("{Progress}", p), _device));
+        return !build.IsCompleted;
+    }
+
+    /// <summary>Whether a request set aside by <see cref="Joined"/> can be answered now (its build is over).</summary>
+    public bool CanAnswer(ReadOnlyMemory<byte> frame) => !WaitsForBuild(Decode(frame));
 
     /// <summary>
     /// Whether waiting longer could not add to the batch: every session that shares a decoder with a session in the
@@ -330,12 +369,15 @@ public sealed class RequestHandler : IDisposable
         {
             case "make":
                 AwaitPreload();
+                RethrowFailedBuild(r.Env ?? _o.Env);
                 return Make(r, peer);
             case "assets":
                 AwaitPreload();
+                RethrowFailedBuild(r.Env ?? _o.Env);
                 return new Reply { Id = r.Id, Ok = true, Assets = AssetsOf(r).Select(a => new AssetMessage { Name = a.Name, Size = a.Size, Sha256 = a.Sha256 }).ToArray() };
             case "asset":
                 AwaitPreload();
+                RethrowFailedBuild(r.Env ?? _o.Env);
                 return AssetChunk(r);
         }
         if (r.Op is not ("spec" or "reset" or "step" or "score" or "close"))
