@@ -21,7 +21,8 @@ class Env(_Base):
     def __init__(self, address="tcp://127.0.0.1:5555", env=None, options=None, **connection):
         """The same arguments as VectorEnv (less num_envs and autoreset)."""
         self._vector = VectorEnv(address, env=env, num_envs=1, autoreset="disabled", options=options, **connection)
-        self.spec_wire = self._vector.spec
+        # The server's spec map (`spec` is gymnasium's EnvSpec under gymnasium.make); spec_wire is its earlier name.
+        self.server_spec = self.spec_wire = self._vector.server_spec
         self.action_space = self._vector.single_action_space
         self.observation_space = self._vector.single_observation_space
         self.last_episode = None

@@ -88,7 +88,7 @@ class ShardedVectorEnv:
         self._sessions_made = 0
         self.servers_lost = 0    # servers given up on since the env was made
         self.episodes_lost = 0   # episodes cut short by a lost server (each reported once, info["lost"])
-        self.spec = None
+        self.spec = self.server_spec = None  # the servers' spec map, num_envs the sharded total (server_spec: as VectorEnv)
         try:
             self._spread(1)
         except BaseException:
@@ -427,7 +427,7 @@ class ShardedVectorEnv:
     def _adopt(self, server, env, rows):
         spec = env.spec
         if self.spec is None:
-            self.spec = dict(spec, num_envs=self.num_envs)
+            self.spec = self.server_spec = dict(spec, num_envs=self.num_envs)
         elif any(spec[k] != self.spec[k] for k in ("id", "vocab_size", "max_new_tokens", "eos_ids")):
             env.close()
             raise ValueError(f"{server.address} serves {spec['id']} (vocab {spec['vocab_size']}, budget "

@@ -97,7 +97,9 @@ class VectorEnv(_Base):
     def _make_session(self):
         made = self._connection.call({**self._make_request, **self._connection.auth}, self._connection.connect_timeout_ms)
         self.session = made["session"]
-        self.spec = made["spec"]
+        # The server's spec map, twice: `spec` as in earlier releases, and `server_spec`, which gymnasium.make_vec leaves
+        # alone (it sets `spec` to its own EnvSpec).
+        self.spec = self.server_spec = made["spec"]
         if getattr(self, "_heartbeat", None) is not None:
             self._heartbeat.lost = None
 

@@ -21,6 +21,7 @@ def check(condition, what):
 
 with VectorEnv(address, num_envs=3) as env:
     vocab, eos = env.spec["vocab_size"], env.spec["eos_ids"][0]
+    check(env.server_spec is env.spec, "server_spec is the spec map (what gymnasium.make_vec leaves alone)")
     check(isinstance(env.spec["max_seq_len"], int) and env.spec["max_seq_len"] > env.spec["max_new_tokens"], "spec has max_seq_len")
     check(env.num_envs == 3 and env.single_action_space.n == vocab, "spaces: Discrete(vocab) per sub-env")
     check(env.action_space.shape == (3,) and env.action_space.contains(np.array([1, 2, 3])), "action_space is MultiDiscrete")
@@ -100,6 +101,7 @@ with VectorEnv(address, num_envs=2, autoreset="disabled", options={"delivery": "
     check(all(abs(paid[i] - episodes[i].online.sum()) < 1e-3 for i in range(2)), "online delivery: steps pay the episode's online rewards")
 
 single = Env(address)
+check(single.server_spec["num_envs"] == 1 and single.spec_wire is single.server_spec, "Env.server_spec: the server's spec of its one sub-env")
 obs, info = single.reset(seed=3)
 check(single.observation_space.contains(obs) and obs.dtype == np.int64, "Env.reset: an int64 token array in the space")
 obs2, reward, terminated, truncated, info = single.step(5)

@@ -38,7 +38,7 @@ except ValueError as e:
 
 log = []
 env = ShardedVectorEnv(addresses, num_envs=6, heartbeat=False, connect_timeout=3.0, log=log.append)
-check(env.spec["num_envs"] == 6, "spec num_envs is the sharded total")
+check(env.spec["num_envs"] == 6 and env.server_spec is env.spec, "spec (and server_spec) num_envs is the sharded total")
 check([s.sub_envs for s in env.servers] == [2, 2, 2], f"contiguous slices 2/2/2, got {env.servers}")
 with tempfile.TemporaryDirectory() as assets:
     paths = env.download_assets(assets)
