@@ -120,6 +120,18 @@ public class EnvBundleTests
             Assert.Contains("'last'", ex.Message);
             File.WriteAllText(norms, normText);
 
+            // A prompt whose text encodes to no tokens (it could not be prefilled): its file, line and id.
+            string prompts = Path.Combine(bundle, EnvBundle.PromptsFile);
+            var promptLines = File.ReadAllLines(prompts);
+            var second = JsonNode.Parse(promptLines[1])!.AsObject();
+            second["text"] = "";
+            File.WriteAllLines(prompts, [promptLines[0], second.ToJsonString(), .. promptLines[2..]]);
+            ex = Assert.Throws<InvalidDataException>(() => EnvBundle.Load(bundle));
+            Assert.Contains($"{EnvBundle.PromptsFile}:2", ex.Message);
+            Assert.Contains($"prompt '{(string)second["id"]!}'", ex.Message);
+            Assert.Contains("no tokens", ex.Message);
+            File.WriteAllLines(prompts, promptLines);
+
             string rewardConfig = Path.Combine(bundle, EnvBundle.RewardDir, ModelCheckpoint.ConfigFile);
             string rc = File.ReadAllText(rewardConfig);
             File.WriteAllText(rewardConfig, System.Text.RegularExpressions.Regex.Replace(rc, "\"vocab_size\": \\d+", "\"vocab_size\": 9"));

@@ -237,8 +237,11 @@ public sealed class EnvBundle
 
         var prompts = Jsonl.Read(Path.Combine(directory, env.String("prompts")), FormatVersion, l =>
         {
-            string text = l.String("text");
-            return new BundlePrompt(l.String("id"), l.String("split"), text, tokenizer.Encode(text));
+            string text = l.String("text"), id = l.String("id");
+            var tokens = tokenizer.Encode(text);
+            // An empty prompt would be found only at a reset's prefill, after the episodes had started: refuse it here.
+            if (tokens.Length == 0) throw l.Error($"prompt '{id}': field 'text' encodes to no tokens (a prompt needs at least one)");
+            return new BundlePrompt(id, l.String("split"), text, tokens);
         });
         if (prompts.Count == 0) throw new InvalidDataException($"{Path.Combine(directory, env.String("prompts"))}: no prompts");
         var judge = json["gold_judge"] is null ? null : JudgeRegistry.Load(env.String("gold_judge"), directory);
