@@ -71,6 +71,44 @@ public class EnvCheckerTests
             base.Score(p, r).Select(e => e with { PerToken = e.PerToken.Select(v => v + 0.01f).ToArray() }).ToList();
     }
 
+    /// <summary>Every reward of every other rollout moved by a constant: fp32 rounding (tiny) or a real difference.</summary>
+    private sealed class ShiftsEveryOtherRollout(IVectorEnv inner, float shift) : Broken(inner)
+    {
+        private int _resets;
+        public override ResetResult Reset(long? seed = null, ResetOptions? options = null)
+        {
+            _resets++;
+            return Inner.Reset(seed, options);
+        }
+
+        public override StepResult Step(ReadOnlySpan<int> actions)
+        {
+            var r = Inner.Step(actions);
+            if (_resets % 2 == 0) r.Rewards[0] += shift;
+            return r;
+        }
+    }
+
+    [Fact]
+    public void Step_determinism_allows_fp32_rounding_and_says_so_but_not_more()
+    {
+        // A served session batched with others' may differ in the last bits; the checker passes that and says it.
+        using (var rounding = new ShiftsEveryOtherRollout(new TextVectorEnv(Bundle, 2), 1e-6f))
+        {
+            var check = EnvChecker.Check(rounding, seed: 2, steps: 40).Checks.Single(c => c.Name == "step determinism");
+            Assert.True(check.Passed, check.Detail);
+            Assert.Contains("fp32 rounding", check.Detail);
+        }
+        using (var different = new ShiftsEveryOtherRollout(new TextVectorEnv(Bundle, 2), 1e-2f))
+        {
+            var check = EnvChecker.Check(different, seed: 2, steps: 40).Checks.Single(c => c.Name == "step determinism");
+            Assert.False(check.Passed);
+            Assert.Contains("different rewards", check.Detail);
+        }
+        using var alone = new TextVectorEnv(Bundle, 2);
+        Assert.Contains("reproduced exactly", EnvChecker.Check(alone, seed: 2, steps: 40).Checks.Single(c => c.Name == "step determinism").Detail);
+    }
+
     public static TheoryData<string, string> Cases => new()
     {
         { nameof(NanReward), "rewards and infos finite" },
