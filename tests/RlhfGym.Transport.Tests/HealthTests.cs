@@ -100,6 +100,34 @@ public class HealthTests
     }
 
     [Fact]
+    public async Task A_make_waiting_for_a_build_when_the_server_stops_is_told_it_is_draining()
+    {
+        string id = "test-held-build-" + Guid.NewGuid().ToString("N");
+        using var release = new ManualResetEventSlim();
+        int builds = 0;
+        EnvRegistry.Register(id, (_, _, _) =>
+        {
+            Interlocked.Increment(ref builds);
+            release.Wait(TimeSpan.FromMinutes(2));
+            throw new OperationCanceledException("the test is over"); // never writes a bundle into the shared cache
+        });
+        try
+        {
+            var server = await TestServer.Start(drainGrace: 5); // the stop drains: the loop runs on and answers it
+            var waiting = Task.Run(() => new RemoteVectorEnv(server.Address, env: id, numEnvs: 1, heartbeat: TimeSpan.Zero,
+                connectTimeout: TimeSpan.FromMinutes(1), stepTimeout: TimeSpan.FromMinutes(1)));
+            while (Volatile.Read(ref builds) == 0) await Task.Delay(20);
+            await server.DisposeAsync();
+            var e = await Assert.ThrowsAsync<ServerDrainingException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal("draining", e.Code);
+        }
+        finally
+        {
+            release.Set();
+        }
+    }
+
+    [Fact]
     public async Task A_bundle_build_that_fails_is_the_make_s_error_and_the_next_make_builds_again()
     {
         string id = "test-failing-build-" + Guid.NewGuid().ToString("N");

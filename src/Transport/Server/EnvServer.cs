@@ -60,11 +60,7 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
             if (drainDeadline is { } deadline)
             {
                 var now = DateTime.UtcNow;
-                if (now >= deadline)
-                {
-                    Answer(router, handler, waiting); // draining: refused at once
-                    break;
-                }
+                if (now >= deadline) break;
                 // Done early once no session is left and nothing more is on its way.
                 if (handler.SessionCount == 0 && (now - lastMessage).TotalMilliseconds >= 200) break;
             }
@@ -99,6 +95,7 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
                 lastReclaim = DateTime.UtcNow;
             }
         }
+        Answer(router, handler, waiting); // still waiting on a build: refused now (draining), not left without a reply
         log.LogInformation("env server on {Bind} stopped; {Sessions} sessions released", o.Bind, handler.SessionCount);
     }
 
