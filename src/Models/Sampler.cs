@@ -1,3 +1,4 @@
+using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Models;
@@ -47,7 +48,7 @@ public sealed class Sampler : IDisposable
         if (TopK > 0 && TopK < scaled.shape[^1])
         {
             var kth = scaled.topk(TopK, dim: -1).values.narrow(-1, TopK - 1, 1);
-            scaled = scaled.masked_fill(scaled.lt(kth), double.NegativeInfinity);
+            scaled = scaled.masked_fill(scaled.lt(kth), HeldScalars.NegativeInfinity);
         }
         if (TopP < 1.0)
         {
@@ -56,7 +57,7 @@ public sealed class Sampler : IDisposable
             // Drop a token when the mass before it already reaches top_p (the first token always stays).
             var drop = (probs.cumsum(-1) - probs).ge(TopP);
             var dropInVocabOrder = zeros_like(drop).scatter(-1, order, drop);
-            scaled = scaled.masked_fill(dropInVocabOrder, double.NegativeInfinity);
+            scaled = scaled.masked_fill(dropInVocabOrder, HeldScalars.NegativeInfinity);
         }
         var p = nn.functional.softmax(scaled, -1);
         if (!_invertCdf) return multinomial(p, 1, false, _generator).squeeze(-1).MoveToOuterDisposeScope();

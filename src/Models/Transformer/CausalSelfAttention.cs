@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -7,6 +8,7 @@ namespace RlhfGym.Models.Transformer;
 public sealed class CausalSelfAttention : nn.Module
 {
     private readonly int _nHeads, _nKvHeads, _headDim;
+    private readonly Scalar _scale; // 1/√d_head, held (HeldScalars)
     public Linear q_proj, k_proj, v_proj, o_proj;
 
     public CausalSelfAttention(TransformerConfig c) : base(nameof(CausalSelfAttention))
@@ -14,6 +16,7 @@ public sealed class CausalSelfAttention : nn.Module
         _nHeads = c.NHeads;
         _nKvHeads = c.NKvHeads;
         _headDim = c.HeadDim;
+        _scale = (1.0 / Math.Sqrt(_headDim)).ToScalar();
         q_proj = nn.Linear(c.DModel, c.NHeads * c.HeadDim, hasBias: c.Bias || c.QkvBias);
         k_proj = nn.Linear(c.DModel, c.NKvHeads * c.HeadDim, hasBias: c.Bias || c.QkvBias);
         v_proj = nn.Linear(c.DModel, c.NKvHeads * c.HeadDim, hasBias: c.Bias || c.QkvBias);
@@ -74,7 +77,7 @@ public sealed class CausalSelfAttention : nn.Module
     {
         long b = q.shape[0];
         var scores = q.reshape(b, _nKvHeads, _nHeads / _nKvHeads, _headDim).matmul(keys.transpose(2, 3));
-        var weights = scores.mul_(1.0 / Math.Sqrt(_headDim)).add_(keyBias).softmax(-1);
+        var weights = scores.mul_(_scale).add_(keyBias).softmax(-1);
         return weights.matmul(values);
     }
 
@@ -83,7 +86,7 @@ public sealed class CausalSelfAttention : nn.Module
         long b = q.shape[0];
         var grouped = q.reshape(b, _nKvHeads, _nHeads / _nKvHeads, 1, _headDim);             // (B, H_kv, G, 1, Dh)
         var scores = grouped.mul(keys.unsqueeze(2)).sum([-1L]);                               // (B, H_kv, G, span)
-        var weights = scores.mul_(1.0 / Math.Sqrt(_headDim)).add_(keyBias).softmax(-1);
+        var weights = scores.mul_(_scale).add_(keyBias).softmax(-1);
         return weights.unsqueeze(-1).mul(values.unsqueeze(2)).sum([-2L]);                     // (B, H_kv, G, Dh)
     }
 

@@ -211,7 +211,7 @@ public sealed class KvCache : IDisposable
         var lengths = HostLengths;
         for (int b = 0; b < lengths.Length; b++) lengths[b]++;
         MaxLength++;
-        Positions.add_(1);
+        Positions.add_(HeldScalars.One);
         Grew();
     }
 

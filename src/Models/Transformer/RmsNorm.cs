@@ -7,12 +7,12 @@ namespace RlhfGym.Models.Transformer;
 /// <summary>Root-mean-square norm (TorchSharp has none): x / sqrt(mean(x²) + eps) · weight, computed in fp32.</summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
-    private readonly double _eps;
+    private readonly Scalar _eps; // held, not converted per call (HeldScalars)
     public Parameter weight;
 
     public RmsNorm(long dim, double eps) : base(nameof(RmsNorm))
     {
-        _eps = eps;
+        _eps = eps.ToScalar();
         weight = new Parameter(ones(dim));
         RegisterComponents();
     }

@@ -52,6 +52,6 @@ public readonly record struct RotaryAngles(Tensor? Cos, Tensor? SinSigned)
         if (Cos is null || SinSigned is null) return x;
         var rolled = x.roll(x.shape[^1] / 2, -1);
         bool same = x.dtype == Cos.dtype; // tables are fp32; convert only for bf16/fp16 activations
-        return (x * (same ? Cos : Cos.to_type(x.dtype))).addcmul_(rolled, same ? SinSigned : SinSigned.to_type(x.dtype), 1);
+        return (x * (same ? Cos : Cos.to_type(x.dtype))).addcmul_(rolled, same ? SinSigned : SinSigned.to_type(x.dtype), HeldScalars.One);
     }
 }
