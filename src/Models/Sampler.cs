@@ -1,4 +1,3 @@
-using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Models;

@@ -19,6 +19,12 @@ from .health import health
 from .spaces import Tuple
 from .vector_env import NO_ACTION, VectorEnv, reset_options
 
+
+def _offset_seed(seed, index):
+    """A seed for slice or session `index`: seed + index, or None when no seed was given."""
+    return None if seed is None else int(seed) + index
+
+
 _REPROBE_S = 5.0   # a dead server is asked again (health) at most this often
 _PROBE_TIMEOUT_S = 1.0
 
@@ -106,8 +112,8 @@ class ShardedVectorEnv:
 
     def reset(self, *, seed=None, options=None):
         """As VectorEnv.reset. With a seed, server slice j is reset with seed + j (the same prompts again only while the
-        spread is the same); without one, each slice's session goes on with its own random stream, as VectorEnv does. A group of group_size consecutive sub-envs must sit on one server: a full reset spreads
-        them so; a masked reset of a group split by a failover raises ValueError (reset everything to regroup)."""
+        spread is the same); without one, each slice's session goes on with its own random stream, as VectorEnv does.
+        A group of group_size consecutive sub-envs must sit on one server: a full reset spreads them so; a masked reset of a group split by a failover raises ValueError (reset everything to regroup)."""
         mask, group = reset_options(options)
         if mask is not None and len(mask) != self.num_envs:
             raise ValueError(f"reset mask has {len(mask)} entries, the env has {self.num_envs} sub-envs")
@@ -136,7 +142,7 @@ class ShardedVectorEnv:
                 work.append((shard, j, local))
         outcomes = self._fan_out([
             (lambda shard=shard, j=j, local=local: shard.env.reset(
-                seed=None if seed is None else int(seed) + j,
+                seed=_offset_seed(seed, j),
                 options={"mask": None if all(local) else local, "group_size": group}))
             for shard, j, local in work])
         for (shard, _, _), (value, error) in zip(work, outcomes):
@@ -442,7 +448,7 @@ class ShardedVectorEnv:
         return shard
 
     def _shard_seed(self, index):
-        return None if self._seed is None else self._seed + index
+        return _offset_seed(self._seed, index)
 
     def _set_prompt(self, b, prompt, prompt_id, text):
         self._prompts[b], self._prompt_ids[b], self._prompt_texts[b] = prompt, prompt_id, text

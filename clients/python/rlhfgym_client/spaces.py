@@ -97,6 +97,6 @@ def token_sequence(vocab):
     if HAVE_GYMNASIUM:
         try:
             return Sequence(Discrete(vocab), stack=True)
-        except TypeError:  # an older gymnasium: observations are arrays, its Sequence's members tuples
-            return Sequence(Discrete(vocab))
+        except TypeError:  # an older gymnasium: its Sequence holds tuples only
+            pass
     return Sequence(Discrete(vocab))

@@ -113,7 +113,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         var work = _shards.Select((shard, j) => (shard, j, mask: shard.Rows.Select(reset.Contains).ToArray()))
             .Where(w => w.mask.Any(m => m)).ToList();
         var outcomes = FanOut(work.Select(w => (Func<ResetResult>)(() =>
-            w.shard.Env.Reset(seed is { } given ? unchecked(given + w.j) : null, new ResetOptions { Mask = w.mask.All(m => m) ? null : w.mask, GroupSize = group }))).ToList());
+            w.shard.Env.Reset(Offset(seed, w.j), new ResetOptions { Mask = w.mask.All(m => m) ? null : w.mask, GroupSize = group }))).ToList());
         for (int i = 0; i < work.Count; i++)
         {
             var (shard, _, _) = work[i];
@@ -409,7 +409,10 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         return shard;
     }
 
-    private long? ShardSeed(int index) => _seed is { } s ? unchecked(s + index) : null;
+    private long? ShardSeed(int index) => Offset(_seed, index);
+
+    // A seed for slice or session `index` of this env: seed + index, or none when no seed was given.
+    private static long? Offset(long? seed, int index) => seed is { } s ? unchecked(s + index) : null;
 
     private void SetPrompt(int b, int[] prompt, string id, string text)
     {

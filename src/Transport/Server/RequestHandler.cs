@@ -365,19 +365,19 @@ public sealed class RequestHandler : IDisposable
         }
         if (_draining && r.Op is not "close")
             return Error(r.Id, ErrorCodes.Draining, $"this server is shutting down: it takes no new sessions and serves no more '{r.Op}' calls; make the session on another server");
+        if (r.Op is "make" or "assets" or "asset")
+        {
+            // The server held the request aside until its build was over (WaitsForBuild); a direct caller waits here.
+            AwaitPreload();
+            RethrowFailedBuild(r.Env ?? _o.Env);
+        }
         switch (r.Op)
         {
             case "make":
-                AwaitPreload();
-                RethrowFailedBuild(r.Env ?? _o.Env);
                 return Make(r, peer);
             case "assets":
-                AwaitPreload();
-                RethrowFailedBuild(r.Env ?? _o.Env);
                 return new Reply { Id = r.Id, Ok = true, Assets = AssetsOf(r).Select(a => new AssetMessage { Name = a.Name, Size = a.Size, Sha256 = a.Sha256 }).ToArray() };
             case "asset":
-                AwaitPreload();
-                RethrowFailedBuild(r.Env ?? _o.Env);
                 return AssetChunk(r);
         }
         if (r.Op is not ("spec" or "reset" or "step" or "score" or "close"))

@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace RlhfGym.Models.Transformer;
+namespace RlhfGym.Models;
 
 /// <summary>
 /// Scalars kept alive for the life of the process. TorchSharp passes a <see cref="Scalar"/>'s native handle to libtorch
