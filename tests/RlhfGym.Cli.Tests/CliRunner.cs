@@ -5,4 +5,7 @@ internal static class CliRunner
 {
     public static ProcessRunner.Result Run(params string[] args) =>
         ProcessRunner.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "rlhfgym.dll"), .. args], TimeSpan.FromMinutes(5));
+
+    public static ProcessRunner.Result Run(string[] args, IReadOnlyDictionary<string, string> environment) =>
+        ProcessRunner.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "rlhfgym.dll"), .. args], TimeSpan.FromMinutes(5), environment: environment);
 }

@@ -1,3 +1,7 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+using RlhfGym.Models.Native;
+
 namespace RlhfGym.Cli.Tests;
 
 public class InfoAndContractTests
@@ -12,6 +16,25 @@ public class InfoAndContractTests
         Assert.StartsWith("2.", (string?)json["torch"]);
         Assert.Equal("cpu", (string?)json["backend"]);
         Assert.Equal(2.0, (double)json["probe_sum"]!);
+    }
+
+    [Fact]
+    public void Info_reports_the_mkl_branch_the_cpu_can_run_and_the_switch_turns_the_dispatch_off()
+    {
+        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64) return;
+        var json = CliRunner.Run("info", "--json").LastJson();
+        string vendor = (string)json["cpu_vendor"]!;
+        Assert.Equal(vendor == "GenuineIntel" ? "not needed" : "applied", (string?)json["mkl_dispatch"]);
+        // With the vendor check answered, MKL runs the branch of the CPU's widest vector unit.
+        string kernels = (string)json["mkl_kernels"]!;
+        if (Avx512F.IsSupported) Assert.Contains("AVX-512", kernels);
+        else if (Avx2.IsSupported) Assert.Contains("AVX2", kernels);
+
+        var off = CliRunner.Run(["info", "--json"], new Dictionary<string, string> { [MklDispatch.SwitchVariable] = "0" }).LastJson();
+        Assert.Equal("switched off", (string?)off["mkl_dispatch"]);
+        // Left to itself, MKL (2024.0 in libtorch 2.10) runs no AVX branch on a CPU not made by Intel. If this fails
+        // after a libtorch update, MKL has started treating other vendors by their features and the dispatch may go.
+        if (vendor != "GenuineIntel") Assert.DoesNotContain("AVX", (string)off["mkl_kernels"]!);
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using RlhfGym.Env.Common;
 using RlhfGym.Env.Core;
 using RlhfGym.Env.Rewards;
 using RlhfGym.Models;
+using RlhfGym.Models.Native;
 using RlhfGym.Models.Transformer;
 using RlhfGym.PhraseWorld;
 using static TorchSharp.torch;
@@ -65,6 +66,7 @@ public static class BenchCommand
                 ["bench"] = "model",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
+                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["config"] = $"d{c.DModel} L{c.NLayers} H{c.NHeads} V{c.VocabSize}",
                 ["batch"] = options.Batch,
                 ["seq_len"] = options.SeqLen,
@@ -98,6 +100,7 @@ public static class BenchCommand
                 ["bench"] = "rm",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
+                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["pairs"] = r.Pairs,
                 ["rm_train_tokens_per_s"] = Math.Round(r.TrainTokensPerSecond, 0),
                 ["rm_forward_s"] = Math.Round(r.RmForwardSeconds, 4),
@@ -131,6 +134,7 @@ public static class BenchCommand
                 ["bench"] = "env",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
+                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["batch"] = r.Batch,
                 ["steps"] = r.Steps,
                 ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads} V{r.VocabSize}",
@@ -190,6 +194,7 @@ public static class BenchCommand
                 ["bench"] = "decode",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
+                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads} V{shape.VocabSize}",
                 ["batch"] = options.Batch,
                 ["prompt_len"] = options.PromptLength,
@@ -274,6 +279,7 @@ public static class BenchCommand
                 ["bench"] = "forward",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
+                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["model"] = $"d{config.DModel} L{config.NLayers} H{config.NHeads} V{config.VocabSize}",
                 ["batch"] = options.Batch,
                 ["seq_len"] = t,
@@ -327,6 +333,7 @@ public static class BenchCommand
                     ["bench"] = "train",
                     ["device"] = dev.ToString(),
                     ["threads"] = get_num_threads(),
+                    ["mkl_kernels"] = MklDispatch.Kernels(),
                     ["num_envs"] = n,
                     ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
                     ["iterations"] = rows.Count,
@@ -382,6 +389,7 @@ public static class BenchCommand
                 ["bench"] = "transport",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
+                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["batch"] = r.Batch,
                 ["steps"] = r.Steps,
                 ["inprocess_s"] = Math.Round(r.InProcessSeconds, 4),
@@ -421,6 +429,7 @@ public static class BenchCommand
             ["bench"] = "transport",
             ["device"] = dev.ToString(),
             ["threads"] = get_num_threads(),
+            ["mkl_kernels"] = MklDispatch.Kernels(),
             ["clients"] = r.Clients,
             ["envs_per_client"] = r.EnvsPerClient,
             ["steps"] = r.Steps,

@@ -1,11 +1,12 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using RlhfGym.Models;
+using RlhfGym.Models.Native;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Cli.Commands;
 
-/// <summary>`rlhfgym info`: versions, backend, device, threads, CUDA.</summary>
+/// <summary>`rlhfgym info`: versions, backend, device, threads, MKL kernels, CUDA.</summary>
 public static class InfoCommand
 {
     public static Command Create()
@@ -24,6 +25,10 @@ public static class InfoCommand
                 ["backend"] = RuntimeInfo.Backend,
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
+                ["cpu_vendor"] = MklDispatch.CpuVendor(),
+                // Whether MKL was let pick its kernels by the CPU's features, and the branch it reports (null: no MKL).
+                ["mkl_dispatch"] = MklDispatch.Status,
+                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["cuda_available"] = cuda.is_available(),
                 ["cuda_devices"] = cuda.is_available() ? cuda.device_count() : 0,
                 ["dotnet"] = Environment.Version.ToString(),
