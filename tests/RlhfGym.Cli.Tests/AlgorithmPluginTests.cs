@@ -31,6 +31,10 @@ public class AlgorithmPluginTests
         var runJson = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "run.json")))!;
         Assert.Equal(Path.GetFullPath(dll), (string?)runJson["algorithm_assembly"]);
         Assert.Equal("2", (string?)runJson["options"]!["AlgorithmOptions"]!["k"]);
+        // What trained it, as `info` reports it.
+        var info = CliRunner.Run("info", "--json").LastJson();
+        foreach (var key in new[] { "torch", "device", "threads", "cpu_vendor", "mkl_kernels" })
+            Assert.Equal(info[key]?.ToJsonString(), runJson["machine"]![key]?.ToJsonString());
 
         // Resuming without the assembly says which one to load.
         var without = CliRunner.Run(["train", .. common, "--resume"]);
