@@ -1,9 +1,11 @@
 using System.Reflection;
+using System.Text.Json.Nodes;
+using RlhfGym.Models.Native;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Models;
 
-/// <summary>What this build runs on: package and libtorch versions, backend, threads, CUDA.</summary>
+/// <summary>What this build runs on: package and libtorch versions, backend, threads, MKL branch, CUDA.</summary>
 public static class RuntimeInfo
 {
     private static string? Metadata(string key) =>
@@ -36,4 +38,18 @@ public static class RuntimeInfo
             return v.EndsWith(".0") && v.Count(c => c == '.') == 3 ? v[..^2] : v;
         }
     }
+
+    /// <summary>
+    /// What decides a run's figures besides its seed and options: package and libtorch versions, the device, intra-op
+    /// threads, the CPU's vendor and the MKL branch in use (docs/env.md). `rlhfgym info` prints it; run.json keeps it.
+    /// </summary>
+    public static JsonObject Machine(Device device) => new()
+    {
+        ["rlhfgym"] = PackageVersion,
+        ["torch"] = LibTorchVersion,
+        ["device"] = device.ToString(),
+        ["threads"] = get_num_threads(),
+        ["cpu_vendor"] = MklDispatch.CpuVendor(),
+        ["mkl_kernels"] = MklDispatch.Kernels(),
+    };
 }

@@ -8,7 +8,6 @@ using RlhfGym.Agents.Rollouts;
 using RlhfGym.Env.Core;
 using RlhfGym.Models;
 using RlhfGym.Models.Checkpoints;
-using RlhfGym.Models.Native;
 using RlhfGym.Models.Transformer;
 using static TorchSharp.torch;
 
@@ -145,15 +144,7 @@ public sealed class Trainer
         ["init"] = Path.GetFullPath(_initDir),
         ["options"] = JsonSerializer.SerializeToNode(o, new JsonSerializerOptions { IncludeFields = true }),
         // What trained it: the same seed on another machine or MKL branch gives other figures (docs/env.md).
-        ["machine"] = new JsonObject
-        {
-            ["rlhfgym"] = RuntimeInfo.PackageVersion,
-            ["torch"] = RuntimeInfo.LibTorchVersion,
-            ["device"] = _device.ToString(),
-            ["threads"] = get_num_threads(),
-            ["cpu_vendor"] = MklDispatch.CpuVendor(),
-            ["mkl_kernels"] = MklDispatch.Kernels(),
-        },
+        ["machine"] = RuntimeInfo.Machine(_device),
     };
 
     private CausalTransformer LoadInit() => ModelCheckpoint.LoadFor(_initDir, _env.Spec.VocabSize, $"the env {_env.Spec.Id}", _device);

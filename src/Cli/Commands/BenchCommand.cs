@@ -29,6 +29,16 @@ public static class BenchCommand
         return bench;
     }
 
+    // Every bench verb that reports its intra-op threads also says which MKL branch ran the products, right after them:
+    // the same figures on another branch are not comparable (docs/env.md).
+    private static void SetBench(Command command, Func<System.CommandLine.ParseResult, Action<string>, JsonObject> body) =>
+        VerbRunner.Set(command, (parse, progress) =>
+        {
+            var figures = body(parse, progress);
+            if (figures.IndexOf("threads") is var at and >= 0) figures.Insert(at + 1, "mkl_kernels", MklDispatch.Kernels());
+            return figures;
+        });
+
     private static Command Model()
     {
         var device = CommonOptions.Device();
@@ -42,7 +52,7 @@ public static class BenchCommand
         {
             device, batch, seqLen, genBatch, newTokens, repeats, shape.DModel, shape.Layers, shape.Heads, shape.Vocab,
         };
-        VerbRunner.Set(command, (parse, progress) =>
+        SetBench(command, (parse, progress) =>
         {
             var options = new ModelBenchmarkOptions
             {
@@ -66,7 +76,6 @@ public static class BenchCommand
                 ["bench"] = "model",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
-                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["config"] = $"d{c.DModel} L{c.NLayers} H{c.NHeads} V{c.VocabSize}",
                 ["batch"] = options.Batch,
                 ["seq_len"] = options.SeqLen,
@@ -90,7 +99,7 @@ public static class BenchCommand
         var pairs = new Option<int>("--pairs") { Description = "preference pairs (two responses each)", DefaultValueFactory = _ => 1024 };
         var repeats = new Option<int>("--repeats") { Description = "timed repeats (median reported)", DefaultValueFactory = _ => 3 };
         var command = new Command("rm", "reward-model training tokens/s and the segmentation pass's cost relative to the RM forward") { device, pairs, repeats };
-        VerbRunner.Set(command, (parse, progress) =>
+        SetBench(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             var r = RewardModelBenchmark.Run(CommonOptions.Positive(parse.GetValue(pairs), "--pairs"),
@@ -100,7 +109,6 @@ public static class BenchCommand
                 ["bench"] = "rm",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
-                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["pairs"] = r.Pairs,
                 ["rm_train_tokens_per_s"] = Math.Round(r.TrainTokensPerSecond, 0),
                 ["rm_forward_s"] = Math.Round(r.RmForwardSeconds, 4),
@@ -122,7 +130,7 @@ public static class BenchCommand
         {
             device, batch, steps, repeats, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
         };
-        VerbRunner.Set(command, (parse, progress) =>
+        SetBench(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             int t = EpisodeSteps(parse.GetValue(steps));
@@ -134,7 +142,6 @@ public static class BenchCommand
                 ["bench"] = "env",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
-                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["batch"] = r.Batch,
                 ["steps"] = r.Steps,
                 ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads} V{r.VocabSize}",
@@ -168,7 +175,7 @@ public static class BenchCommand
         {
             device, batch, promptLength, steps, rounds, kernels, python, pythonEnv, vocab, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
         };
-        VerbRunner.Set(command, (parse, progress) =>
+        SetBench(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             var shape = shapeOptions.Resolve(parse) with { VocabSize = CommonOptions.Positive(parse.GetValue(vocab), "--vocab") };
@@ -194,7 +201,6 @@ public static class BenchCommand
                 ["bench"] = "decode",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
-                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads} V{shape.VocabSize}",
                 ["batch"] = options.Batch,
                 ["prompt_len"] = options.PromptLength,
@@ -252,7 +258,7 @@ public static class BenchCommand
         {
             device, shape.DModel, shape.Layers, shape.Heads, shape.Vocab, batch, seqLen, dtypes, repeats, gemmSize, peak, checkRows,
         };
-        VerbRunner.Set(command, (parse, progress) =>
+        SetBench(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             var config = shape.Resolve(parse);
@@ -279,7 +285,6 @@ public static class BenchCommand
                 ["bench"] = "forward",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
-                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["model"] = $"d{config.DModel} L{config.NLayers} H{config.NHeads} V{config.VocabSize}",
                 ["batch"] = options.Batch,
                 ["seq_len"] = t,
@@ -313,7 +318,7 @@ public static class BenchCommand
         {
             device, numEnvs, iterations, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
         };
-        VerbRunner.Set(command, (parse, progress) =>
+        SetBench(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             int n = CommonOptions.Positive(parse.GetValue(numEnvs), "--num-envs"), iters = CommonOptions.Positive(parse.GetValue(iterations), "--iterations");
@@ -333,7 +338,6 @@ public static class BenchCommand
                     ["bench"] = "train",
                     ["device"] = dev.ToString(),
                     ["threads"] = get_num_threads(),
-                    ["mkl_kernels"] = MklDispatch.Kernels(),
                     ["num_envs"] = n,
                     ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
                     ["iterations"] = rows.Count,
@@ -368,7 +372,7 @@ public static class BenchCommand
         {
             device, batch, steps, repeats, pings, port, sameProcess, clients, envsPerClient, eosRate, window, shapeOptions.DModel, shapeOptions.Layers, shapeOptions.Heads,
         };
-        VerbRunner.Set(command, (parse, progress) =>
+        SetBench(command, (parse, progress) =>
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             int t = EpisodeSteps(parse.GetValue(steps));
@@ -389,7 +393,6 @@ public static class BenchCommand
                 ["bench"] = "transport",
                 ["device"] = dev.ToString(),
                 ["threads"] = get_num_threads(),
-                ["mkl_kernels"] = MklDispatch.Kernels(),
                 ["batch"] = r.Batch,
                 ["steps"] = r.Steps,
                 ["inprocess_s"] = Math.Round(r.InProcessSeconds, 4),
@@ -429,7 +432,6 @@ public static class BenchCommand
             ["bench"] = "transport",
             ["device"] = dev.ToString(),
             ["threads"] = get_num_threads(),
-            ["mkl_kernels"] = MklDispatch.Kernels(),
             ["clients"] = r.Clients,
             ["envs_per_client"] = r.EnvsPerClient,
             ["steps"] = r.Steps,
@@ -467,7 +469,7 @@ public static class BenchCommand
         {
             servers, seconds, numEnvs, between, downtime, maxNewTokens, seed,
         };
-        VerbRunner.Set(command, (parse, progress) =>
+        SetBench(command, (parse, progress) =>
         {
             int n = parse.GetValue(servers);
             if (n is < 2 or > 16) throw new ArgumentException($"--servers must be in 2..16, got {n}");

@@ -17,24 +17,17 @@ public static class InfoCommand
         {
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             using var probe = ones(2, device: dev).sum(); // proves libtorch loads and computes on that device
-            return new JsonObject
-            {
-                ["rlhfgym"] = RuntimeInfo.PackageVersion,
-                ["torchsharp"] = RuntimeInfo.TorchSharpVersion,
-                ["torch"] = RuntimeInfo.LibTorchVersion,
-                ["backend"] = RuntimeInfo.Backend,
-                ["device"] = dev.ToString(),
-                ["threads"] = get_num_threads(),
-                ["cpu_vendor"] = MklDispatch.CpuVendor(),
-                // Whether MKL was let pick its kernels by the CPU's features, and the branch it reports (null: no MKL).
-                ["mkl_dispatch"] = MklDispatch.Status,
-                ["mkl_kernels"] = MklDispatch.Kernels(),
-                ["cuda_available"] = cuda.is_available(),
-                ["cuda_devices"] = cuda.is_available() ? cuda.device_count() : 0,
-                ["dotnet"] = Environment.Version.ToString(),
-                ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
-                ["probe_sum"] = probe.item<float>(),
-            };
+            var info = RuntimeInfo.Machine(dev); // rlhfgym, torch, device, threads, cpu_vendor, mkl_kernels: what run.json keeps
+            info["torchsharp"] = RuntimeInfo.TorchSharpVersion;
+            info["backend"] = RuntimeInfo.Backend;
+            // Whether MKL was let pick its kernels by the CPU's features (docs/env.md).
+            info["mkl_dispatch"] = MklDispatch.Status;
+            info["cuda_available"] = cuda.is_available();
+            info["cuda_devices"] = cuda.is_available() ? cuda.device_count() : 0;
+            info["dotnet"] = Environment.Version.ToString();
+            info["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription;
+            info["probe_sum"] = probe.item<float>();
+            return info;
         });
         return command;
     }

@@ -57,7 +57,7 @@ public static class MklDispatch
             {
                 File.WriteAllBytes(path, ReturnOneLibrary.Build(VendorChecks));
                 // Global, so the loader searches it before libtorch_cpu's own definition; the mapping outlives the file.
-                if (Dl.Open(path, Dl.Now | Dl.Global) != IntPtr.Zero) return "applied";
+                if (Dl.dlopen(path, Dl.Now | Dl.Global) != IntPtr.Zero) return "applied";
                 lastError = Dl.Error();
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or DllNotFoundException or EntryPointNotFoundException)
@@ -83,17 +83,21 @@ public static class MklDispatch
 
     /// <summary>
     /// The code branch MKL reports it runs (its version record's processor field, e.g. "Intel(R) Advanced Vector
-    /// Extensions 512 (Intel(R) AVX-512) ..."), or null when the loaded libtorch carries no MKL. Asking makes MKL
-    /// settle its dispatch, so call it after libtorch is loaded, as any torch call does.
+    /// Extensions 512 (Intel(R) AVX-512) ..."), or null when libtorch is not loaded yet or carries no MKL. Asking makes
+    /// MKL settle its dispatch, so call it after libtorch is loaded, as any torch call does. Read once, then kept.
     /// </summary>
-    public static string? Kernels()
+    public static string? Kernels() => _kernels ??= ReadKernels();
+
+    private static string? _kernels;
+
+    private static string? ReadKernels()
     {
         if (!OperatingSystem.IsLinux()) return null;
         try
         {
-            var torchCpu = Dl.Open("libtorch_cpu.so", Dl.Now | Dl.NoLoad); // only if already loaded
+            var torchCpu = Dl.dlopen("libtorch_cpu.so", Dl.Now | Dl.NoLoad); // only if already loaded
             if (torchCpu == IntPtr.Zero) return null;
-            var getVersion = Dl.Symbol(torchCpu, "mkl_serv_get_version");
+            var getVersion = Dl.dlsym(torchCpu, "mkl_serv_get_version");
             if (getVersion == IntPtr.Zero) return null;
             MklVersion version = default;
             unsafe { ((delegate* unmanaged<MklVersion*, void>)getVersion)(&version); }
@@ -113,45 +117,16 @@ public static class MklDispatch
         public IntPtr ProductStatus, Build, Processor, Platform;
     }
 
-    // dlopen with flags: .NET's NativeLibrary.Load opens libraries locally, which would not interpose.
+    // dlopen with flags: .NET's NativeLibrary.Load opens libraries locally, which would not interpose. libdl.so.2 has the
+    // functions on every glibc: its own before 2.34, libc's (found through its dependency) since.
     private static class Dl
     {
         public const int Now = 0x2, NoLoad = 0x4, Global = 0x100;
 
-        public static IntPtr Open(string path, int flags)
-        {
-            try { return LibC.dlopen(path, flags); }
-            catch (EntryPointNotFoundException) { return LibDl.dlopen(path, flags); } // glibc before 2.34
-            catch (DllNotFoundException) { return LibDl.dlopen(path, flags); }
-        }
+        [DllImport("libdl.so.2", CharSet = CharSet.Ansi, BestFitMapping = false)] public static extern IntPtr dlopen(string path, int flags);
+        [DllImport("libdl.so.2", CharSet = CharSet.Ansi, BestFitMapping = false)] public static extern IntPtr dlsym(IntPtr handle, string name);
+        [DllImport("libdl.so.2")] private static extern IntPtr dlerror();
 
-        public static IntPtr Symbol(IntPtr handle, string name)
-        {
-            try { return LibC.dlsym(handle, name); }
-            catch (EntryPointNotFoundException) { return LibDl.dlsym(handle, name); }
-            catch (DllNotFoundException) { return LibDl.dlsym(handle, name); }
-        }
-
-        public static string Error()
-        {
-            IntPtr message;
-            try { message = LibC.dlerror(); }
-            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { message = LibDl.dlerror(); }
-            return Marshal.PtrToStringAnsi(message) ?? "dlopen failed without a message";
-        }
-
-        private static class LibC
-        {
-            [DllImport("libc.so.6", CharSet = CharSet.Ansi, BestFitMapping = false)] public static extern IntPtr dlopen(string path, int flags);
-            [DllImport("libc.so.6", CharSet = CharSet.Ansi, BestFitMapping = false)] public static extern IntPtr dlsym(IntPtr handle, string name);
-            [DllImport("libc.so.6")] public static extern IntPtr dlerror();
-        }
-
-        private static class LibDl
-        {
-            [DllImport("libdl.so.2", CharSet = CharSet.Ansi, BestFitMapping = false)] public static extern IntPtr dlopen(string path, int flags);
-            [DllImport("libdl.so.2", CharSet = CharSet.Ansi, BestFitMapping = false)] public static extern IntPtr dlsym(IntPtr handle, string name);
-            [DllImport("libdl.so.2")] public static extern IntPtr dlerror();
-        }
+        public static string Error() => Marshal.PtrToStringAnsi(dlerror()) ?? "dlopen failed without a message";
     }
 }
