@@ -35,6 +35,11 @@ public sealed class EnvDecoder : IDisposable
     private float[] _stats = [];            // (3 × rows): log π_ref(token), entropy, RM value
     private bool[] _stepping = [];
 
+    /// <summary>Tests only: called between the reference LM's and the reward model's part of a prefill ("prefill") and
+    /// before the reward model's decode step ("step"). An exception it throws is that forward failing halfway, as running
+    /// out of memory would, with one model's caches written and the other's not.</summary>
+    internal Action<string>? FaultForTests { get; set; }
+
     /// <param name="parallelModels">Step the two models at once, one per core (<see cref="InferenceLanes"/>); null: on a CPU
     /// with two or more threads unless RLHFGYM_INFERENCE_LANES=0.</param>
     public EnvDecoder(EnvBundle bundle, int capacity, Device device, bool? parallelModels = null)
@@ -238,9 +243,20 @@ public sealed class EnvDecoder : IDisposable
             // On a CPU, the reference LM and the reward model step at once, one per core (InferenceLanes). What the lanes
             // make belongs to no scope of this thread: detached there, disposed here.
             Tensor? lp = null, ent = null, val = null;
-            _lanes.Run(
-                () => (lp, ent) = Detached(ReferenceStep(tokens, span.Reference, only)),
-                () => val = RewardModelStep(rmTokens, span.Reward, only).DetachFromDisposeScope());
+            try
+            {
+                _lanes.Run(
+                    () => (lp, ent) = Detached(ReferenceStep(tokens, span.Reference, only)),
+                    () => val = RewardModelStep(rmTokens, span.Reward, only).DetachFromDisposeScope());
+            }
+            catch
+            {
+                // One lane's outputs are detached from every scope: a failed step must not leak them.
+                lp?.Dispose();
+                ent?.Dispose();
+                val?.Dispose();
+                throw;
+            }
             (logp, entropy, value) = (lp!, ent!, val!);
         }
         else
@@ -316,6 +332,7 @@ public sealed class EnvDecoder : IDisposable
     // The reward model's decode step: its value at each row's token, as fp32.
     private Tensor RewardModelStep(Tensor rmTokens, KvCache cache, RowMask? only)
     {
+        FaultForTests?.Invoke("step");
         var value = _rm.Head.forward(_rm.Transformer.DecodeStep(rmTokens, cache, only));
         return value.dtype == ScalarType.Float32 ? value : value.to_type(ScalarType.Float32);
     }
@@ -336,11 +353,13 @@ public sealed class EnvDecoder : IDisposable
         if (whole)
         {
             refHidden = _ref.Prefill(batch.Tokens, batch.Lengths, _refCache!);
+            FaultForTests?.Invoke("prefill");
             _rm.Transformer.Prefill(batch.Tokens, batch.Lengths, _rmCache!);
         }
         else
         {
             refHidden = _ref.PrefillRows(batch.Tokens, batch.Lengths, _refCache!, longRows);
+            FaultForTests?.Invoke("prefill");
             _rm.Transformer.PrefillRows(batch.Tokens, batch.Lengths, _rmCache!, longRows);
         }
         var logits = _ref.Logits(CausalTransformer.LastPositions(refHidden, batch.Lengths));

@@ -11,12 +11,13 @@ namespace RlhfGym.Models.Transformer;
 /// <item>Every row (<see cref="Rows"/> null): the step's input holds one token per cache row.</item>
 /// <item>Some rows: the input holds only those rows (a pool shared by several envs, of which only some stepped), so the
 /// projections, the MLP and the head, the work that grows with the rows, are paid for them alone. Attention runs over
-/// every cache row with the absent rows' queries at zero and their outputs dropped: each row reads only its own keys, so
+/// every cache row with the absent rows' outputs dropped: each row reads only its own keys, so
 /// the absent rows change nothing, and this spares a copy of the present rows' keys and values.</item>
 /// </list>
 /// </summary>
-/// <param name="Queries">With some rows: a (B, H, 1, D_head) buffer of zeros made once per step; each layer copies its present
-/// rows' queries into it (the absent rows stay zero).</param>
+/// <param name="Queries">With some rows: the cache's (B, H, 1, D_head) query buffer, made once with the cache (zeros); each
+/// layer copies its present rows' queries into it. The absent rows hold whatever an earlier step left there (finite), and
+/// their outputs are dropped: attention is row by row, so they change no present row's result.</param>
 internal readonly record struct DecodeRows(Tensor WriteIndex, Tensor? Rows, Tensor? Queries)
 {
     /// <summary>Store the step's keys or values (n, H_kv, 1, D_head) in a cache layer (B, H_kv, capacity, D_head).</summary>
@@ -25,7 +26,7 @@ internal readonly record struct DecodeRows(Tensor WriteIndex, Tensor? Rows, Tens
         cacheLayer.view(-1, kv.shape[^1]).index_copy_(0, WriteIndex, kv.reshape(-1, kv.shape[^1]));
     }
 
-    /// <summary>The step's queries (n, H, 1, D_head) as every cache row's, zero where a row is absent.</summary>
+    /// <summary>The step's queries (n, H, 1, D_head) as every cache row's; an absent row's are left over and unused.</summary>
     public Tensor Spread(Tensor q) => Rows is null ? q : Queries!.index_copy_(0, Rows, q);
 
     /// <summary>The present rows' part of an attention output over every cache row.</summary>

@@ -25,6 +25,7 @@ public sealed class KvCache : IDisposable
     private readonly Tensor _keyBias;  // (B, Capacity) in the cache's dtype: 0 where slot j holds a real token of row b, else -inf
     private readonly Tensor _zero;     // (B, 1) zeros in the cache's dtype, the source for unmasking one slot per row
     private readonly Tensor _rowIndex; // Positions viewed as (B, 1)
+    private readonly Tensor _queries;  // (B, H, 1, D_head): a masked step's queries of every row (DecodeRows.Spread)
     internal Tensor Positions { get; }  // (B) int64 on the device: next write slot per row
 
     internal KvCache(TransformerConfig config, int batchSize, int capacity, Device device, ScalarType dtype)
@@ -50,10 +51,11 @@ public sealed class KvCache : IDisposable
                 .add(arange(config.NKvHeads, ScalarType.Int64, device).mul_(capacity)).MoveToOuterDisposeScope();
         _keyBias = full([batchSize, capacity], double.NegativeInfinity, dtype, device);
         _zero = zeros([batchSize, 1], dtype, device);
+        _queries = zeros([batchSize, config.NHeads, 1, config.HeadDim], dtype, device);
         Positions = zeros(batchSize, ScalarType.Int64, device);
         _rowIndex = Positions.view(batchSize, 1);
         // The cache outlives whatever dispose scope it was created in; it disposes its own tensors.
-        foreach (var t in Keys.Concat(Values).Append(_slots).Append(_rowHeadSlots).Append(_keyBias).Append(_zero).Append(Positions).Append(_rowIndex))
+        foreach (var t in Keys.Concat(Values).Append(_slots).Append(_rowHeadSlots).Append(_keyBias).Append(_zero).Append(_queries).Append(Positions).Append(_rowIndex))
             t.DetachFromDisposeScope();
     }
 
@@ -86,9 +88,10 @@ public sealed class KvCache : IDisposable
         _rowHeadSlots = parent._rowHeadSlots.narrow(0, 0, count); // a row range's layers are seen from its own first row
         _keyBias = parent._keyBias.narrow(0, start, count);
         _zero = parent._zero.narrow(0, 0, count);
+        _queries = parent._queries.narrow(0, 0, count);
         Positions = parent.Positions.narrow(0, start, count);
         _rowIndex = Positions.view(count, 1);
-        foreach (var t in Keys.Concat(Values).Append(_rowHeadSlots).Append(_keyBias).Append(_zero).Append(Positions).Append(_rowIndex))
+        foreach (var t in Keys.Concat(Values).Append(_rowHeadSlots).Append(_keyBias).Append(_zero).Append(_queries).Append(Positions).Append(_rowIndex))
             t.DetachFromDisposeScope();
         MaxLength = Longest(HostLengths);
     }
@@ -183,8 +186,7 @@ public sealed class KvCache : IDisposable
 
     /// <summary>A decode step of only the given rows (indices into this cache) at their positions.</summary>
     internal DecodeRows SomeRows(Tensor rows, Tensor positions) =>
-        new(_rowHeadSlots.index_select(0, rows).add_(positions.unsqueeze(1)).view(-1), rows,
-            zeros([BatchSize, _config.NHeads, 1, _config.HeadDim], _dtype, _slots.device));
+        new(_rowHeadSlots.index_select(0, rows).add_(positions.unsqueeze(1)).view(-1), rows, _queries);
 
     /// <summary>Check there is room for one more token in every row (called before a decode step).</summary>
     internal void EnsureRoomForOneMore()
@@ -241,6 +243,7 @@ public sealed class KvCache : IDisposable
         _rowHeadSlots.Dispose();
         _keyBias.Dispose();
         _zero.Dispose();
+        _queries.Dispose();
         _rowIndex.Dispose();
         Positions.Dispose();
     }
