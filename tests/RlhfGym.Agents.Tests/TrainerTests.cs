@@ -57,6 +57,12 @@ public class TrainerTests
         Assert.Equal(2, RunCheckpoint.Find(b.Path)!.Value.Iteration);
         using (var env = Env()) new Trainer(env, Init, null, CPU).Run(b.Path, Small(algorithm), resume: true);
         Assert.Equal(MetricLines(a.Path), MetricLines(b.Path));
+        // run.json keeps the first start's machine and adds the resume's, with where it picked up.
+        var runJson = JsonNode.Parse(File.ReadAllText(Path.Combine(b.Path, Trainer.RunFile)))!;
+        var resume = Assert.Single(runJson["resumes"]!.AsArray())!;
+        Assert.Equal(2, resume["after_iteration"]!.GetValue<int>());
+        Assert.Equal(runJson["machine"]!.ToJsonString(), resume["machine"]!.ToJsonString());
+        Assert.Null(JsonNode.Parse(File.ReadAllText(Path.Combine(a.Path, Trainer.RunFile)))!["resumes"]);
         var (pa, _) = ModelCheckpoint.Load(Path.Combine(a.Path, Trainer.FinalPolicyDir));
         var (pb, _) = ModelCheckpoint.Load(Path.Combine(b.Path, Trainer.FinalPolicyDir));
         using (pa)

@@ -40,6 +40,9 @@ public class EnvBundleTests
             Assert.Equal(NormalizerKind.Location, b.Normalizers[NormalizerKind.Location].Kind);
             Assert.IsType<PhraseWorldJudge>(b.Judge);
             Assert.Equal([b.Tokenizer.EosId], b.EosIds);
+            // env.json says what built the bundle: the machine record `rlhfgym info` prints (MKL branch included).
+            var builtOn = JsonNode.Parse(File.ReadAllText(Path.Combine(bundle, EnvBundle.EnvFile)))!["built_on"]!;
+            Assert.Equal(RlhfGym.Models.RuntimeInfo.Machine(CPU).ToJsonString(), builtOn.ToJsonString());
             using var reference = b.LoadReference(CPU);
             using var rm = b.LoadRewardModel(CPU);
             Assert.Equal(b.Tokenizer.VocabSize, rm.Transformer.Config.VocabSize);

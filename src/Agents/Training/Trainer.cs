@@ -81,6 +81,7 @@ public sealed class Trainer
             start = ck.Iteration + 1;
             _progress($"resuming {runDir} after iteration {ck.Iteration}");
         }
+        if (resume) RecordResume(Path.Combine(runDir, RunFile), start - 1);
         var metrics = new MetricsLog(runDir, start - 1);
         long envSteps = 0;
         for (int iteration = start; iteration <= o.Iterations; iteration++)
@@ -146,6 +147,16 @@ public sealed class Trainer
         // What trained it: the same seed on another machine or MKL branch gives other figures (docs/env.md).
         ["machine"] = RuntimeInfo.Machine(_device),
     };
+
+    // Each resume appends where it picked up and what it ran on to run.json's `resumes`: the iterations after it were
+    // trained there, and another machine or MKL branch gives other figures from the same seed.
+    private void RecordResume(string runFile, int afterIteration)
+    {
+        var run = JsonFile.ReadObject(runFile);
+        if (run["resumes"] is not JsonArray resumes) run["resumes"] = resumes = new JsonArray();
+        resumes.Add(new JsonObject { ["after_iteration"] = afterIteration, ["machine"] = RuntimeInfo.Machine(_device) });
+        AtomicFile.WriteAllText(runFile, run.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
 
     private CausalTransformer LoadInit() => ModelCheckpoint.LoadFor(_initDir, _env.Spec.VocabSize, $"the env {_env.Spec.Id}", _device);
 

@@ -177,6 +177,8 @@ public sealed class EnvBundle
             ["name"] = name,
             ["rlhfgym_version"] = RuntimeInfo.PackageVersion,
             ["torchsharp_version"] = RuntimeInfo.TorchSharpVersion,
+            // What trained the models: the same world seed on another machine or MKL branch trains other weights.
+            ["built_on"] = RuntimeInfo.Machine(reference.Device),
             ["tokenizer"] = tokenizerSection,
             ["reference"] = ReferenceDir,
             ["reward_model"] = RewardDir,
