@@ -8,6 +8,7 @@ using RlhfGym.Models.Transformer;
 using RlhfGym.PhraseWorld;
 using RlhfGym.Transport.Client;
 using RlhfGym.Transport.Server;
+using RlhfGym.Transport.Wire;
 using static TorchSharp.torch;
 
 namespace RlhfGym.Benchmarks;
@@ -26,10 +27,13 @@ public sealed record TransportBenchmarkResult(int Batch, int Steps, double InPro
 /// ran in a batched forward with another session's (the server's health: batched_steps); 0 when the server does not batch.</param>
 /// <param name="SessionsPerBatchedStep">Their mean number of sessions per batched forward (batched_steps / step_batches), 2..N;
 /// 0 when none ran batched.</param>
+/// <param name="SingleServerPhases">Where the server's time went per step of the single client, over the kept rounds.</param>
+/// <param name="ConcurrentServerPhases">The same per step of all N clients (one row of the token table), over the kept rounds.</param>
 public sealed record ConcurrentTransportResult(int Clients, int EnvsPerClient, int Steps, double SingleSeconds, double ConcurrentSeconds,
     double SingleTokensPerSecond, double ConcurrentTokensPerSecond, double ConcurrentVsSingle, IReadOnlyList<double> Ratios,
     double ScoreSingleSeconds, double ScoreConcurrentSeconds, double ScoreConcurrentVsSingle,
-    double ResetSingleSeconds, double ResetConcurrentSeconds, double ResetConcurrentVsSingle, double BatchedStepShare, double SessionsPerBatchedStep);
+    double ResetSingleSeconds, double ResetConcurrentSeconds, double ResetConcurrentVsSingle, double BatchedStepShare, double SessionsPerBatchedStep,
+    ServerPhases SingleServerPhases, ServerPhases ConcurrentServerPhases);
 
 /// <summary>
 /// The same episodes stepped in-process and through a real env server on tcp loopback, in paired repeats (one run of
@@ -114,19 +118,35 @@ public static class TransportBenchmark
             progress?.Invoke($"bench transport: {clients} clients × {envsPerClient} envs concurrently vs 1 client × {total} envs, {steps} steps, {repeats} paired repeats");
             // Same tokens on both sides: the throughput ratio is the inverse time ratio.
             // The server's batching counters, read around each concurrent round (outside its clock), say how full its bursts were.
+            // The same totals around every round of both sides also say where the server's time went (ServerPhases).
             long stepsSent = 0, batchedSteps = 0, stepBatches = 0;
+            var singleRounds = new List<(double, HealthMessage, HealthMessage)>();
+            var concurrentRounds = new List<(double, HealthMessage, HealthMessage)>();
+            // The resets before a round's clock starts are outside the totals too.
+            double Watched(Action reset, Func<double> round, List<(double, HealthMessage, HealthMessage)> into)
+            {
+                reset();
+                var before = EnvServerProbe.Health(address, TimeSpan.FromSeconds(30));
+                double seconds = round();
+                var after = EnvServerProbe.Health(address, TimeSpan.FromSeconds(30));
+                into.Add((seconds, before, after));
+                return seconds;
+            }
             double ConcurrentRound()
             {
-                var before = EnvServerProbe.Health(address, TimeSpan.FromSeconds(30));
-                double seconds = Concurrently(many, slices, seed);
-                var after = EnvServerProbe.Health(address, TimeSpan.FromSeconds(30));
+                double seconds = Watched(() => ResetEach(many, seed), () => AllStep(many, slices), concurrentRounds);
+                var (_, before, after) = concurrentRounds[^1];
                 stepsSent += (long)clients * steps;
                 batchedSteps += after.BatchedSteps - before.BatchedSteps;
                 stepBatches += after.StepBatches - before.StepBatches;
                 return seconds;
             }
-            var (singleTimes, concurrentTimes, ratios) = PairedRounds(warmUps: 2, repeats, () => Episode(single, actions, seed), ConcurrentRound);
+            const int warmUps = 2;
+            var (singleTimes, concurrentTimes, ratios) = PairedRounds(warmUps, repeats, () => Watched(() => single.Reset(seed), () => Steps(single, actions), singleRounds), ConcurrentRound);
             double singleSeconds = Stopwatches.Median(singleTimes), concurrentSeconds = Stopwatches.Median(concurrentTimes);
+            // Each side ran once per round: its kept rounds are its last `repeats`.
+            var singlePhases = ServerPhases.Over(singleRounds[warmUps..], steps);
+            var concurrentPhases = ServerPhases.Over(concurrentRounds[warmUps..], steps);
 
             // Then the same finished episodes (the single client's prompts, each column of the token table as a
             // response) scored by the one client at once, and by the N clients k each, at the same moment.
@@ -143,7 +163,7 @@ public static class TransportBenchmark
             return new ConcurrentTransportResult(clients, envsPerClient, steps, singleSeconds, concurrentSeconds,
                 total * steps / singleSeconds, total * steps / concurrentSeconds, Stopwatches.Median(ratios), ratios,
                 score.Single, score.Concurrent, score.Ratio, reset.Single, reset.Concurrent, reset.Ratio,
-                (double)batchedSteps / stepsSent, stepBatches == 0 ? 0 : (double)batchedSteps / stepBatches);
+                (double)batchedSteps / stepsSent, stepBatches == 0 ? 0 : (double)batchedSteps / stepBatches, singlePhases, concurrentPhases);
         }
         finally
         {
@@ -197,15 +217,17 @@ public static class TransportBenchmark
         return (aTimes, bTimes, ratios);
     }
 
-    // Every client resets, then all step together from one start signal; the wall time until the last one finishes.
-    private static double Concurrently(IReadOnlyList<RemoteVectorEnv> envs, int[][][] slices, long seed)
+    // Each client resets with its own seed.
+    private static void ResetEach(IReadOnlyList<RemoteVectorEnv> envs, long seed)
     {
         for (int c = 0; c < envs.Count; c++) envs[c].Reset(seed + c);
-        return AllAtOnce(envs.Count, c =>
-        {
-            foreach (var a in slices[c]) envs[c].Step(a);
-        });
     }
+
+    // All clients step their slices together from one start signal; the wall time until the last one finishes.
+    private static double AllStep(IReadOnlyList<RemoteVectorEnv> envs, int[][][] slices) => AllAtOnce(envs.Count, c =>
+    {
+        foreach (var a in slices[c]) envs[c].Step(a);
+    });
 
     // One thread per client, all released by one start signal; the wall time until the last one finishes.
     private static double AllAtOnce(int clients, Action<int> work)
@@ -250,6 +272,12 @@ public static class TransportBenchmark
     private static double Episode(IVectorEnv env, int[][] actions, long seed)
     {
         env.Reset(seed);
+        return Steps(env, actions);
+    }
+
+    // The wall time of stepping every row of the token table.
+    private static double Steps(IVectorEnv env, int[][] actions)
+    {
         var clock = Stopwatch.StartNew();
         foreach (var a in actions) env.Step(a);
         return clock.Elapsed.TotalSeconds;

@@ -37,6 +37,12 @@ public class HealthTests
             Assert.Equal(before + 6, busy.Requests);
             Assert.InRange(busy.Busy, 0, 1);
             Assert.True(busy.UptimeSeconds > 0);
+            // Every answered request was in one burst; a's reset ran a prefill, so computing took time; the phases'
+            // running totals fit in the server's life.
+            Assert.InRange(busy.Bursts, h.Bursts + 1, h.Bursts + 6);
+            Assert.True(busy.ComputeSeconds > h.ComputeSeconds, $"compute_s {busy.ComputeSeconds} did not grow from {h.ComputeSeconds}");
+            Assert.True(busy.GatherSeconds >= 0 && busy.ReplySeconds > 0);
+            Assert.True(busy.GatherSeconds + busy.ComputeSeconds + busy.ReplySeconds < busy.UptimeSeconds);
         }
         Assert.Equal(0, EnvServerProbe.Health(server.Address, TimeSpan.FromSeconds(10)).Sessions);
     }

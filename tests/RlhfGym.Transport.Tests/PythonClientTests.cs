@@ -95,11 +95,12 @@ public class PythonClientTests
             import numpy as np
             from rlhfgym_client import RemoteEnvError, ServerDraining, VectorEnv, health
             h = health(sys.argv[1], timeout=5)
-            assert set(h) >= {"ready", "draining", "sessions", "max_sessions", "sub_envs", "requests", "uptime_s", "busy", "batched_steps", "step_batches", "batched_resets", "batched_scores", "env", "device", "error"}, h
+            assert set(h) >= {"ready", "draining", "sessions", "max_sessions", "sub_envs", "requests", "uptime_s", "busy", "batched_steps", "step_batches", "batched_resets", "batched_scores", "bursts", "gather_s", "compute_s", "reply_s", "env", "device", "error"}, h
             env = VectorEnv(sys.argv[1], num_envs=2, heartbeat=False)
             env.reset(seed=1)
             h = health(sys.argv[1], timeout=5)
             assert h["sessions"] == 1 and h["sub_envs"] == 2 and not h["draining"] and 0 <= h["busy"] <= 1, h
+            assert h["bursts"] >= 3 and h["compute_s"] > 0 and isinstance(h["gather_s"], float) and h["reply_s"] > 0, h
             print("ready", flush=True)
             sys.stdin.readline()                   # the test stops the server here: it drains
             try:

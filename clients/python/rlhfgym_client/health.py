@@ -12,7 +12,9 @@ def health(address, timeout=2.0, server_key=None, client_secret_key=None):
     requests that ran in one batched forward with another session's), step_batches (int: those batched forwards, so
     batched_steps / step_batches is their mean size in sessions; absent from an older server), batched_resets (int:
     reset requests prefilled together with another session's), batched_scores (int: score requests scored together
-    with another session's), env, device (str), error
+    with another session's), bursts (int: bursts answered, the requests answered together), gather_s, compute_s,
+    reply_s (floats: seconds summed over those bursts gathering requests, computing replies and sending them; running
+    totals, read as differences between two calls; absent from an older server), env, device (str), error
     (str or None: why the default env cannot load). Raises RemoteEnvError("timeout", ...) when nothing answers within
     `timeout` seconds. A CurveZMQ server needs server_key and client_secret_key (as for VectorEnv); health needs no
     allow-list proof."""

@@ -445,6 +445,7 @@ public static class BenchCommand
             ["rounds"] = new JsonArray(r.Ratios.Select(x => (JsonNode?)Math.Round(x, 3)).ToArray()),
             ["batched_step_share"] = Math.Round(r.BatchedStepShare, 3),
             ["sessions_per_batched_step"] = Math.Round(r.SessionsPerBatchedStep, 2),
+            ["server_ms_per_step"] = new JsonObject { ["single"] = Phases(r.SingleServerPhases), ["concurrent"] = Phases(r.ConcurrentServerPhases) },
             ["score_single_s"] = Math.Round(r.ScoreSingleSeconds, 4),
             ["score_concurrent_s"] = Math.Round(r.ScoreConcurrentSeconds, 4),
             ["score_concurrent_vs_single"] = Math.Round(r.ScoreConcurrentVsSingle, 3),
@@ -455,6 +456,16 @@ public static class BenchCommand
             ["model"] = $"d{shape.DModel} L{shape.NLayers} H{shape.NHeads}",
         };
     }
+
+    // Where the server's time went per step of a side (bench/TransportBenchmark.cs, ServerPhases), in milliseconds.
+    private static JsonObject Phases(RlhfGym.Benchmarks.ServerPhases p) => new()
+    {
+        ["waiting"] = Math.Round(p.WaitingMs, 3),
+        ["gather"] = Math.Round(p.GatherMs, 3),
+        ["compute"] = Math.Round(p.ComputeMs, 3),
+        ["reply"] = Math.Round(p.ReplyMs, 3),
+        ["bursts"] = Math.Round(p.BurstsPerStep, 2),
+    };
 
     private static Command Chaos()
     {

@@ -67,6 +67,7 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
             if (router.TryReceiveMultipartMessage(TimeSpan.FromMilliseconds(drainDeadline is null ? 100 : 20), ref message))
             {
                 lastMessage = DateTime.UtcNow;
+                long firstRequest = System.Diagnostics.Stopwatch.GetTimestamp();
                 // What else is waiting (and, with a batching window, what arrives within it) is answered together, so the
                 // step requests of sessions on one bundle run as one batched forward (RequestHandler.HandleBurst).
                 var windowEnd = lastMessage.AddMilliseconds(o.BatchSessions ? o.BatchWindowMs : 0);
@@ -80,14 +81,14 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
                     bool wait = left >= TimeSpan.FromMilliseconds(1) && !handler.BurstComplete;
                     if (burst.Count >= MaxBurst || !router.TryReceiveMultipartMessage(wait ? left : TimeSpan.Zero, ref message)) break;
                 } while (true);
-                Answer(router, handler, burst);
+                Answer(router, handler, burst, firstRequest);
             }
             if (waiting.Count > 0)
             {
                 // The requests whose build is over (or that are refused now, e.g. draining) are answered, in arrival order.
                 var ready = waiting.Where(w => handler.CanAnswer(w.Frame)).ToList();
                 waiting.RemoveAll(w => ready.Contains(w));
-                Answer(router, handler, ready);
+                Answer(router, handler, ready, System.Diagnostics.Stopwatch.GetTimestamp());
             }
             if ((DateTime.UtcNow - lastReclaim).TotalSeconds >= 1)
             {
@@ -95,7 +96,7 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
                 lastReclaim = DateTime.UtcNow;
             }
         }
-        Answer(router, handler, waiting); // still waiting on a build: refused now (draining), not left without a reply
+        Answer(router, handler, waiting, System.Diagnostics.Stopwatch.GetTimestamp()); // still waiting on a build: refused now (draining), not left without a reply
         log.LogInformation("env server on {Bind} stopped; {Sessions} sessions released", o.Bind, handler.SessionCount);
     }
 
@@ -118,12 +119,17 @@ public sealed class EnvServer(IOptions<EnvServerOptions> options, ILogger<EnvSer
         if (identity.Length > 0) router.SendMoreFrame(identity).SendFrame(handler.Handle(ReadOnlyMemory<byte>.Empty, peer));
     }
 
-    // Answer requests together (one batched burst), one reply each to its client, and forget them.
-    private static void Answer(RouterSocket router, RequestHandler handler, List<(byte[] Identity, ReadOnlyMemory<byte> Frame, string Peer)> requests)
+    // Answer requests together (one batched burst), one reply each to its client, and forget them; the burst's phases
+    // (gathered since firstRequest, computed, sent) go to health.
+    private static void Answer(RouterSocket router, RequestHandler handler, List<(byte[] Identity, ReadOnlyMemory<byte> Frame, string Peer)> requests,
+        long firstRequest)
     {
         if (requests.Count == 0) return;
+        long closed = System.Diagnostics.Stopwatch.GetTimestamp();
         var replies = handler.HandleBurst(requests.Select(b => (b.Frame, b.Peer)).ToList());
+        long computed = System.Diagnostics.Stopwatch.GetTimestamp();
         for (int i = 0; i < requests.Count; i++) router.SendMoreFrame(requests[i].Identity).SendFrame(replies[i]);
+        handler.RecordBurst(firstRequest, closed, computed, System.Diagnostics.Stopwatch.GetTimestamp());
         requests.Clear();
     }
 

@@ -69,6 +69,9 @@ public sealed class RequestHandler : IDisposable
 
     public int SessionCount => _sessions.Count;
 
+    /// <summary>The server answered a burst (EnvServer): its phases' times, for `health`.</summary>
+    public void RecordBurst(long firstRequest, long closed, long computed, long sent) => _load.RecordBurst(firstRequest, closed, computed, sent);
+
     /// <summary>
     /// Builds (first use) and loads the default env's bundle in the background, so that `health` can say when the
     /// server is ready while a first build runs; `make` and `assets` wait for it rather than build a second time.
@@ -435,6 +438,10 @@ public sealed class RequestHandler : IDisposable
         StepBatches = _stepBatches,
         BatchedResets = _batchedResets,
         BatchedScores = _batchedScores,
+        Bursts = _load.Bursts,
+        GatherSeconds = Math.Round(_load.GatherSeconds, 6),
+        ComputeSeconds = Math.Round(_load.ComputeSeconds, 6),
+        ReplySeconds = Math.Round(_load.ReplySeconds, 6),
         Env = _o.Env,
         Device = _device.ToString(),
         Error = _preload is { IsFaulted: true } failed ? failed.Exception!.InnerException!.Message : null,

@@ -15,6 +15,23 @@ internal sealed class ServerLoad
 
     public long Requests { get; private set; }
 
+    /// <summary>Bursts answered, and the seconds they spent in each phase, summed (health's bursts, gather_s, …).</summary>
+    public long Bursts { get; private set; }
+    public double GatherSeconds { get; private set; }
+    public double ComputeSeconds { get; private set; }
+    public double ReplySeconds { get; private set; }
+
+    /// <summary>A burst was answered: its first request came at <paramref name="firstRequest"/>, it closed at
+    /// <paramref name="closed"/>, its replies were computed by <paramref name="computed"/> and sent by
+    /// <paramref name="sent"/> (Stopwatch ticks).</summary>
+    public void RecordBurst(long firstRequest, long closed, long computed, long sent)
+    {
+        Bursts++;
+        GatherSeconds += Stopwatch.GetElapsedTime(firstRequest, closed).TotalSeconds;
+        ComputeSeconds += Stopwatch.GetElapsedTime(closed, computed).TotalSeconds;
+        ReplySeconds += Stopwatch.GetElapsedTime(computed, sent).TotalSeconds;
+    }
+
     public double UptimeSeconds => Stopwatch.GetElapsedTime(_started).TotalSeconds;
 
     /// <summary>A request that began at <paramref name="startTimestamp"/> (Stopwatch ticks) has just been answered.</summary>

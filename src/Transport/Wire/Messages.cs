@@ -167,6 +167,14 @@ public sealed class HealthMessage
     [Key("batched_resets")] public long BatchedResets { get; set; }
     /// <summary>Score requests whose pairs went through the models together with another session's.</summary>
     [Key("batched_scores")] public long BatchedScores { get; set; }
+    /// <summary>Bursts answered since the server started: each is the requests it answered together (one at a time).</summary>
+    [Key("bursts")] public long Bursts { get; set; }
+    /// <summary>Seconds, summed over bursts, from a burst's first request to its closing (the batching window's waits).</summary>
+    [Key("gather_s")] public double GatherSeconds { get; set; }
+    /// <summary>Seconds, summed over bursts, computing their replies (the forwards included).</summary>
+    [Key("compute_s")] public double ComputeSeconds { get; set; }
+    /// <summary>Seconds, summed over bursts, handing their replies to the socket.</summary>
+    [Key("reply_s")] public double ReplySeconds { get; set; }
     [Key("env")] public string Env { get; set; } = "";
     [Key("device")] public string Device { get; set; } = "";
     /// <summary>Why the default env could not be loaded (then ready is false for good); nil otherwise.</summary>
