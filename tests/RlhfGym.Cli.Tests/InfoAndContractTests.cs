@@ -38,6 +38,15 @@ public class InfoAndContractTests
     }
 
     [Fact]
+    public void Info_reports_that_glibc_keeps_freed_memory_and_the_switch_turns_it_off()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        Assert.Equal("applied", (string?)CliRunner.Run("info", "--json").LastJson()["malloc_retention"]);
+        var off = CliRunner.Run(["info", "--json"], new Dictionary<string, string> { [MallocRetention.SwitchVariable] = "0" }).LastJson();
+        Assert.Equal("switched off", (string?)off["malloc_retention"]);
+    }
+
+    [Fact]
     public void Unavailable_device_is_a_clear_error_with_a_json_line()
     {
         var r = CliRunner.Run("info", "--device", "cuda", "--json");

@@ -22,6 +22,8 @@ public static class InfoCommand
             info["backend"] = RuntimeInfo.Backend;
             // Whether MKL was let pick its kernels by the CPU's features (docs/env.md).
             info["mkl_dispatch"] = MklDispatch.Status;
+            // Whether glibc keeps freed tensor memory for reuse (docs/env.md, "Memory glibc keeps").
+            info["malloc_retention"] = MallocRetention.Status;
             info["cuda_available"] = cuda.is_available();
             info["cuda_devices"] = cuda.is_available() ? cuda.device_count() : 0;
             info["dotnet"] = Environment.Version.ToString();
