@@ -34,6 +34,9 @@ public sealed class EnvDecoder : IDisposable
     private Tensor? _feedCpu, _rmFeedCpu;   // (rows) int64 host-side buffers for this step's tokens
     private float[] _stats = [];            // (3 × rows): log π_ref(token), entropy, RM value
     private bool[] _stepping = [];
+    // Per pool row: why a forward over it failed partway (one model's caches written, the other's not), until a prefill
+    // writes the row again; null for a row whose caches are whole.
+    private string?[] _failed = [];
 
     /// <summary>Tests only: called between the reference LM's and the reward model's part of a prefill ("prefill") and
     /// before the reward model's decode step ("step"). An exception it throws is that forward failing halfway, as running
@@ -78,6 +81,17 @@ public sealed class EnvDecoder : IDisposable
     /// <summary>After <see cref="Advance"/>: the reward model's value at the row's token.</summary>
     public float Value(int row) => _stats[2 * Rows + row];
 
+    /// <summary>Why the last forward over this row failed partway, leaving its caches unusable until it is prefilled again
+    /// (<see cref="Prefill"/>); null when its caches are whole.</summary>
+    public string? FailedForward(int row) => _failed[row];
+
+    // A forward over these rows threw: keep why, for the envs that own them to refuse to step them.
+    private void MarkFailed(IEnumerable<int> rows, Exception error)
+    {
+        string why = $"{error.GetType().Name}: {error.Message}";
+        foreach (int r in rows) _failed[r] = why;
+    }
+
     /// <summary>Tokens held by the longest of the given rows.</summary>
     public long LongestOf(int[] rows)
     {
@@ -118,6 +132,7 @@ public sealed class EnvDecoder : IDisposable
         var source = new long[kept];
         for (int r = 0; r < kept; r++) source[r] = r;
         Array.Resize(ref _used, rows);
+        Array.Resize(ref _failed, rows);
         Feed = Resized(Feed, rows);
         RewardFeed = Resized(RewardFeed, rows);
         _stats = new float[3 * rows];
@@ -176,7 +191,12 @@ public sealed class EnvDecoder : IDisposable
         if (stepping == 0) return;
         var span = first == 0 && last == Rows - 1 ? Whole : SpanOf(first, last - first + 1);
         if (stepping < span.Count) span.Only.Update(_stepping.AsSpan(first, span.Count));
-        Step(span, stepping < span.Count);
+        try { Step(span, stepping < span.Count); }
+        catch (Exception e)
+        {
+            MarkFailed(Enumerable.Range(first, span.Count).Where(r => _stepping[r]), e);
+            throw;
+        }
     }
 
     // A span of pool rows with views of both caches over it (no copy) and its row mask; made once per span and kept
@@ -344,6 +364,17 @@ public sealed class EnvDecoder : IDisposable
     public void Prefill(int[] rows, IReadOnlyList<int[]> prompts, bool whole)
     {
         if (rows.Length == 0) return;
+        try { PrefillBoth(rows, prompts, whole); }
+        catch (Exception e)
+        {
+            MarkFailed(rows, e);
+            throw;
+        }
+        foreach (int r in rows) _failed[r] = null;
+    }
+
+    private void PrefillBoth(int[] rows, IReadOnlyList<int[]> prompts, bool whole)
+    {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         using var batch = new SequenceBatch(prompts.Select(p => (p, Array.Empty<int>())).ToList(), Bundle.PadId, Device);

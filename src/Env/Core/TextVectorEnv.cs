@@ -43,10 +43,6 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     private readonly float[][] _entropy, _logProb, _value;
     private readonly int[] _length;
     private readonly bool[] _finished, _resetNext;
-    // Sub-envs whose caches a failed forward (a prefill or a step that threw halfway, e.g. out of memory) may have left
-    // half-written: one model's rows advanced, the other's not. They refuse to step until a reset prefills them again.
-    private readonly bool[] _stale;
-    private string? _staleBecause;
     private SeededRandom? _rng;
 
     /// <param name="parallelModels">Step the reference LM and the reward model at once, one per core
@@ -93,7 +89,6 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         _length = new int[_b];
         _finished = new bool[_b];
         _resetNext = new bool[_b];
-        _stale = new bool[_b];
     }
 
     public EnvOptions Options => _o;
@@ -167,12 +162,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
     public StepResult Step(ReadOnlySpan<int> actions)
     {
         PrepareStep(actions);
-        try { _decoder.Advance(_rowSet); }
-        catch (Exception e)
-        {
-            MarkStale(Enumerable.Range(0, _b), e);
-            throw;
-        }
+        _decoder.Advance(_rowSet);
         return FinishStep();
     }
 
@@ -197,12 +187,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException) { outcomes[i] = (null, e); }
         }
-        try { decoder.Advance(ready.Select(i => steps[i].Env._rows).ToList()); }
-        catch (Exception e)
-        {
-            foreach (int i in ready) steps[i].Env.MarkStale(Enumerable.Range(0, steps[i].Env._b), e);
-            throw;
-        }
+        decoder.Advance(ready.Select(i => steps[i].Env._rows).ToList());
         // The envs' new episodes (next-step autoreset) are prefilled together too: one forward, not one per env.
         var prefills = new List<(int Row, int[] Prompt)>();
         foreach (int i in ready)
@@ -220,29 +205,13 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         Func<int, TextVectorEnv> envOf, (T?, Exception?)[] outcomes)
     {
         if (prefills.Count == 0) return;
-        var rows = prefills.Select(p => p.Row).ToHashSet();
-        IEnumerable<int> Prefilled(TextVectorEnv env) => Enumerable.Range(0, env._b).Where(b => rows.Contains(env._rows[b]));
         try { decoder.Prefill(prefills.Select(p => p.Row).ToArray(), prefills.Select(p => p.Prompt).ToList(), whole: false); }
         catch (Exception e)
         {
+            var rows = prefills.Select(p => p.Row).ToHashSet();
             foreach (int i in ready)
-            {
-                var env = envOf(i);
-                if (!env._rows.Any(rows.Contains)) continue;
-                outcomes[i] = (default, e);
-                env.MarkStale(Prefilled(env), e);
-            }
-            return;
+                if (envOf(i)._rows.Any(rows.Contains)) outcomes[i] = (default, e);
         }
-        foreach (int i in ready)
-            foreach (int b in Prefilled(envOf(i))) envOf(i)._stale[b] = false;
-    }
-
-    // A forward over these sub-envs failed: their caches may be half-written, so they must be reset before they step.
-    private void MarkStale(IEnumerable<int> subEnvs, Exception error)
-    {
-        foreach (int b in subEnvs) _stale[b] = true;
-        _staleBecause = $"{error.GetType().Name}: {error.Message}";
     }
 
     // The decoder that envs handled together share (one forward runs them all); each env at most once where it changes.
@@ -273,8 +242,8 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
                 continue;
             }
             if (a < 0 || a >= _vocab) throw new ArgumentOutOfRangeException(nameof(actions), a, $"action of sub-env {b} must be a token id in 0..{_vocab - 1}");
-            if (_stale[b])
-                throw new InvalidOperationException($"sub-env {b} cannot step: an earlier forward failed ({_staleBecause}) and may have left its KV caches half-written; Reset it (a masked reset of the sub-envs it names is enough)");
+            if (_decoder.FailedForward(_rows[b]) is { } failure)
+                throw new InvalidOperationException($"sub-env {b} cannot step: an earlier forward failed ({failure}) and may have left its KV caches half-written; Reset it (a masked reset of the sub-envs it names is enough)");
             anyRunning = true;
         }
         if (!anyRunning && Array.IndexOf(_resetNext, true) < 0) throw new InvalidOperationException("every sub-env has finished and autoreset is disabled: call Reset");
@@ -383,13 +352,7 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
             rows[i] = _rows[subEnvs[i]];
             prompts[i] = _prompt[subEnvs[i]]!.Tokens;
         }
-        try { _decoder.Prefill(rows, prompts, all); }
-        catch (Exception e)
-        {
-            MarkStale(subEnvs, e);
-            throw;
-        }
-        foreach (int b in subEnvs) _stale[b] = false;
+        _decoder.Prefill(rows, prompts, all);
     }
 
     // Finished rows under disabled autoreset are still fed a token each step (the batch moves together); put their
