@@ -104,6 +104,9 @@ public class EnvOptionsCodecTests
     [InlineData("c_ent", "NaN", "a finite number >= 0")]
     [InlineData("missing_eos_penalty", "Infinity", "a finite number >= 0")]
     [InlineData("missing_eos_penalty", "-0.5", "a finite number >= 0")]
+    [InlineData("c_ent", " 2.5 ", "a finite number >= 0")] // spaces are refused in every type, numbers included
+    [InlineData("max_new_tokens", " 12", "an integer > 0")]
+    [InlineData("mode", "segment ", "bandit, token or segment")]
     public void Bad_values_name_the_key_and_what_it_accepts(string key, string value, string accepts)
     {
         var e = Assert.Throws<EnvOptionException>(() => EnvOptionsCodec.Decode(new Dictionary<string, string> { [key] = value }, new EnvOptions()));

@@ -75,6 +75,27 @@ public class FailedForwardTests
     }
 
     [Fact]
+    public void An_episode_that_ends_in_a_step_whose_autoreset_prefill_fails_still_autoresets_on_the_next_step()
+    {
+        using var env = Make(3);
+        env.Reset(1);
+        var rng = new Random(1);
+        var actions = Tokens(rng, 3);
+        actions[1] = Eos;
+        env.Step(actions); // sub-env 1 ends; the next step starts its new episode
+        FailOnce(env, "prefill");
+        actions = Tokens(rng, 3);
+        actions[2] = Eos; // sub-env 2 ends in the step whose prefill (of sub-env 1's new episode) fails
+        Assert.Throws<ExternalException>(() => env.Step(actions));
+
+        env.Reset(options: new ResetOptions { Mask = [false, true, false] });
+        var next = env.Step(Tokens(rng, 3)); // sub-env 2's token is ignored: it waits for its autoreset, not a Reset
+        Assert.NotNull(next.ResetPrompts[2]);
+        Assert.Null(next.ResetPrompts[0]);
+        env.Step(Tokens(rng, 3));
+    }
+
+    [Fact]
     public void A_failed_reset_leaves_every_sub_env_it_reset_refusing_to_step()
     {
         using var env = Make(2);

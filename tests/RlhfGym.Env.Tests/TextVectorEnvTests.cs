@@ -246,6 +246,16 @@ public class TextVectorEnvTests
         Assert.Throws<InvalidOperationException>(() => new TextVectorEnv(Bundle, 1).Step([5]));
     }
 
+    [Theory]
+    [InlineData(int.MaxValue)] // the prompt + budget + 1 sum would wrap around in int and pass the check
+    [InlineData(100_000)]
+    public void A_budget_longer_than_the_models_context_is_refused_at_construction(int maxNewTokens)
+    {
+        var tooLong = Assert.Throws<ArgumentException>(() => new TextVectorEnv(Bundle, 1, Bundle.Defaults with { MaxNewTokens = maxNewTokens }));
+        Assert.Contains($"max_new_tokens {maxNewTokens}", tooLong.Message);
+        Assert.Contains($"max_seq_len {Bundle.MaxSequenceLength}", tooLong.Message);
+    }
+
     [Fact]
     public void Masked_reset_restarts_only_the_chosen_sub_envs()
     {

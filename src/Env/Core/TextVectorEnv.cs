@@ -67,9 +67,11 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         _vocab = bundle.VocabSize;
         _isEos = new bool[_vocab];
         foreach (int eosId in bundle.EosIds) _isEos[eosId] = true;
-        _capacity = _pool.Max(p => p.Tokens.Length) + _budget + 1;
-        if (_capacity > bundle.MaxSequenceLength)
-            throw new ArgumentException($"prompts of up to {_capacity - _budget - 1} tokens plus max_new_tokens {_budget} exceed the models' max_seq_len");
+        // In long: a max_new_tokens near int.MaxValue must be refused here, not wrap around and pass.
+        int longestPrompt = _pool.Max(p => p.Tokens.Length);
+        if ((long)longestPrompt + _budget + 1 > bundle.MaxSequenceLength)
+            throw new ArgumentException($"prompts of up to {longestPrompt} tokens plus max_new_tokens {_budget} plus 1 exceed the models' max_seq_len {bundle.MaxSequenceLength}");
+        _capacity = longestPrompt + _budget + 1;
         Spec = new EnvSpec(id ?? bundle.Name, numEnvs, _vocab, bundle.EosIds, bundle.PadId, _budget, autoreset, _o)
         {
             MaxSequenceLength = bundle.MaxSequenceLength,
@@ -269,20 +271,19 @@ public sealed class TextVectorEnv : IVectorEnv, IScoringEnv
         for (int b = 0; b < _b; b++)
             if (!_finished[b] && !_resetNext[b]) Record(b, _actions[b]);
 
-        if (Array.IndexOf(_resetNext, true) >= 0)
+        int[]? resetRows = Array.IndexOf(_resetNext, true) >= 0 ? Enumerable.Range(0, _b).Where(b => _resetNext[b]).ToArray() : null;
+        foreach (int b in resetRows ?? [])
         {
-            var resetRows = Enumerable.Range(0, _b).Where(b => _resetNext[b]).ToArray();
-            foreach (int b in resetRows)
-            {
-                StartEpisode(b, _rng!.Pick(_pool));
-                _result.ResetPrompts[b] = _prompt[b]!.Tokens;
-                _result.ResetPromptIds[b] = _prompt[b]!.Id;
-                prefills?.Add((_rows[b], _prompt[b]!.Tokens));
-            }
-            if (prefills is null) Prefill(resetRows, all: false);
+            StartEpisode(b, _rng!.Pick(_pool));
+            _result.ResetPrompts[b] = _prompt[b]!.Tokens;
+            _result.ResetPromptIds[b] = _prompt[b]!.Id;
+            prefills?.Add((_rows[b], _prompt[b]!.Tokens));
         }
+        // Marked before the prefill: if it fails, the sub-envs whose episode ended this step still start theirs on the
+        // next step, instead of refusing tokens as if autoreset were disabled.
         for (int b = 0; b < _b; b++)
             if (_result.Episodes[b] is not null && Spec.Autoreset == AutoresetMode.NextStep) _resetNext[b] = true;
+        if (resetRows is not null && prefills is null) Prefill(resetRows, all: false);
         KeepFinishedRowsBounded();
         return _result;
     }

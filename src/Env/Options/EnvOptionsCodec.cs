@@ -36,6 +36,9 @@ public static class EnvOptionsCodec
     public static string Canonical(string key, string value) =>
         Canonical(EnvOptionTable.Find(key) ?? throw Unknown(key), value);
 
+    // A number as written: sign, digits, point, exponent; no surrounding spaces (refused in every other type too).
+    private const NumberStyles StrictNumber = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
+
     public static string Canonical(EnvOption option, string value)
     {
         if (value is null) throw Invalid(option, null); // a nil in a client's options map
@@ -54,7 +57,7 @@ public static class EnvOptionsCodec
                     return i.ToString(CultureInfo.InvariantCulture);
                 break;
             case EnvOptionType.Number:
-                if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d) && option.InRange(d))
+                if (double.TryParse(v, StrictNumber, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d) && option.InRange(d))
                     return d.ToString("R", CultureInfo.InvariantCulture);
                 break;
         }
