@@ -155,6 +155,38 @@ public class HealthTests
     }
 
     [Fact]
+    public async Task Makes_that_waited_on_a_failed_build_all_get_its_error_and_no_second_build_runs_for_them()
+    {
+        // The default env is a registered id whose first build (the server's preload) fails once released. Two makes
+        // wait on it: each gets that failure, and neither starts a build of its own (nor runs one inline, blocking the
+        // server). A make that comes after it builds again.
+        string id = "test-failing-preload-" + Guid.NewGuid().ToString("N");
+        using var release = new ManualResetEventSlim();
+        int builds = 0;
+        EnvRegistry.Register(id, (_, _, _) =>
+        {
+            Interlocked.Increment(ref builds);
+            release.Wait(TimeSpan.FromMinutes(2));
+            throw new InvalidOperationException("the disk is full (a test's builder)");
+        });
+        await using var server = await TestServer.Start(env: id);
+        RemoteVectorEnv Make() => new(server.Address, numEnvs: 1, heartbeat: TimeSpan.Zero, connectTimeout: TimeSpan.FromMinutes(1));
+        var waiters = new[] { Task.Run(Make), Task.Run(Make) };
+        while (Volatile.Read(ref builds) == 0) await Task.Delay(20);
+        await Task.Delay(300); // both makes are held aside by now
+        release.Set();
+        foreach (var waiter in waiters)
+        {
+            var e = await Assert.ThrowsAsync<RemoteEnvException>(() => waiter.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal("invalid_state", e.Code);
+            Assert.Contains("the disk is full", e.Message);
+        }
+        Assert.Equal(1, builds);
+        Assert.Contains("the disk is full", Assert.Throws<RemoteEnvException>(Make).Message);
+        Assert.Equal(2, builds);
+    }
+
+    [Fact]
     public void Health_of_an_address_nobody_serves_is_a_timeout_naming_it()
     {
         string address = $"tcp://127.0.0.1:{LoopbackPort.Free()}";

@@ -53,7 +53,8 @@ public sealed class RequestHandler : IDisposable
     // Score outcomes computed for a burst's batch, read back by that request's own Dispatch (by the decoded request).
     private readonly Dictionary<Request, (IReadOnlyList<EpisodeRewards>? Result, Exception? Error)> _batchedScoreOutcomes = new(ReferenceEqualityComparer.Instance);
     private Task? _preload; // its outcome is the server's readiness: done = ready, faulted = why not
-    private readonly Dictionary<string, Task> _builds = new(); // registry ids other than the default, built in the background
+    private readonly Dictionary<string, Task> _builds = new(); // envs built in the background for a request (and a failed preload)
+    private bool _preloadFailureRecorded; // a failed preload has been put in _builds once
     private bool _draining;
 
     /// <param name="auth">The CurveZMQ allow-list check; null serves every client that can connect.</param>
@@ -93,12 +94,12 @@ public sealed class RequestHandler : IDisposable
         });
     }
 
-    // A background build that failed is this request's error (its message says why); the next request of that env
-    // starts a new build rather than retry it inline and block the server.
+    // A background build that failed is the error of every request that waited on it (its message says why). It stays
+    // recorded until a request that arrives later starts a new build (WaitsForBuild), rather than retry it inline and
+    // block the server.
     private void RethrowFailedBuild(string env)
     {
         if (!_builds.TryGetValue(env, out var build) || !build.IsFaulted) return;
-        _builds.Remove(env);
         System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(build.Exception!.InnerException ?? build.Exception);
     }
 
@@ -156,7 +157,7 @@ public sealed class RequestHandler : IDisposable
     public bool Joined(ReadOnlyMemory<byte> frame)
     {
         var request = Decode(frame);
-        if (WaitsForBuild(request)) return false;
+        if (WaitsForBuild(request, arriving: true)) return false;
         _burstRequests.Add(request);
         if (_decoders is null || request?.Session is not { } id) return true;
         _burstSessions.Add(id);
@@ -169,15 +170,26 @@ public sealed class RequestHandler : IDisposable
     /// default env while its preload runs, or of another registered id whose bundle is not built yet (its build then
     /// starts in the background, once). Such a request is answered when the build is over (done or failed), so that
     /// `health`, heartbeats and every other session's calls are answered meanwhile. A request that will be refused anyway
-    /// (wrong version, not authorized, draining) never waits.
+    /// (wrong version, not authorized, draining) never waits. A build that failed is the error of the requests that
+    /// waited on it; a request <paramref name="arriving"/> after that starts a new one (the cause may have passed).
     /// </summary>
-    public bool WaitsForBuild(Request? r)
+    public bool WaitsForBuild(Request? r, bool arriving)
     {
         if (r is null || r.Op is not ("make" or "assets" or "asset") || _draining) return false;
         if (!ProtocolVersion.Compatible(r.Version, out _) || (_auth is not null && _auth.Check(r.ClientKey, r.Proof) is not null)) return false;
         string env = r.Env ?? _o.Env;
         if (env == _o.Env && _preload is { IsCompleted: false }) return true;
-        if (_builds.TryGetValue(env, out var build)) return !build.IsCompleted; // done (or failed): Dispatch takes it from here
+        // A failed preload is the default env's failed build: its waiters get its error, not a second build's.
+        if (env == _o.Env && _preload is { IsFaulted: true } && !_preloadFailureRecorded)
+        {
+            _builds.TryAdd(env, _preload);
+            _preloadFailureRecorded = true;
+        }
+        if (_builds.TryGetValue(env, out var build))
+        {
+            if (!(arriving && build.IsFaulted)) return !build.IsCompleted; // done (or failed): Dispatch takes it from here
+            _builds.Remove(env);
+        }
         if (EnvRegistry.IsBuilt(env)) return false;
         _log.LogInformation("building env {Env} in the background for a '{Op}' request", env, r.Op);
         _builds[env] = build = Task.Run(() => EnvRegistry.Resolve(env, p => _log.LogInformation("{Progress}", p), _device));
@@ -185,7 +197,7 @@ public sealed class RequestHandler : IDisposable
     }
 
     /// <summary>Whether a request set aside by <see cref="Joined"/> can be answered now (its build is over).</summary>
-    public bool CanAnswer(ReadOnlyMemory<byte> frame) => !WaitsForBuild(Decode(frame));
+    public bool CanAnswer(ReadOnlyMemory<byte> frame) => !WaitsForBuild(Decode(frame), arriving: false);
 
     /// <summary>
     /// Whether waiting longer could not add to the batch: every session that shares a decoder with a session in the
