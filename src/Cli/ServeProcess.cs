@@ -67,11 +67,7 @@ public sealed class ServeProcess : IDisposable
     }
 
     /// <summary>Sends SIGTERM, as Kubernetes and systemd do to stop a service: the server drains, then exits.</summary>
-    public void Terminate()
-    {
-        if (Kill(_process.Id, SigTerm) != 0)
-            throw new InvalidOperationException($"could not send SIGTERM to the server process {_process.Id} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
-    }
+    public void Terminate() => Signal(SigTerm, "SIGTERM");
 
     /// <summary>SIGKILL: the server dies at once, as a crashed pod or a lost machine does (no drain, no goodbye).</summary>
     public void Kill()
@@ -80,12 +76,25 @@ public sealed class ServeProcess : IDisposable
         _process.WaitForExit(5000);
     }
 
+    /// <summary>SIGSTOP: the server freezes with its sockets open, as a hung process does: requests are taken in by the
+    /// kernel and go unanswered until <see cref="Resume"/>.</summary>
+    public void Pause() => Signal(SigStop, "SIGSTOP");
+
+    /// <summary>SIGCONT after <see cref="Pause"/>: the server goes on with what it had taken in.</summary>
+    public void Resume() => Signal(SigCont, "SIGCONT");
+
+    private void Signal(int signal, string name)
+    {
+        if (Kill(_process.Id, signal) != 0)
+            throw new InvalidOperationException($"could not send {name} to the server process {_process.Id} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+    }
+
     public bool HasExited => _process.HasExited;
 
     /// <summary>Waits for the server to exit; its exit code, or null when it is still running after <paramref name="timeout"/>.</summary>
     public int? WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout) ? _process.ExitCode : null;
 
-    private const int SigTerm = 15;
+    private const int SigTerm = 15, SigCont = 18, SigStop = 19; // Linux numbers (x86-64 and arm64)
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);

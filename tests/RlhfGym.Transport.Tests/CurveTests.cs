@@ -134,6 +134,7 @@ public class CurveTests
             public_only, none = zmq.auth.load_certificate(sys.argv[1] + "/ours.key")
             assert none is None and public_only == public
             assert read_key(sys.argv[1] + "/ours.key_secret", "secret-key") == secret
+            assert read_key(secret) == read_key(secret.decode()) == secret   # bytes, as zmq.curve_keypair() gives
             zmq.auth.create_certificates(sys.argv[1], "theirs")
             print(public.decode(), secret.decode())
             """;

@@ -14,8 +14,9 @@ class RemoteEnvError(RuntimeError):
 
 class SessionLost(RemoteEnvError):
     """The server no longer knows this client's session: it restarted, or reclaimed the session after its idle
-    timeout. Raised once, by the call that found out (or by the first call after the heartbeat found out). The env's
-    episodes are gone; call reset(): it makes a new session on the server transparently, and stepping goes on."""
+    timeout. Raised by the call that found out (or by the first call after the heartbeat found out), and by every
+    session call after it until reset(). The env's episodes are gone; call a full reset() (no mask): it makes a new
+    session on the server transparently, and stepping goes on."""
 
     def __init__(self, message):
         super().__init__("session_lost", message)

@@ -14,7 +14,10 @@ _PROOF_CONTEXT = b"rlhfgym-curve-auth-v1"
 
 def read_key(key_or_path, which="public-key"):
     """A Z85 key (bytes, 40 characters) given inline or read from a key file. `which` is "public-key" or
-    "secret-key": the property read from a ZPL certificate; a bare one-line file holds just the key."""
+    "secret-key": the property read from a ZPL certificate; a bare one-line file holds just the key. Bytes (what
+    zmq.curve_keypair() returns) are read as ASCII text."""
+    if isinstance(key_or_path, (bytes, bytearray)):
+        key_or_path = bytes(key_or_path).decode("ascii", errors="replace")
     try:
         with open(key_or_path, encoding="ascii") as f:
             lines = [line.rstrip("\n") for line in f]

@@ -117,7 +117,7 @@ class ShardedVectorEnv:
         mask, group = reset_options(options)
         if mask is not None and len(mask) != self.num_envs:
             raise ValueError(f"reset mask has {len(mask)} entries, the env has {self.num_envs} sub-envs")
-        group = group or 1
+        group = 1 if group is None else group
         if seed is not None:
             self._seed = int(seed)
         full = mask is None or all(mask)
@@ -181,6 +181,9 @@ class ShardedVectorEnv:
         running = False
         for b in range(self.num_envs):
             a = int(actions[b])
+            if not -2**31 <= a < 2**31:
+                # The server reads every entry as a signed 32-bit integer, an ignored one too (docs/protocol.md).
+                raise RemoteEnvError("invalid_argument", f"action of sub-env {b} = {a} does not fit a signed 32-bit integer")
             if self._ended[b] and self.autoreset == "next-step":
                 continue
             # The errors a VectorEnv gets from its server for the same actions.

@@ -46,8 +46,12 @@ class VectorEnv(_Base):
                  _fail_fast=False):
         if autoreset not in _AUTORESET_MODES:
             raise ValueError(f"autoreset must be 'next-step' or 'disabled', got {autoreset!r}")
-        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+        if not isinstance(num_envs, numbers.Integral) or isinstance(num_envs, bool) or num_envs < 1:
             raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        num_envs = int(num_envs)  # a numpy integer too
+        if heartbeat not in (None, True, False) and (not isinstance(heartbeat, (int, float)) or heartbeat < 0):
+            # Checked before connecting, so a bad value leaves no session behind on the server.
+            raise ValueError(f"heartbeat must be None (auto), False/0 (off) or seconds > 0, got {heartbeat!r}")
         mode = _AUTORESET_MODES[autoreset]
         if HAVE_GYMNASIUM and hasattr(gymnasium.vector, "AutoresetMode"):  # gymnasium >= 1.0: the enum
             mode = getattr(gymnasium.vector.AutoresetMode, {"NextStep": "NEXT_STEP", "Disabled": "DISABLED"}[mode], mode)
@@ -56,6 +60,8 @@ class VectorEnv(_Base):
                               "options": {k: option_text(v) for k, v in (options or {}).items()}}
         # _fail_fast: a shard of a ShardedVectorEnv (see Connection); a failed call is not followed by a ping.
         self._fail_fast = _fail_fast
+        self._outcome_unknown = None  # set when a step or reset got no reply (see _changing_call)
+        self._closed = False
         self._connection = Connection(address, connect_timeout, step_timeout, server_key, client_secret_key, fail_fast=_fail_fast)
         self.session = None
         self._make_session()
@@ -99,18 +105,22 @@ class VectorEnv(_Base):
         self.session = made["session"]
         # The server's spec map, twice: `spec` as in earlier releases, and `server_spec`, which gymnasium.make_vec leaves
         # alone (it sets `spec` to its own EnvSpec).
-        self.spec = self.server_spec = made["spec"]
+        if not hasattr(self, "server_spec"):
+            self.spec = made["spec"]  # only at the first make: later, gymnasium.make_vec's own EnvSpec stays
+        self.server_spec = made["spec"]
         if getattr(self, "_heartbeat", None) is not None:
             self._heartbeat.lost = None
 
-    def _session_call(self, request):
+    def _session_call(self, request, timeout_ms=None):
+        if self._closed:
+            raise RemoteEnvError("closed", f"this env's connection to {self.address} was closed: make a new VectorEnv")
         if self._heartbeat is not None and self._heartbeat.lost is not None:
             self._lose(f"the heartbeat found it gone: {self._heartbeat.lost}")
         if self.session is None:
             raise SessionLost(f"no session at {self.address} (it was lost): call reset()")
         request["session"] = self.session
         try:
-            return self._connection.call(request, self._connection.step_timeout_ms)
+            return self._connection.call(request, timeout_ms or self._connection.step_timeout_ms)
         except RemoteEnvError as e:
             if e.code == "unknown_session":
                 self._lose(e.message)
@@ -124,6 +134,16 @@ class VectorEnv(_Base):
                         self._lose(probe.message)
             raise
 
+    def _changing_call(self, request):
+        """A step or reset whose reply never came may have run on the server: remembered, so that step() refuses until
+        a full reset()."""
+        try:
+            return self._session_call(request)
+        except RemoteEnvError as e:
+            if e.code in ("timeout", "disconnected"):
+                self._outcome_unknown = f"an earlier '{request['op']}' got no reply ({e.message})"
+            raise
+
     def _lose(self, why):
         self.session = None
         raise SessionLost(f"the server at {self.address} no longer has this client's session ({why}); "
@@ -134,14 +154,18 @@ class VectorEnv(_Base):
         sub-env), "group_size" (consecutive blocks of that many sub-envs share a prompt). After a SessionLost, this
         makes a new session first."""
         mask, group_size = reset_options(options)
+        if self._closed:
+            raise RemoteEnvError("closed", f"this env's connection to {self.address} was closed: make a new VectorEnv")
         if self.session is None or (self._heartbeat is not None and self._heartbeat.lost is not None):
             self._make_session()
         request = {"op": "reset", "seed": None if seed is None else int(seed), "mask": mask, "group_size": group_size}
         try:
-            reply = self._session_call(request)
+            reply = self._changing_call(request)
         except SessionLost:
             self._make_session()  # found out by this reset: nothing in flight was lost, so start over silently
-            reply = self._session_call(request)
+            reply = self._changing_call(request)
+        if mask is None or all(mask):
+            self._outcome_unknown = None  # every sub-env starts afresh
         for i, prompt in enumerate(reply["prompts"]):
             if mask is None or mask[i]:
                 self._tokens[i] = list(prompt)
@@ -160,7 +184,11 @@ class VectorEnv(_Base):
         if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
             raise ValueError(f"actions must be {self.num_envs} integer token ids (shape ({self.num_envs},)), got "
                              f"shape {actions.shape} dtype {actions.dtype}")
-        reply = self._session_call({"op": "step", "actions": [int(a) for a in actions]})
+        if self._outcome_unknown is not None:
+            raise RemoteEnvError("invalid_state", f"{self.address}: {self._outcome_unknown}; the server may have run it, so "
+                                                  "its episodes may not be what this client saw: call reset() (every "
+                                                  "sub-env) before stepping again")
+        reply = self._changing_call({"op": "step", "actions": [int(a) for a in actions]})
         rewards = np.asarray(reply["rewards"], dtype=np.float32)
         terminated = np.asarray(reply["terminated"], dtype=bool)
         truncated = np.asarray(reply["truncated"], dtype=bool)
@@ -245,11 +273,12 @@ class VectorEnv(_Base):
 
     def ping(self):
         """Is the session alive? True, or SessionLost (the heartbeat does this in the background)."""
-        self._session_call({"op": "ping"})
+        self._session_call({"op": "ping"}, self._connection.connect_timeout_ms)
         return True
 
     def close(self, **kwargs):
         self._release(close_session=True)
+        self._closed = True
 
     def _abandon(self):
         """Let go of a session whose server is gone, without the close call that could only time out."""

@@ -55,6 +55,20 @@ unseeded = [list(env.reset()[1]["prompt_ids"]) for _ in range(2)]
 check(unseeded[0] != seeded and unseeded[1] != seeded and unseeded[0] != unseeded[1],
       f"unseeded resets after reset(seed=11) draw new prompts: {seeded} then {unseeded}")
 observations, info = env.reset(seed=11)
+try:
+    env.reset(options={"group_size": 0})
+    check(False, "group_size 0 accepted")
+except ValueError as e:
+    check("group_size" in str(e), str(e))
+# An ignored action (a sub-env waiting for its next-step autoreset) must still fit 32 bits, as the server requires.
+eos_first = [env.spec["eos_ids"][0]] + [5] * 5
+env.step(eos_first)
+try:
+    env.step([2**40] + [5] * 5)
+    check(False, "an ignored action beyond 32 bits accepted")
+except RemoteEnvError as e:
+    check(e.code == "invalid_argument" and "32-bit" in e.message, str(e))
+observations, info = env.reset(seed=11)
 
 rng = np.random.default_rng(3)
 vocab, eos = env.spec["vocab_size"], env.spec["eos_ids"][0]

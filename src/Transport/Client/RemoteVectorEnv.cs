@@ -30,7 +30,8 @@ public sealed class ServerDrainingException(string message) : RemoteEnvException
 /// <summary>
 /// An <see cref="IVectorEnv"/> served by another process over ZeroMQ (docs/protocol.md): a DEALER socket, one request
 /// in flight, replies matched by id. Separate connect and step timeouts; after a timeout the socket is replaced (a late
-/// reply is never read as a later answer) and the session kept. A background heartbeat pings while the agent is busy
+/// reply is never read as a later answer) and the session kept; after a step or reset went unanswered, Step refuses
+/// until a full Reset, since the server may have run it. A background heartbeat pings while the agent is busy
 /// elsewhere, so the server does not reclaim the session. When the server no longer knows the session (restart,
 /// reclaim), the call that finds out throws <see cref="SessionLostException"/>; the next Reset makes a new session.
 /// </summary>
@@ -47,6 +48,7 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     private Thread? _heartbeat;
     private readonly ManualResetEventSlim _stopping = new();
     private volatile string? _lostReason; // set by the heartbeat when the server says the session is gone
+    private string? _outcomeUnknown; // a step or reset that got no reply: the server may have run it (Step refuses until a full Reset)
     private long _lastActivityTicks = DateTime.UtcNow.Ticks;
     private DealerSocket _socket = null!;
     private readonly bool _failFast;
@@ -171,20 +173,23 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         if (_session.Length == 0 || _lostReason is not null) MakeSession();
         var request = new Request { Op = "reset", Seed = seed, Mask = options?.Mask, GroupSize = options?.GroupSize };
         Reply r;
-        try { r = CallWithSession(request, _stepTimeout); }
+        try { r = ChangingCall(request); }
         catch (SessionLostException)
         {
             MakeSession(); // found out by this reset: nothing in flight was lost, so start over silently
-            r = CallWithSession(request, _stepTimeout);
+            r = ChangingCall(request);
         }
+        if (options?.Mask is null || options.Mask.All(m => m)) _outcomeUnknown = null; // every sub-env starts afresh
         return new ResetResult(r.Prompts!, r.PromptIds!, r.PromptTexts!);
     }
 
     public StepResult Step(ReadOnlySpan<int> actions)
     {
+        if (_outcomeUnknown is { } unanswered)
+            throw new RemoteEnvException(ErrorCodes.InvalidState, $"{_address}: {unanswered}; the server may have run it, so its episodes may not be what this client saw: call Reset (every sub-env) before stepping again");
         long[] wire = actions.Length == _wireActions.Length ? _wireActions : new long[actions.Length]; // a wrong count: the server names it
         Conversions.WireIds(actions, wire);
-        var r = CallWithSession(new Request { Op = "step", Actions = wire }, _stepTimeout);
+        var r = ChangingCall(new Request { Op = "step", Actions = wire });
         r.Rewards!.CopyTo(_result.Rewards, 0);
         r.Terminated!.CopyTo(_result.Terminated, 0);
         r.Truncated!.CopyTo(_result.Truncated, 0);
@@ -276,6 +281,17 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
             try { Call(new Request { Op = "ping", Session = request.Session }, _connectTimeout, "ping"); }
             catch (RemoteEnvException probe) when (probe.Code is ErrorCodes.UnknownSession) { Lose(probe.Message); }
             catch (RemoteEnvException) { }
+            throw;
+        }
+    }
+
+    // A step or reset whose reply never came may have run on the server: remembered, so that Step refuses until a full Reset.
+    private Reply ChangingCall(Request request)
+    {
+        try { return CallWithSession(request, _stepTimeout); }
+        catch (RemoteEnvException e) when (e.Code is "timeout" or "disconnected")
+        {
+            _outcomeUnknown = $"an earlier '{request.Op}' got no reply ({e.Message})";
             throw;
         }
     }
