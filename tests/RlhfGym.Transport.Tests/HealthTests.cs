@@ -1,3 +1,4 @@
+using NetMQ;
 using RlhfGym.Env.Core;
 using RlhfGym.PhraseWorld;
 using RlhfGym.Transport.Client;
@@ -170,20 +171,53 @@ public class HealthTests
             throw new InvalidOperationException("the disk is full (a test's builder)");
         });
         await using var server = await TestServer.Start(env: id);
-        RemoteVectorEnv Make() => new(server.Address, numEnvs: 1, heartbeat: TimeSpan.Zero, connectTimeout: TimeSpan.FromMinutes(1));
-        var waiters = new[] { Task.Run(Make), Task.Run(Make) };
         while (Volatile.Read(ref builds) == 0) await Task.Delay(20);
-        await Task.Delay(300); // both makes are held aside by now
-        release.Set();
-        foreach (var waiter in waiters)
+        // Each waiter sends its make, then a health on the same connection: the health's reply proves the server has
+        // read the make (one connection's frames arrive in order) and set it aside, before the build is released.
+        var waiters = Enumerable.Range(0, 2).Select(_ => RawWire.Connect(server.Address)).ToList();
+        try
         {
-            var e = await Assert.ThrowsAsync<RemoteEnvException>(() => waiter.WaitAsync(TimeSpan.FromSeconds(30)));
-            Assert.Equal("invalid_state", e.Code);
-            Assert.Contains("the disk is full", e.Message);
+            foreach (var socket in waiters)
+            {
+                socket.SendFrame(MessagePack.MessagePackSerializer.Serialize(new Dictionary<string, object> { ["v"] = "1.0", ["id"] = 1, ["op"] = "make" }));
+                Assert.True(RawWire.Send(socket, MessagePack.MessagePackSerializer.Serialize(new Dictionary<string, object> { ["v"] = "1.0", ["id"] = 2, ["op"] = "health" })).Ok);
+            }
+            release.Set();
+            foreach (var socket in waiters)
+            {
+                Assert.True(socket.TryReceiveFrameBytes(TimeSpan.FromSeconds(30), out var frame), "no reply to the make");
+                var made = MessagePack.MessagePackSerializer.Deserialize<RlhfGym.Transport.Wire.Reply>(frame);
+                Assert.Equal(1, made.Id);
+                Assert.Equal("invalid_state", made.Error?.Code);
+                Assert.Contains("the disk is full", made.Error!.Message);
+            }
+        }
+        finally
+        {
+            release.Set();
+            waiters.ForEach(w => w.Dispose());
         }
         Assert.Equal(1, builds);
-        Assert.Contains("the disk is full", Assert.Throws<RemoteEnvException>(Make).Message);
+        Assert.Contains("the disk is full", Assert.Throws<RemoteEnvException>(() => new RemoteVectorEnv(server.Address, numEnvs: 1, heartbeat: TimeSpan.Zero)).Message);
         Assert.Equal(2, builds);
+    }
+
+    [Fact]
+    public async Task A_make_over_a_limit_is_refused_at_once_and_starts_no_build()
+    {
+        string id = "test-unbuilt-" + Guid.NewGuid().ToString("N");
+        int builds = 0;
+        EnvRegistry.Register(id, (_, _, _) =>
+        {
+            Interlocked.Increment(ref builds);
+            throw new InvalidOperationException("never built by this test");
+        });
+        await using var server = await TestServer.Start(maxSessions: 80);
+        var e = Assert.Throws<RemoteEnvException>(() => new RemoteVectorEnv(server.Address, env: id, numEnvs: 100_000, heartbeat: TimeSpan.Zero));
+        Assert.Equal("limit_exceeded", e.Code);
+        Assert.Contains("num_envs", e.Message);
+        await Task.Delay(200);
+        Assert.Equal(0, builds);
     }
 
     [Fact]

@@ -170,13 +170,14 @@ public sealed class RequestHandler : IDisposable
     /// default env while its preload runs, or of another registered id whose bundle is not built yet (its build then
     /// starts in the background, once). Such a request is answered when the build is over (done or failed), so that
     /// `health`, heartbeats and every other session's calls are answered meanwhile. A request that will be refused anyway
-    /// (wrong version, not authorized, draining) never waits. A build that failed is the error of the requests that
+    /// (wrong version, not authorized, draining, a make over the session or num_envs limit) never waits. A build that failed is the error of the requests that
     /// waited on it; a request <paramref name="arriving"/> after that starts a new one (the cause may have passed).
     /// </summary>
     public bool WaitsForBuild(Request? r, bool arriving)
     {
         if (r is null || r.Op is not ("make" or "assets" or "asset") || _draining) return false;
         if (!ProtocolVersion.Compatible(r.Version, out _) || (_auth is not null && _auth.Check(r.ClientKey, r.Proof) is not null)) return false;
+        if (r.Op == "make" && MakeRefusal(r) is not null) return false;
         string env = r.Env ?? _o.Env;
         if (env == _o.Env && _preload is { IsCompleted: false }) return true;
         // A failed preload is the default env's failed build: its waiters get its error, not a second build's.
@@ -380,6 +381,7 @@ public sealed class RequestHandler : IDisposable
         }
         if (_draining && r.Op is not "close")
             return Error(r.Id, ErrorCodes.Draining, $"this server is shutting down: it takes no new sessions and serves no more '{r.Op}' calls; make the session on another server");
+        if (r.Op == "make" && MakeRefusal(r) is { } overLimit) return overLimit;
         if (r.Op is "make" or "assets" or "asset")
         {
             // The server held the request aside until its build was over (WaitsForBuild); a direct caller waits here.
@@ -492,11 +494,19 @@ public sealed class RequestHandler : IDisposable
 
     private int MaxScorePairs => _o.MaxNumEnvs * 4;
 
-    private Reply Make(Request r, string peer)
+    // A make the server's limits refuse whatever its env: answered without waiting for (or starting) a bundle build.
+    private Reply? MakeRefusal(Request r)
     {
         if (_sessions.Count >= _o.MaxSessions) return Error(r.Id, ErrorCodes.LimitExceeded, $"the server holds its maximum of {_o.MaxSessions} sessions");
         int n = r.NumEnvs ?? 1;
         if (n < 1 || n > _o.MaxNumEnvs) return Error(r.Id, ErrorCodes.LimitExceeded, $"num_envs must be in 1..{_o.MaxNumEnvs}, got {n}");
+        return null;
+    }
+
+    private Reply Make(Request r, string peer)
+    {
+        if (MakeRefusal(r) is { } refused) return refused;
+        int n = r.NumEnvs ?? 1;
         // A bad option is an EnvOptionException (an ArgumentException): invalid_argument, its message naming the key.
         var env = EnvRegistry.Make(r.Env ?? _o.Env, n, d => EnvOptionsCodec.Decode(r.Options, d), Conversions.ParseAutoreset(r.Autoreset), _device, shared: _decoders);
         string id = Guid.NewGuid().ToString("N");
