@@ -35,7 +35,8 @@ class Env(_Base):
         return obs[0], {k: v[0] for k, v in info.items()}
 
     def step(self, action):
-        obs, rewards, terminated, truncated, info = self._vector.step(np.asarray([int(action)], dtype=np.int64))
+        # As VectorEnv: an int or numpy integer; a float (even 2.0) is a ValueError, never truncated to a token id.
+        obs, rewards, terminated, truncated, info = self._vector.step(np.asarray([action]).reshape(1))
         self.last_episode = self._vector.finished_episodes.get(0)
         single = {"ref_logprob": float(info["ref_logprob"][0]), "ref_entropy": float(info["ref_entropy"][0]),
                   "segment_ended": bool(info["segment_ended"][0]), "raw_read": float(info["raw_read"][0])}

@@ -242,34 +242,47 @@ class VectorEnv(_Base):
         """Download every asset into `directory` (chunked under the frame limit, each file checked against its
         SHA-256 and written to a temp name, then renamed). Returns {name: path}. The reference model then loads with
         plain PyTorch or transformers: see clients/python/README.md."""
-        import hashlib
         import os
         chunk = int(self._connection.limits.get("max_asset_chunk") or 1 << 20)
         paths = {}
         for asset in self.assets():
-            path = os.path.join(directory, *asset["name"].split("/"))
+            parts = asset["name"].split("/")
+            if any(p in ("", ".", "..") or "\\" in p or "\0" in p for p in parts):
+                # A name that would leave `directory` (a server's mistake or malice) is refused before anything is written.
+                raise RemoteEnvError("asset_corrupt", f"asset name {asset['name']!r} is not a relative path of plain names: "
+                                                      "refused, nothing written")
+            path = os.path.join(directory, *parts)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             temp = f"{path}.tmp-{os.getpid()}"
-            digest = hashlib.sha256()
-            with open(temp, "wb") as f:
-                offset = 0
-                while offset < asset["size"] or offset == 0:
-                    reply = self._connection.call({"op": "asset", "env": self._make_request["env"], "name": asset["name"],
-                                                   "offset": offset, "length": chunk, **self._connection.auth},
-                                                  self._connection.step_timeout_ms)
-                    data = reply["data"]
-                    f.write(data)
-                    digest.update(data)
-                    offset += len(data)
-                    if not data:
-                        break
-            if digest.hexdigest() != asset["sha256"] or offset != asset["size"]:
-                os.remove(temp)
-                raise RemoteEnvError("asset_corrupt", f"{asset['name']}: got {offset} bytes with SHA-256 {digest.hexdigest()}, "
-                                                      f"expected {asset['size']} bytes with {asset['sha256']}")
+            try:
+                self._download(asset, temp, chunk)
+            except BaseException:
+                if os.path.exists(temp):
+                    os.remove(temp)  # nothing half-written is left behind
+                raise
             os.replace(temp, path)
             paths[asset["name"]] = path
         return paths
+
+    def _download(self, asset, temp, chunk):
+        """One asset into `temp`, in chunks, checked against its announced size and SHA-256."""
+        import hashlib
+        digest = hashlib.sha256()
+        with open(temp, "wb") as f:
+            offset = 0
+            while offset < asset["size"] or offset == 0:
+                reply = self._connection.call({"op": "asset", "env": self._make_request["env"], "name": asset["name"],
+                                               "offset": offset, "length": chunk, **self._connection.auth},
+                                              self._connection.step_timeout_ms)
+                data = reply["data"]
+                f.write(data)
+                digest.update(data)
+                offset += len(data)
+                if not data:
+                    break
+        if digest.hexdigest() != asset["sha256"] or offset != asset["size"]:
+            raise RemoteEnvError("asset_corrupt", f"{asset['name']}: got {offset} bytes with SHA-256 {digest.hexdigest()}, "
+                                                  f"expected {asset['size']} bytes with {asset['sha256']}")
 
     def ping(self):
         """Is the session alive? True, or SessionLost (the heartbeat does this in the background)."""

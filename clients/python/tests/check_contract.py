@@ -107,6 +107,12 @@ check(single.observation_space.contains(obs) and obs.dtype == np.int64, "Env.res
 obs2, reward, terminated, truncated, info = single.step(5)
 check(isinstance(reward, float) and isinstance(terminated, bool) and obs2[-1] == 5, "Env.step: python scalars, obs grows by the token")
 check(not np.shares_memory(obs, obs2), "Env observations are fresh arrays")
+check(single.step(np.int32(6))[0][-1] == 6, "Env.step takes a numpy integer")
+try:
+    single.step(7.0)
+    check(False, "Env.step(7.0) accepted: a float must not be truncated to a token id")
+except ValueError as e:
+    check("integer" in str(e), str(e))
 single.close()
 
 try:

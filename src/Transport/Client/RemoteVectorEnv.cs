@@ -109,7 +109,9 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     /// <param name="heartbeat">null: every session_timeout/4 (at least 0.5 s) of idleness; zero: no heartbeat.</param>
     private void StartHeartbeat()
     {
-        var interval = _heartbeatSetting ?? TimeSpan.FromSeconds(Math.Max(0.5, (ServerLimits?.SessionTimeoutSeconds ?? 60) / 4));
+        // Clamped: a server that announces an absurd (or NaN) timeout must not make TimeSpan overflow here.
+        double quarter = (ServerLimits?.SessionTimeoutSeconds ?? 60) / 4;
+        var interval = _heartbeatSetting ?? TimeSpan.FromSeconds(double.IsFinite(quarter) ? Math.Clamp(quarter, 0.5, 21600) : 15);
         if (interval <= TimeSpan.Zero) return;
         HeartbeatInterval = interval;
         _heartbeat = new Thread(() => Beat(interval)) { IsBackground = true, Name = "rlhfgym-heartbeat" };
@@ -225,35 +227,53 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         var paths = new Dictionary<string, string>();
         foreach (var asset in Assets())
         {
-            string path = Path.Combine([directory, .. asset.Name.Split('/')]);
+            string path = AssetPath(directory, asset.Name);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             string temp = $"{path}.tmp-{Guid.NewGuid():N}";
-            using (var file = File.Create(temp))
-            using (var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256))
+            try
             {
-                long offset = 0;
-                do
-                {
-                    var reply = Call(new Request { Op = "asset", Env = _env, Name = asset.Name, Offset = offset, Length = chunk, ClientKey = _curve?.ClientKeyZ85, Proof = _curve?.Proof },
-                        _stepTimeout, "asset");
-                    if (reply.Data is not { Length: > 0 } data) break;
-                    file.Write(data);
-                    sha.AppendData(data);
-                    offset += data.Length;
-                }
-                while (offset < asset.Size);
-                string got = Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
-                if (offset != asset.Size || got != asset.Sha256)
-                {
-                    file.Close();
-                    File.Delete(temp);
-                    throw new RemoteEnvException("asset_corrupt", $"{asset.Name}: got {offset} bytes with SHA-256 {got}, expected {asset.Size} bytes with {asset.Sha256}");
-                }
+                Download(asset, temp, chunk);
+            }
+            catch
+            {
+                File.Delete(temp); // nothing half-written is left behind
+                throw;
             }
             File.Move(temp, path, overwrite: true);
             paths[asset.Name] = path;
         }
         return paths;
+    }
+
+    // Where an asset goes under `directory`: its name's '/'-separated parts, each a plain file or folder name. A name
+    // that would leave the directory (a server's mistake or malice) is refused before anything is written.
+    private static string AssetPath(string directory, string name)
+    {
+        var parts = name.Split('/');
+        if (parts.Any(p => p is "" or "." or ".." || p.Contains('\\') || p.Contains('\0')))
+            throw new RemoteEnvException("asset_corrupt", $"asset name '{name}' is not a relative path of plain names: refused, nothing written");
+        return Path.Combine([directory, .. parts]);
+    }
+
+    // One asset into `temp`, in chunks, checked against its announced size and SHA-256 (the caller deletes `temp` on failure).
+    private void Download(AssetMessage asset, string temp, int chunk)
+    {
+        using var file = File.Create(temp);
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        long offset = 0;
+        do
+        {
+            var reply = Call(new Request { Op = "asset", Env = _env, Name = asset.Name, Offset = offset, Length = chunk, ClientKey = _curve?.ClientKeyZ85, Proof = _curve?.Proof },
+                _stepTimeout, "asset");
+            if (reply.Data is not { Length: > 0 } data) break;
+            file.Write(data);
+            sha.AppendData(data);
+            offset += data.Length;
+        }
+        while (offset < asset.Size);
+        string got = Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
+        if (offset != asset.Size || got != asset.Sha256)
+            throw new RemoteEnvException("asset_corrupt", $"{asset.Name}: got {offset} bytes with SHA-256 {got}, expected {asset.Size} bytes with {asset.Sha256}");
     }
 
     /// <summary>Is the session alive? Returns, or throws <see cref="SessionLostException"/>. The heartbeat does this in the
