@@ -80,9 +80,24 @@ public class GrpoTests
         // π = 0.5, π_ref = 0.25: 0.5 − ln 0.5 − 1 = 0.1931472; equal probabilities give 0.
         using var logp = tensor(new[] { MathF.Log(0.5f), MathF.Log(0.3f) });
         using var refLogp = tensor(new[] { MathF.Log(0.25f), MathF.Log(0.3f) });
-        using var k3 = Grpo.K3(logp, refLogp);
+        using var k3 = Grpo.K3(logp, refLogp, ones(2));
         Assert.Equal(0.1931472, k3[0].item<float>(), 5);
         Assert.Equal(0.0, k3[1].item<float>(), 6);
+    }
+
+    [Fact]
+    public void K3_stays_finite_with_a_finite_gradient_where_a_masked_out_token_is_very_unlikely()
+    {
+        // A padding column: log π_ref is a placeholder 0 and the policy gives the pad token log π = −100, so
+        // exp(0 − (−100)) overflows fp32. Masked out, it must contribute exactly 0 to the loss and its gradient.
+        using var logp = tensor(new[] { MathF.Log(0.5f), -100f }, requires_grad: true);
+        using var refLogp = tensor(new[] { MathF.Log(0.25f), 0f });
+        using var mask = tensor(new[] { 1f, 0f });
+        using var k3 = Grpo.K3(logp, refLogp, mask);
+        using var loss = (k3 * mask).sum();
+        loss.backward();
+        Assert.Equal(0.1931472, loss.item<float>(), 5);
+        Assert.True(float.IsFinite(logp.grad!.data<float>()[0]) && logp.grad!.data<float>()[1] == 0f);
     }
 
     [Fact]

@@ -149,7 +149,7 @@ public sealed class Grpo : IAlgorithm
                 Tensor? klTerm = null;
                 if (_o.Kl == GrpoKl.Loss)
                 {
-                    klTerm = K3(logProbs, mb.Place(k => episodes[idx[k]].RefLogProbs));
+                    klTerm = K3(logProbs, mb.Place(k => episodes[idx[k]].RefLogProbs), mb.Mask);
                     perToken = perToken + klCoef * klTerm;
                 }
                 _o.Actor.ScheduleLearningRate(_opt, _step, totalIterations * miniBatches * _o.Epochs);
@@ -262,10 +262,14 @@ public sealed class Grpo : IAlgorithm
         return new StepRewards(n, ends, rewards);
     }
 
-    /// <summary>k3 = exp(log π_ref − log π) − (log π_ref − log π) − 1 per token: ≥ 0, unbiased for KL(π ‖ π_ref).</summary>
-    public static Tensor K3(Tensor logProbs, Tensor refLogProbs)
+    /// <summary>k3 = exp(log π_ref − log π) − (log π_ref − log π) − 1 per token: ≥ 0, unbiased for KL(π ‖ π_ref); 0
+    /// outside the response mask.</summary>
+    /// <remarks>The difference is zeroed outside the mask before the exp: there log π_ref is a placeholder 0, so exp(−log π)
+    /// of a padding token the policy finds unlikely overflows to inf, and a later multiply by the mask would give
+    /// inf · 0 = NaN in the loss and its gradient.</remarks>
+    public static Tensor K3(Tensor logProbs, Tensor refLogProbs, Tensor mask)
     {
-        var d = refLogProbs - logProbs;
+        var d = (refLogProbs - logProbs).masked_fill(mask.eq(0), 0);
         return d.exp() - d - 1;
     }
 
@@ -305,8 +309,8 @@ public sealed class Grpo : IAlgorithm
 
     public void LoadState(string directory)
     {
-        _opt.load_state_dict(Path.Combine(directory, "actor_optimizer.bin"));
-        _step = (int)Models.Checkpoints.JsonFile.ReadObject(Path.Combine(directory, "grpo.json"))["step"]!;
+        AlgorithmState.LoadOptimizer(_opt, Path.Combine(directory, "actor_optimizer.bin"));
+        _step = AlgorithmState.Read(Path.Combine(directory, "grpo.json")).Step;
     }
 
     public void Dispose() => _opt.Dispose();
