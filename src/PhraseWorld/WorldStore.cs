@@ -144,7 +144,11 @@ public static class WorldStore
         JudgeRules rules;
         try
         {
-            rules = root.Node("rules").Deserialize<JudgeRules>() ?? throw root.Error("field 'rules' is null");
+            // Every rule must be there under its own name: a misspelt or missing one would silently judge by a default.
+            var given = root.Node("rules") as JsonObject ?? throw root.Error("field 'rules' must be an object");
+            if (typeof(JudgeRules).GetProperties().Select(p => p.Name).FirstOrDefault(name => !given.ContainsKey(name)) is { } missing)
+                throw root.Error($"field 'rules' lacks '{missing}'");
+            rules = given.Deserialize<JudgeRules>(StrictRules) ?? throw root.Error("field 'rules' is null");
         }
         catch (JsonException e)
         {
@@ -159,7 +163,7 @@ public static class WorldStore
             var tokens = tokenizer.Encode(text);
             if (tokens.Length < 2 || tokens.Contains(tokenizer.UnkId))
                 throw new InvalidDataException($"{worldPath}: phrase {phrases.Count} '{text}' is shorter than 2 words or not in {TokenizerFile}");
-            if (!Enum.TryParse<PhraseKind>(p.String("kind"), out var kind)) throw new InvalidDataException($"{worldPath}: phrase {phrases.Count}: unknown kind '{p.String("kind")}'");
+            if (!Enum.GetNames<PhraseKind>().Contains(p.String("kind")) || !Enum.TryParse<PhraseKind>(p.String("kind"), out var kind)) throw new InvalidDataException($"{worldPath}: phrase {phrases.Count}: unknown kind '{p.String("kind")}'");
             int topic = p.Int("topic");
             if (topic < -1 || topic >= topics.Count) throw new InvalidDataException($"{worldPath}: phrase {phrases.Count}: topic {topic} out of range");
             phrases.Add(new Phrase(phrases.Count, text, tokens, kind, topic, p.Double("value")));
@@ -186,8 +190,7 @@ public static class WorldStore
     public static List<SftExample> LoadSft(string directory, World world) =>
         Jsonl.Read(Path.Combine(directory, SftFile), World.FormatVersion, l =>
         {
-            string promptId = l.String("prompt_id");
-            world.Prompt(promptId);
+            string promptId = KnownPrompt(l, world);
             return new SftExample(promptId, l.String("split"), world.Tokenizer.Encode(l.String("response")), l.Double("gold"));
         });
 
@@ -196,9 +199,18 @@ public static class WorldStore
     public static List<PreferencePair> LoadPairsFile(string path, World world) =>
         Jsonl.Read(path, World.FormatVersion, l =>
         {
-            string promptId = l.String("prompt_id");
-            world.Prompt(promptId);
+            string promptId = KnownPrompt(l, world);
             return new PreferencePair(promptId, l.String("split"), world.Tokenizer.Encode(l.String("chosen")),
                 world.Tokenizer.Encode(l.String("rejected")), l.Double("chosen_gold"), l.Double("rejected_gold"));
         });
+
+    private static readonly JsonSerializerOptions StrictRules = new() { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
+
+    // A line's prompt_id, which must name a prompt of the world (an error naming the file and line, not a bare lookup failure).
+    private static string KnownPrompt(JsonLine l, World world)
+    {
+        string id = l.String("prompt_id");
+        if (!world.Prompts.Any(p => p.Id == id)) throw l.Error($"field 'prompt_id': '{id}' is not a prompt of this world");
+        return id;
+    }
 }

@@ -157,6 +157,57 @@ public class HfCheckpointTests
     }
 
     [Fact]
+    public void A_fused_tensor_whose_size_disagrees_with_the_config_is_refused_not_cut_in_the_wrong_places()
+    {
+        using var dir = new TempDir();
+        foreach (var f in Directory.GetFiles(Fixture("phi3"))) File.Copy(f, dir.File(Path.GetFileName(f)));
+        var config = JsonNode.Parse(File.ReadAllText(dir.File("config.json")))!.AsObject();
+        // One key/value head instead of two: q 16 + k 4 + v 4 rows of the 32-row qkv_proj, each part of a shape that fits.
+        config["num_key_value_heads"] = 1;
+        File.WriteAllText(dir.File("config.json"), config.ToJsonString());
+        var e = Assert.Throws<CheckpointFormatException>(() => HfCheckpoint.Load(dir.Path));
+        Assert.Equal("model.layers.0.self_attn.qkv_proj.weight", e.TensorName);
+        Assert.Contains("expected shape [24, 16]", e.Message);
+        Assert.Contains("got [32, 16]", e.Message);
+    }
+
+    [Fact]
+    public void Config_fields_of_the_wrong_type_are_named()
+    {
+        using var dir = new TempDir();
+        foreach (var f in Directory.GetFiles(Fixture("llama"))) File.Copy(f, dir.File(Path.GetFileName(f)));
+        var good = File.ReadAllText(dir.File("config.json"));
+        var config = JsonNode.Parse(good)!.AsObject();
+        config["vocab_size"] = "64";
+        File.WriteAllText(dir.File("config.json"), config.ToJsonString());
+        Assert.Contains("field 'vocab_size' must be an integer, got \"64\"", Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir.Path)).Message);
+        config = JsonNode.Parse(good)!.AsObject();
+        config["num_attention_heads"] = 0;
+        config["head_dim"] = 4;
+        File.WriteAllText(dir.File("config.json"), config.ToJsonString());
+        Assert.Contains("num_attention_heads", Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir.Path)).Message);
+        // A key given twice is malformed JSON, with the file named.
+        File.WriteAllText(dir.File("config.json"), good.TrimEnd().TrimEnd('}') + ", \"model_type\": \"gpt2\"}");
+        var twice = Assert.Throws<InvalidDataException>(() => HfCheckpoint.Load(dir.Path));
+        Assert.Contains("config.json", twice.Message);
+        Assert.Contains("not valid JSON", twice.Message);
+    }
+
+    [Fact]
+    public void Weights_that_are_not_finite_floats_are_refused_naming_the_file_and_tensor()
+    {
+        using var dir = new TempDir();
+        File.Copy(Path.Combine(Fixture("llama"), "config.json"), dir.File("config.json"));
+        var all = SafeTensors.Load(Path.Combine(Fixture("llama"), "model.safetensors"));
+        var bad = all.ToDictionary(kv => kv.Key, kv => kv.Value);
+        bad["model.norm.weight"] = full(all["model.norm.weight"].shape, float.PositiveInfinity);
+        SafeTensors.Save(dir.File("model.safetensors"), bad);
+        var e = Assert.Throws<CheckpointFormatException>(() => HfCheckpoint.Load(dir.Path));
+        Assert.Equal("model.norm.weight", e.TensorName);
+        Assert.Contains("NaN or infinite", e.Message);
+    }
+
+    [Fact]
     public void Bad_checkpoints_name_the_file_and_the_tensor()
     {
         using var dir = new TempDir();

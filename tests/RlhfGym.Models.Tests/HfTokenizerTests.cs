@@ -175,6 +175,15 @@ public class HfTokenizerTests
         Assert.Contains("WordPiece", Assert.Throws<NotSupportedException>(() => HfTokenizer.Load(dir.Path)).Message);
         File.WriteAllText(dir.File("tokenizer.json"), """{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"pre_tokenizer":{"type":"Whitespace"}}""");
         Assert.Contains("byte-level", Assert.Throws<NotSupportedException>(() => HfTokenizer.Load(dir.Path)).Message);
+        const string ByteLevel = "\"decoder\":{\"type\":\"ByteLevel\"}";
+        File.WriteAllText(dir.File("tokenizer.json"), """{"model":{"type":"BPE","vocab":{"a":-1},"merges":[]},""" + ByteLevel + "}");
+        Assert.Contains("vocab entry 'a' is not an integer id >= 0", Assert.Throws<InvalidDataException>(() => HfTokenizer.Load(dir.Path)).Message);
+        File.WriteAllText(dir.File("tokenizer.json"), """{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"added_tokens":[{"id":-3,"content":"<s>"}],""" + ByteLevel + "}");
+        Assert.Contains("added_tokens[0]", Assert.Throws<InvalidDataException>(() => HfTokenizer.Load(dir.Path)).Message);
+        File.WriteAllText(dir.File("tokenizer.json"), """{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"pre_tokenizer":{"type":"Split","pattern":{"Regex":"(unclosed"}},""" + ByteLevel + "}");
+        var regex = Assert.Throws<InvalidDataException>(() => HfTokenizer.Load(dir.Path));
+        Assert.Contains("tokenizer.json", regex.Message);
+        Assert.Contains("Split pattern", regex.Message);
         File.WriteAllText(dir.File("tokenizer.json"), "{not json");
         Assert.Contains("tokenizer.json", Assert.ThrowsAny<Exception>(() => HfTokenizer.Load(dir.Path)).Message);
         File.Delete(dir.File("tokenizer.json"));

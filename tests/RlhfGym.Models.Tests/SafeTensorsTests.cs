@@ -111,6 +111,14 @@ public class SafeTensorsTests
         Assert.Contains("overlap", Assert.Throws<CheckpointFormatException>(() => SafeTensors.Load(path)).Message);
         WriteRaw(path, """{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}""", 0);
         Assert.Contains("shape[0]", Assert.Throws<CheckpointFormatException>(() => SafeTensors.Load(path)).Message);
+        // 2^62 F32 elements: 2^64 bytes, which wrapped to 0 and matched empty offsets.
+        WriteRaw(path, """{"w":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}}""", 0);
+        Assert.Contains("more bytes than fit 64 bits", Assert.Throws<CheckpointFormatException>(() => SafeTensors.Load(path)).Message);
+        WriteRaw(path, """{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}""", 0);
+        Assert.Contains("more elements than fit 64 bits", Assert.Throws<CheckpointFormatException>(() => SafeTensors.Load(path)).Message);
+        // A key given twice is malformed JSON, named like any other.
+        WriteRaw(path, """{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}""", 4);
+        Assert.Contains("header is not valid JSON", Assert.Throws<CheckpointFormatException>(() => SafeTensors.Load(path)).Message);
     }
 
     [Fact]
@@ -154,6 +162,30 @@ public class SafeTensorsTests
         Assert.Contains("n_heads", Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Load(dir.Path)).Message);
         File.WriteAllText(configPath, good.Replace("\"d_ff\": 64,", ""));
         Assert.Contains("missing field 'd_ff'", Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Load(dir.Path)).Message);
+        // An enum given as a number is no kind at all, not a silent one ("positions": 2 would load with no positions).
+        File.WriteAllText(configPath, good.Replace("\"positions\": \"Rotary\"", "\"positions\": 2"));
+        Assert.Contains("positions", Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Load(dir.Path)).Message);
+    }
+
+    [Fact]
+    public void Weights_that_are_not_finite_floats_are_refused_naming_the_tensor()
+    {
+        using var dir = new TempDir();
+        using (var model = TinyModels.Create(TinyModels.Config()))
+            ModelCheckpoint.Save(dir.Path, model);
+        string weights = ModelCheckpoint.WeightsPath(dir.Path);
+        var all = SafeTensors.Load(weights);
+        var name = all.Keys.First(k => k.EndsWith("norm.weight", StringComparison.Ordinal));
+        var nan = all.ToDictionary(kv => kv.Key, kv => kv.Value);
+        nan[name] = full(all[name].shape, float.NaN);
+        SafeTensors.Save(weights, nan);
+        var e = Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Load(dir.Path));
+        Assert.Equal(name, e.TensorName);
+        Assert.Contains("NaN or infinite", e.Message);
+        var ints = all.ToDictionary(kv => kv.Key, kv => kv.Value);
+        ints[name] = ones(all[name].shape, ScalarType.Int32);
+        SafeTensors.Save(weights, ints);
+        Assert.Contains("must be floating point", Assert.Throws<CheckpointFormatException>(() => ModelCheckpoint.Load(dir.Path)).Message);
     }
 
     [Fact]

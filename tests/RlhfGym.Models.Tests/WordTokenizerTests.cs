@@ -28,6 +28,10 @@ public class WordTokenizerTests
         Assert.Contains("'type'", Assert.Throws<InvalidDataException>(() => WordTokenizer.Load(path)).Message);
         File.WriteAllText(path, """{"type":"word","version":9,"special":[],"tokens":[]}""");
         Assert.Contains("'version'", Assert.Throws<InvalidDataException>(() => WordTokenizer.Load(path)).Message);
+        File.WriteAllText(path, """{"type":"word","version":"1","special":[],"tokens":[]}""");
+        Assert.Contains("field 'version' must be", Assert.Throws<InvalidDataException>(() => WordTokenizer.Load(path)).Message);
+        File.WriteAllText(path, """{"type":"word","version":1,"special":[],"tokens":["<pad>", 7]}""");
+        Assert.Contains("'tokens'[1] must be a non-empty string", Assert.Throws<InvalidDataException>(() => WordTokenizer.Load(path)).Message);
         Assert.Throws<FileNotFoundException>(() => WordTokenizer.Load(dir.File("nope.json")));
     }
 }

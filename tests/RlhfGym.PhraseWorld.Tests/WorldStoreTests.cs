@@ -89,4 +89,39 @@ public class WorldStoreTests
         Assert.Contains("'gold'", ex.Message);
         Assert.Contains(WorldStore.SftFile, ex.Message);
     }
+
+    [Fact]
+    public void A_dataset_line_naming_an_unknown_prompt_is_named()
+    {
+        using var dir = new TempDir();
+        var world = WorldStore.Build(dir.Path, 3, TestWorlds.Small).World;
+        File.AppendAllText(dir.File(WorldStore.PairsFile),
+            "{\"version\":1,\"prompt_id\":\"nope\",\"split\":\"train\",\"chosen\":\"x\",\"rejected\":\"y\",\"chosen_gold\":1,\"rejected_gold\":0}\n");
+        var ex = Assert.Throws<InvalidDataException>(() => WorldStore.LoadPairs(dir.Path, world));
+        Assert.Contains(WorldStore.PairsFile, ex.Message);
+        Assert.Contains("'nope' is not a prompt of this world", ex.Message);
+    }
+
+    [Theory]
+    [InlineData("missing")]
+    [InlineData("misspelt")]
+    [InlineData("kind")]
+    public void Judge_rules_and_phrase_kinds_must_be_given_exactly(string fault)
+    {
+        // A rule left out or misspelt would silently judge by its default; a kind "7" would be a kind by number.
+        using var dir = new TempDir();
+        WorldStore.Build(dir.Path, 3, TestWorlds.Small);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(dir.File(WorldStore.WorldFile)))!.AsObject();
+        var rules = json["rules"]!.AsObject();
+        switch (fault)
+        {
+            case "missing": rules.Remove("Decay"); break;
+            case "misspelt": rules["Decy"] = 0.5; break;
+            case "kind": json["phrases"]!.AsArray()[0]!["kind"] = "7"; break;
+        }
+        File.WriteAllText(dir.File(WorldStore.WorldFile), json.ToJsonString());
+        var ex = Assert.Throws<InvalidDataException>(() => WorldStore.Load(dir.Path));
+        Assert.Contains(WorldStore.WorldFile, ex.Message);
+        Assert.Contains(fault switch { "missing" => "lacks 'Decay'", "misspelt" => "Decy", _ => "unknown kind '7'" }, ex.Message);
+    }
 }

@@ -136,7 +136,10 @@ public sealed class EnvBundle
         CausalTransformer reference, RewardModel reward, JsonObject info) =>
         Write(directory, name, defaults, dir =>
         {
+            // A fresh folder: a tokenizer file left by an earlier build into this directory (a tokenizer.json beside a new
+            // tokenizer.model) would be the one that loads.
             string target = Path.Combine(dir, HfTokenizerDir);
+            if (System.IO.Directory.Exists(target)) System.IO.Directory.Delete(target, recursive: true);
             System.IO.Directory.CreateDirectory(target);
             foreach (var file in tokenizerFiles) File.Copy(file, Path.Combine(target, Path.GetFileName(file)), overwrite: true);
         }, new JsonObject

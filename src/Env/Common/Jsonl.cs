@@ -37,7 +37,7 @@ public static class Jsonl
             JsonObject obj;
             try
             {
-                obj = JsonNode.Parse(text) as JsonObject ?? throw new InvalidDataException($"{path}:{lineNo}: not a JSON object");
+                obj = JsonFile.Parse(text) as JsonObject ?? throw new InvalidDataException($"{path}:{lineNo}: not a JSON object");
             }
             catch (JsonException e)
             {

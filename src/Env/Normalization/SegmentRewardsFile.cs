@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using RlhfGym.Models.Checkpoints;
 
 namespace RlhfGym.Env.Normalization;
 
@@ -25,7 +26,7 @@ public static partial class SegmentRewardsFile
             JsonNode? node;
             try
             {
-                node = JsonNode.Parse(text);
+                node = JsonFile.Parse(text);
             }
             catch (JsonException e)
             {

@@ -13,11 +13,22 @@ public static class JsonFile
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object");
+            return Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path}: not a JSON object");
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e);
         }
     }
+
+    private static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false };
+
+    /// <summary>
+    /// Parses JSON text, refusing a key given twice in one object with a <see cref="JsonException"/> (like any other
+    /// syntax error) instead of a bare ArgumentException later, when the object is first read.
+    /// </summary>
+    public static JsonNode? Parse(string text) => JsonNode.Parse(text, documentOptions: Strict);
+
+    /// <summary>As <see cref="Parse(string)"/>, for UTF-8 bytes.</summary>
+    public static JsonNode? Parse(ReadOnlySpan<byte> utf8) => JsonNode.Parse(utf8, documentOptions: Strict);
 }

@@ -40,7 +40,7 @@ public static class ModelCheckpoint
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
-        Converters = { new JsonStringEnumConverter() },
+        Converters = { new JsonStringEnumConverter(allowIntegerValues: false) }, // "positions": 2 is no kind, not a silent one
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
 
@@ -63,7 +63,7 @@ public static class ModelCheckpoint
         JsonObject json;
         try
         {
-            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new CheckpointFormatException(path, null, "not a JSON object");
+            json = JsonFile.Parse(File.ReadAllText(path)) as JsonObject ?? throw new CheckpointFormatException(path, null, "not a JSON object");
         }
         catch (JsonException e)
         {
@@ -113,7 +113,7 @@ public static class ModelCheckpoint
             try
             {
                 using var _ = no_grad();
-                foreach (var (name, target) in targets) target.copy_(loaded[name]);
+                foreach (var (name, target) in targets) target.copy_(WeightCheck.Usable(path, name, loaded[name]));
             }
             finally
             {

@@ -103,7 +103,7 @@ public static class SafeTensors
         JsonObject header;
         try
         {
-            header = JsonNode.Parse(json) as JsonObject ?? throw new CheckpointFormatException(path, null, "header is not a JSON object");
+            header = JsonFile.Parse(json) as JsonObject ?? throw new CheckpointFormatException(path, null, "header is not a JSON object");
         }
         catch (JsonException e)
         {
@@ -147,7 +147,8 @@ public static class SafeTensors
         {
             if (shapeNode[i] is not JsonValue sv || !sv.TryGetValue<long>(out shape[i]) || shape[i] < 0)
                 throw new CheckpointFormatException(path, name, $"shape[{i}] is not a non-negative integer");
-            numel = checked(numel * shape[i]);
+            try { numel = checked(numel * shape[i]); }
+            catch (OverflowException) { throw new CheckpointFormatException(path, name, $"shape [{string.Join(", ", shapeNode)}] has more elements than fit 64 bits"); }
         }
         if (obj["data_offsets"] is not JsonArray off || off.Count != 2
             || off[0] is not JsonValue b0 || !b0.TryGetValue<long>(out long begin)
@@ -155,7 +156,10 @@ public static class SafeTensors
             throw new CheckpointFormatException(path, name, "data_offsets must be [begin, end] integers");
         if (begin < 0 || end < begin || end > dataLength)
             throw new CheckpointFormatException(path, name, $"data_offsets [{begin}, {end}] fall outside the {dataLength} data bytes (truncated or corrupt)");
-        long expected = numel * info.Size;
+        // Checked: a shape of 2^62 elements would otherwise wrap to a byte count that matches empty data_offsets.
+        long expected;
+        try { expected = checked(numel * info.Size); }
+        catch (OverflowException) { throw new CheckpointFormatException(path, name, $"shape [{string.Join(", ", shape)}] of {dtype} needs more bytes than fit 64 bits"); }
         if (end - begin != expected)
             throw new CheckpointFormatException(path, name, $"header says {end - begin} bytes but shape [{string.Join(", ", shape)}] of {dtype} needs {expected}");
         return new SafeTensorEntry(name, dtype, shape, begin, end);

@@ -61,7 +61,8 @@ public static class HfCheckpoint
                         {
                             if (HfWeightMap.IsIgnored(hfName)) continue;
                             if (hfName == HfWeightMap.ScoreWeight && head is null) continue; // a reward model read as a plain LM
-                            foreach (var (name, part) in HfWeightMap.FromHf(family, config, hfName, value))
+                            WeightCheck.Usable(file, hfName, value);
+                            foreach (var (name, part) in Mapped(file, family, config, hfName, value))
                             {
                                 if (!targets.TryGetValue(name, out var target))
                                     throw new CheckpointFormatException(file, hfName, $"has no place in a {HfFamilies.ModelType(family)} model of this config");
@@ -94,6 +95,17 @@ public static class HfCheckpoint
     /// <summary>Write config.json and model.safetensors in the family's Hugging Face layout, each atomically.</summary>
     /// <param name="tokenIds">pad/bos/eos ids for config.json. transformers needs pad_token_id to score a batch with a
     /// …ForSequenceClassification reward model (it finds each row's last token by it).</param>
+    // A tensor's parts in RlhfGym's layout; a tensor that cannot be split as the config says (a fused q/k/v or gate/up
+    // of the wrong size) is an error naming the file and tensor, not a raw index or libtorch error.
+    private static List<(string Name, Tensor Part)> Mapped(string file, HfFamily family, TransformerConfig config, string hfName, Tensor value)
+    {
+        try { return HfWeightMap.FromHf(family, config, hfName, value).ToList(); }
+        catch (Exception e) when (e is not CheckpointFormatException)
+        {
+            throw new CheckpointFormatException(file, hfName, $"shape [{string.Join(", ", value.shape)}] cannot be mapped for this config: {e.Message}", e);
+        }
+    }
+
     public static void Save(string directory, HfFamily family, CausalTransformer model, ScalarHead? head = null, HfTokenIds? tokenIds = null)
     {
         tokenIds?.Validate(model.Config.VocabSize);
@@ -105,6 +117,8 @@ public static class HfCheckpoint
         using var scope = NewDisposeScope();
         var tensors = HfWeightMap.ToHf(family, model.Config, ours).Select(t => new KeyValuePair<string, Tensor>(t.Name, t.Value)).ToList();
         SafeTensors.Save(Path.Combine(directory, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        // A shard index left by an earlier save into this folder would win over the file just written (WeightFiles).
+        File.Delete(Path.Combine(directory, IndexFile));
         AtomicFile.WriteAllText(Path.Combine(directory, ConfigFile),
             HfConfig.ToJson(family, model.Config, head is not null, tokenIds).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }

@@ -14,16 +14,18 @@ public static class HfConfig
     /// limit when smaller.</param>
     public static (HfFamily Family, TransformerConfig Config) Parse(JsonObject json, string source, int maxSeqLen = 8192)
     {
-        var family = HfFamilies.FromModelType((string?)json["model_type"], source);
-        int Int(string key, int? fallback = null) => json[key] is { } v ? (int)v
+        // Every field is read with its type checked: a wrong one ("32000" for vocab_size) is an error naming it.
+        int Int(string key, int? fallback = null) => json[key] is { } v ? Typed<int>(v, source, key, "an integer")
             : fallback ?? throw new InvalidDataException($"{source}: field '{key}' is missing");
-        double Num(string key, double fallback) => json[key] is { } v ? (double)v : fallback;
-        bool Flag(string key, bool fallback) => json[key] is { } v ? (bool)v : fallback;
+        double Num(string key, double fallback) => json[key] is { } v ? Typed<double>(v, source, key, "a number") : fallback;
+        bool Flag(string key, bool fallback) => json[key] is { } v ? Typed<bool>(v, source, key, "true or false") : fallback;
+        string? Str(string key, string? fallback) => json[key] is { } v ? Typed<string>(v, source, key, "a string") : fallback;
+        var family = HfFamilies.FromModelType(Str("model_type", null), source);
 
         if (family == HfFamily.Gpt2)
         {
             int d = Int("n_embd");
-            string act = (string?)json["activation_function"] ?? "gelu_new";
+            string act = Str("activation_function", "gelu_new")!;
             var mlp = act switch
             {
                 "gelu_new" or "gelu_pytorch_tanh" => MlpKind.GeluTanh,
@@ -37,7 +39,7 @@ public static class HfConfig
                 NLayers = Int("n_layer"),
                 NHeads = Int("n_head"),
                 NKvHeads = Int("n_head"),
-                DFf = json["n_inner"] is JsonValue inner ? (int)inner : 4 * d,
+                DFf = Int("n_inner", 4 * d),
                 MaxSeqLen = Math.Min(Int("n_positions"), maxSeqLen),
                 Norm = NormKind.LayerNorm,
                 NormEps = Num("layer_norm_epsilon", 1e-5),
@@ -51,17 +53,18 @@ public static class HfConfig
         }
 
         int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
-        if (json["head_dim"] is JsonValue hd && (int)hd != hidden / heads)
-            throw new NotSupportedException($"{source}: head_dim {(int)hd} differs from hidden_size / num_attention_heads = {hidden / heads}");
-        string hiddenAct = (string?)json["hidden_act"] ?? "silu";
+        if (heads <= 0) throw new InvalidDataException($"{source}: field 'num_attention_heads' must be > 0, got {heads}");
+        if (json["head_dim"] is not null && Int("head_dim") is var hd && hd != hidden / heads)
+            throw new NotSupportedException($"{source}: head_dim {hd} differs from hidden_size / num_attention_heads = {hidden / heads}");
+        string hiddenAct = Str("hidden_act", "silu")!;
         if (hiddenAct != "silu") throw new NotSupportedException($"{source}: hidden_act '{hiddenAct}' is not supported (silu)");
         if (Flag("attention_bias", false) && family != HfFamily.Qwen2)
             throw new NotSupportedException($"{source}: attention_bias true (a bias on o_proj too) is not supported");
         if (Flag("mlp_bias", false)) throw new NotSupportedException($"{source}: mlp_bias true is not supported");
         int context = Int("max_position_embeddings");
         // Mistral and Phi-3 attend within a sliding window; capping the context at the window keeps full attention exact.
-        if (json["sliding_window"] is JsonValue window && (int)window > 0 && Flag("use_sliding_window", family is HfFamily.Mistral or HfFamily.Phi3))
-            context = Math.Min(context, (int)window);
+        if (Int("sliding_window", 0) is var window && window > 0 && Flag("use_sliding_window", family is HfFamily.Mistral or HfFamily.Phi3))
+            context = Math.Min(context, window);
         var config = new TransformerConfig
         {
             VocabSize = Int("vocab_size"),
@@ -79,21 +82,26 @@ public static class HfConfig
             QkvBias = family == HfFamily.Qwen2,
             RopeScaling = ParseRopeScaling(json["rope_scaling"] as JsonObject, source),
         };
-        if (json["partial_rotary_factor"] is JsonValue prf && (double)prf != 1.0)
-            throw new NotSupportedException($"{source}: partial_rotary_factor {(double)prf} is not supported");
+        if (Num("partial_rotary_factor", 1.0) is var prf && prf != 1.0)
+            throw new NotSupportedException($"{source}: partial_rotary_factor {prf} is not supported");
         config.Validate(source);
         return (family, config);
     }
 
+    private static T Typed<T>(JsonNode node, string source, string key, string expected) =>
+        node is JsonValue value && value.TryGetValue<T>(out var typed) && typed is not null ? typed
+            : throw new InvalidDataException($"{source}: field '{key}' must be {expected}, got {node.ToJsonString()}");
+
     private static RopeScaling? ParseRopeScaling(JsonObject? rs, string source)
     {
         if (rs is null) return null;
-        string type = (string?)rs["rope_type"] ?? (string?)rs["type"] ?? "default";
+        string? Str(string key) => rs[key] is { } v ? Typed<string>(v, source, $"rope_scaling.{key}", "a string") : null;
+        string type = Str("rope_type") ?? Str("type") ?? "default";
         if (type == "default") return null;
         if (type is not ("linear" or "llama3"))
             throw new NotSupportedException($"{source}: rope_scaling type '{type}' is not supported (default, linear, llama3)");
         // llama3 needs all its fields: a defaulted one would silently change the frequencies.
-        double Field(string key) => rs[key] is JsonValue v ? (double)v
+        double Field(string key) => rs[key] is { } v ? Typed<double>(v, source, $"rope_scaling.{key}", "a number")
             : throw new InvalidDataException($"{source}: rope_scaling.{key} is missing");
         return type == "linear"
             ? new RopeScaling { Type = type, Factor = Field("factor") }

@@ -95,7 +95,9 @@ public static partial class HfWeightMap
         switch (n)
         {
             case "wte.weight": return [("embed.weight", t)];
-            case "wpe.weight": return [("pos_embed.weight", t.shape[0] > c.MaxSeqLen ? t.narrow(0, 0, c.MaxSeqLen) : t)]; // context capped below n_positions
+            case "wpe.weight":
+                Expect(t, [-1, c.DModel]);
+                return [("pos_embed.weight", t.shape[0] > c.MaxSeqLen ? t.narrow(0, 0, c.MaxSeqLen) : t)]; // context capped below n_positions
             case "ln_f.weight": return [("norm.weight", t)];
             case "ln_f.bias": return [("norm.bias", t)];
             case "lm_head.weight": return c.TiedEmbeddings ? [] : [("lm_head.weight", t)];
@@ -111,11 +113,13 @@ public static partial class HfWeightMap
             case "ln_2.bias": return [(b + "mlp_norm.bias", t)];
             case "attn.c_attn.weight":
                 {
+                    Expect(t, [c.DModel, 3L * c.DModel]);
                     var qkv = t.t().chunk(3, 0); // Conv1D (D, 3D) → Linear (3D, D) → q, k, v
                     return [(b + "attn.q_proj.weight", qkv[0]), (b + "attn.k_proj.weight", qkv[1]), (b + "attn.v_proj.weight", qkv[2])];
                 }
             case "attn.c_attn.bias":
                 {
+                    Expect(t, [3L * c.DModel]);
                     var qkv = t.chunk(3, 0);
                     return [(b + "attn.q_proj.bias", qkv[0]), (b + "attn.k_proj.bias", qkv[1]), (b + "attn.v_proj.bias", qkv[2])];
                 }
@@ -147,10 +151,12 @@ public static partial class HfWeightMap
             case "self_attn.qkv_proj.weight" when family == HfFamily.Phi3:
                 {
                     long q = c.NHeads * c.HeadDim, kv = c.NKvHeads * c.HeadDim;
+                    Expect(t, [q + 2 * kv, c.DModel]); // the head counts of config.json decide where k and v start
                     return [(b + "attn.q_proj.weight", t.narrow(0, 0, q)), (b + "attn.k_proj.weight", t.narrow(0, q, kv)), (b + "attn.v_proj.weight", t.narrow(0, q + kv, kv))];
                 }
             case "mlp.gate_up_proj.weight" when family == HfFamily.Phi3:
                 {
+                    Expect(t, [2L * c.DFf, c.DModel]);
                     var gateUp = t.chunk(2, 0);
                     return [(b + "mlp.gate_proj.weight", gateUp[0]), (b + "mlp.up_proj.weight", gateUp[1])];
                 }
@@ -160,6 +166,15 @@ public static partial class HfWeightMap
         var mlp = Regex.Match(rest, @"^mlp\.(gate_proj|up_proj|down_proj)\.weight$");
         if (mlp.Success) return [($"{b}mlp.{mlp.Groups[1].Value}.weight", t)];
         return [(Unknown(name), t)];
+    }
+
+    // A fused tensor is split by position, so a wrong size would cut its parts in the wrong places yet give them shapes
+    // that fit: its whole shape is checked first (-1: any length).
+    private static void Expect(Tensor t, long[] shape)
+    {
+        bool fits = t.shape.Length == shape.Length && t.shape.Zip(shape).All(p => p.Second < 0 || p.First == p.Second);
+        if (!fits)
+            throw new ArgumentException($"expected shape [{string.Join(", ", shape.Select(d => d < 0 ? "any" : d.ToString(System.Globalization.CultureInfo.InvariantCulture)))}] from config.json, got [{string.Join(", ", t.shape)}]");
     }
 
     /// <summary>A marker name for a checkpoint tensor with no place in the model (the loader reports it).</summary>

@@ -64,18 +64,33 @@ public sealed class HfTokenizer : ITokenizer
             }
             catch (NotSupportedException) when (File.Exists(model))
             {
-                return FromSentencePiece(model, AddedTokens(JsonFile.ReadObject(json)));
+                return FromSentencePiece(model, AddedTokens(JsonFile.ReadObject(json), json));
             }
         }
         if (File.Exists(model)) return FromSentencePiece(model);
         throw new FileNotFoundException($"{directory}: neither {TokenizerJson} nor {SentencePieceModel} is there");
     }
 
-    private static Dictionary<string, int> AddedTokens(JsonObject json)
+    private static Regex SplitRegex(string path, string pattern)
+    {
+        try { return new Regex(pattern, RegexOptions.Compiled); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{path}: the pre-tokenizer's Split pattern is not a valid regular expression: {e.Message}", e); }
+    }
+
+    private static Dictionary<string, int> AddedTokens(JsonObject json, string path)
     {
         var specials = new Dictionary<string, int>();
+        int i = 0;
         foreach (var added in json["added_tokens"] as JsonArray ?? [])
-            if (added?["content"] is JsonValue content && added["id"] is JsonValue id) specials[(string)content!] = (int)id;
+        {
+            if (added?["content"] is JsonValue content && added["id"] is JsonValue id)
+            {
+                if (!content.TryGetValue<string>(out var text) || !id.TryGetValue<int>(out int tokenId) || tokenId < 0)
+                    throw new InvalidDataException($"{path}: added_tokens[{i}] needs a string 'content' and an integer 'id' >= 0, got {added.ToJsonString()}");
+                specials[text] = tokenId;
+            }
+            i++;
+        }
         return specials;
     }
 
@@ -86,7 +101,7 @@ public sealed class HfTokenizer : ITokenizer
         if ((string?)model["type"] != "BPE") throw new NotSupportedException($"{path}: model type '{(string?)model["type"]}' is not supported (BPE)");
         if (!IsByteLevel(json)) throw new NotSupportedException($"{path}: only byte-level BPE is supported (no ByteLevel pre-tokenizer or decoder)");
         var vocab = (model["vocab"] as JsonObject ?? throw new InvalidDataException($"{path}: model.vocab is missing"))
-            .ToDictionary(kv => kv.Key, kv => kv.Value is JsonValue v && v.TryGetValue<int>(out int id) ? id : throw new InvalidDataException($"{path}: vocab entry '{kv.Key}' is not an integer id"));
+            .ToDictionary(kv => kv.Key, kv => kv.Value is JsonValue v && v.TryGetValue<int>(out int id) && id >= 0 ? id : throw new InvalidDataException($"{path}: vocab entry '{kv.Key}' is not an integer id >= 0"));
         // Merges are "a b" strings (older files) or ["a", "b"] pairs (newer ones).
         var merges = (model["merges"] as JsonArray ?? throw new InvalidDataException($"{path}: model.merges is missing")).Select((m, i) => m switch
         {
@@ -94,13 +109,13 @@ public sealed class HfTokenizer : ITokenizer
             JsonArray { Count: 2 } pair => $"{(string?)pair[0]} {(string?)pair[1]}",
             _ => throw new InvalidDataException($"{path}: merge {i} is neither \"a b\" nor [a, b]"),
         }).ToList();
-        var specials = AddedTokens(json);
+        var specials = AddedTokens(json, path);
         var options = new BpeOptions(vocab)
         {
             Merges = merges,
             ByteLevel = true,
             SpecialTokens = specials,
-            PreTokenizer = new RegexPreTokenizer(new Regex(SplitPattern(json) ?? Gpt2SplitPattern, RegexOptions.Compiled), specials),
+            PreTokenizer = new RegexPreTokenizer(SplitRegex(path, SplitPattern(json) ?? Gpt2SplitPattern), specials),
         };
         var (eos, pad) = SpecialNames(Path.GetDirectoryName(path)!, specials);
         var tokenizer = new HfTokenizer(BpeTokenizer.Create(options), vocab, specials, eos, pad, path);

@@ -87,14 +87,15 @@ public sealed class WordTokenizer : ITokenizer
     public static WordTokenizer Load(string path)
     {
         var json = JsonFile.ReadObject(path);
-        string type = json["type"]?.GetValue<string>() ?? "";
-        if (type != "word") throw new InvalidDataException($"{path}: field 'type' must be \"word\", got \"{type}\"");
-        int version = json["version"]?.GetValue<int>() ?? -1;
-        if (version != FormatVersion) throw new InvalidDataException($"{path}: field 'version' must be {FormatVersion}, got {version}");
-        var tokens = (json["tokens"] as JsonArray ?? throw new InvalidDataException($"{path}: missing array 'tokens'"))
-            .Select(n => n?.GetValue<string>() ?? throw new InvalidDataException($"{path}: 'tokens' holds a null")).ToList();
-        var special = (json["special"] as JsonArray ?? throw new InvalidDataException($"{path}: missing array 'special'"))
-            .Select(n => n?.GetValue<string>() ?? throw new InvalidDataException($"{path}: 'special' holds a null")).ToList();
+        if (json["type"] is not JsonValue typeNode || !typeNode.TryGetValue<string>(out var type) || type != "word")
+            throw new InvalidDataException($"{path}: field 'type' must be \"word\", got {json["type"]?.ToJsonString() ?? "nothing"}");
+        if (json["version"] is not JsonValue versionNode || !versionNode.TryGetValue<int>(out int version) || version != FormatVersion)
+            throw new InvalidDataException($"{path}: field 'version' must be {FormatVersion}, got {json["version"]?.ToJsonString() ?? "nothing"}");
+        List<string> Strings(string field) => (json[field] as JsonArray ?? throw new InvalidDataException($"{path}: missing array '{field}'"))
+            .Select((n, i) => n is JsonValue v && v.TryGetValue<string>(out var s) && s.Length > 0 ? s
+                : throw new InvalidDataException($"{path}: '{field}'[{i}] must be a non-empty string, got {n?.ToJsonString() ?? "null"}")).ToList();
+        var tokens = Strings("tokens");
+        var special = Strings("special");
         if (tokens.Count < 3 || tokens[0] != Pad || tokens[1] != Unk || tokens[2] != Eos)
             throw new InvalidDataException($"{path}: 'tokens' must start with {Pad}, {Unk}, {Eos}");
         if (tokens.Distinct().Count() != tokens.Count) throw new InvalidDataException($"{path}: 'tokens' has duplicates");

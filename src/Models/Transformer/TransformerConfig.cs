@@ -42,6 +42,9 @@ public sealed record TransformerConfig
         {
             if (!ok) throw new ArgumentException($"{source}: field '{field}' must be {expected}, got {value}");
         }
+        Require(Enum.IsDefined(Norm), source, "norm", "RmsNorm or LayerNorm", Norm);
+        Require(Enum.IsDefined(Mlp), source, "mlp", "Gelu, SwiGlu or GeluTanh", Mlp);
+        Require(Enum.IsDefined(Positions), source, "positions", "Rotary or Learned", Positions);
         Require(VocabSize > 0, source, "vocab_size", "> 0", VocabSize);
         Require(DModel > 0, source, "d_model", "> 0", DModel);
         Require(NLayers > 0, source, "n_layers", "> 0", NLayers);
