@@ -22,4 +22,17 @@ builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
 builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
 using var host = builder.Build();
-return await RootCommandFactory.Create(host.Services).Parse(args).InvokeAsync();
+var parse = RootCommandFactory.Create(host.Services).Parse(args);
+// A command line that does not parse (an unknown option, a missing or mistyped value) never reaches a verb, so the
+// verb's --json contract is kept here: the error on stderr and one JSON object as the last line of stdout.
+if (parse.Errors.Count > 0 && args.Contains(CommonOptions.Json.Name))
+{
+    foreach (var error in parse.Errors) Console.Error.WriteLine($"error: {error.Message}");
+    Console.WriteLine(new System.Text.Json.Nodes.JsonObject
+    {
+        ["error"] = string.Join("; ", parse.Errors.Select(e => e.Message)),
+        ["kind"] = "ParseError",
+    }.ToJsonString());
+    return 1;
+}
+return await parse.InvokeAsync();

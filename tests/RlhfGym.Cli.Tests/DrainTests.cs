@@ -98,6 +98,16 @@ public class DrainTests
         var window = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--batch-window-ms", "1500", "--json");
         Assert.Equal(1, window.ExitCode);
         Assert.Contains("EnvServer:BatchWindowMs must be in 0..1000 (milliseconds); got 1500", (string)window.LastJson()["error"]!);
+        // A timeout too long for a client's heartbeat arithmetic (TimeSpan overflows near 1e12 s) is refused at start.
+        var forever = CliRunner.Run("serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--session-timeout", "1e13", "--json");
+        Assert.Equal(1, forever.ExitCode);
+        Assert.Contains("EnvServer:SessionTimeoutSeconds must be in (0, 86400] seconds; got 10000000000000", (string)forever.LastJson()["error"]!);
+        // A setting from the environment that does not convert: the same clear refusal, not a stack dump.
+        var typo = ProcessRunner.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "rlhfgym.dll"), "serve", "--bind", $"tcp://127.0.0.1:{LoopbackPort.Free()}", "--json"],
+            TimeSpan.FromMinutes(2), environment: new Dictionary<string, string> { ["RLHFGYM_EnvServer__MaxSessions"] = "abc" });
+        Assert.Equal(1, typo.ExitCode);
+        Assert.Contains("MaxSessions", (string)typo.LastJson()["error"]!);
+        Assert.DoesNotContain("   at ", typo.StdErr);
     }
 
     private static int NotEos(Random random, int vocab, int eos)

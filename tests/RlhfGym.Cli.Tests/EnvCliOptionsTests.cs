@@ -118,6 +118,10 @@ public class EnvCliOptionsTests
         Refused("""{"name":"a","env":"e","normaliser":"global"}""", "unknown field 'normaliser'", "normalizer");
         Refused("""{"name":"a","env":"e","mode":"bandit","length_norm":true}""", "length_norm", "bandit reading");
         Refused("""{"name":"a","env":"e","missing_eos":"drop"}""", "missing_eos", "overwrite or penalty");
+        // A name becomes a run folder under --out: never a path out of it.
+        Refused("""{"name":"../escaped","env":"e"}""", "'../escaped'", "plain folder name");
+        Refused("""{"name":"/abs","env":"e"}""", "plain folder name");
+        Refused("""{"name":"..","env":"e"}""", "plain folder name");
     }
 
     [Fact]

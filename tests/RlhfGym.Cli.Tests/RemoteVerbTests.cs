@@ -132,6 +132,8 @@ public class RemoteVerbTests
     [InlineData("--eos-rate", "0.7", "--eos-rate must be in 0..0.5")]
     [InlineData("--batch-window-ms", "1001", "--batch-window-ms must be in 0..1000")]
     [InlineData("--eos-rate", "-0.1", "--eos-rate must be in 0..0.5")]
+    [InlineData("--batch", "32", "--batch applies without --clients only")]
+    [InlineData("--pings", "10", "--pings applies without --clients only")]
     public void Bench_transport_with_clients_names_a_bad_option(string option, string value, string expected)
     {
         var options = new Dictionary<string, string> { ["--clients"] = "2", ["--steps"] = "2", ["--repeats"] = "1" };
@@ -139,5 +141,13 @@ public class RemoteVerbTests
         var r = CliRunner.Run(["bench", "transport", .. options.SelectMany(p => new[] { p.Key, p.Value }), "--json"]);
         Assert.Equal(1, r.ExitCode);
         Assert.Contains(expected, (string)r.LastJson()["error"]!);
+    }
+
+    [Fact]
+    public void Bench_transport_without_clients_refuses_envs_per_client_instead_of_ignoring_it()
+    {
+        var r = CliRunner.Run("bench", "transport", "--envs-per-client", "8", "--steps", "2", "--repeats", "1", "--json");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("--envs-per-client applies with --clients only", (string)r.LastJson()["error"]!);
     }
 }

@@ -91,6 +91,8 @@ public static class AlgorithmRegistry
     private static IAlgorithm CreateReinforce(AlgorithmContext c)
     {
         var o = c.Options.Reinforce;
+        if (o.Baseline == ReinforceBaseline.Rloo && o.K < 2)
+            throw new ArgumentException($"RLOO needs k >= 2 samples per prompt (--k), got {o.K}: the baseline leaves one out");
         if (o.Baseline == ReinforceBaseline.Rloo && c.Env.NumEnvs % o.K != 0)
             throw new ArgumentException($"RLOO with k = {o.K} needs a number of sub-envs divisible by k, got {c.Env.NumEnvs}");
         return new Reinforce(c.Policy, o, c.Env.PadId, c.Options.Seed);

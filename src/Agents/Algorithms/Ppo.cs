@@ -192,10 +192,9 @@ public sealed class Ppo : IAlgorithm
             _critic.Restore(source);
             foreach (var t in source.Values) t.Dispose();
         }
-        _actorOpt.load_state_dict(Path.Combine(directory, "actor_optimizer.bin"));
-        _criticOpt.load_state_dict(Path.Combine(directory, "critic_optimizer.bin"));
-        var json = Models.Checkpoints.JsonFile.ReadObject(Path.Combine(directory, "ppo.json"));
-        _step = (int)json["step"]!;
+        AlgorithmState.LoadOptimizer(_actorOpt, Path.Combine(directory, "actor_optimizer.bin"));
+        AlgorithmState.LoadOptimizer(_criticOpt, Path.Combine(directory, "critic_optimizer.bin"));
+        _step = AlgorithmState.Read(Path.Combine(directory, "ppo.json")).Step;
     }
 
     public void Dispose()

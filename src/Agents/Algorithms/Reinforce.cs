@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using RlhfGym.Agents.Policies;
 using RlhfGym.Agents.Rollouts;
 using RlhfGym.Env.Common;
@@ -135,10 +136,15 @@ public sealed class Reinforce : IAlgorithm
 
     public void LoadState(string directory)
     {
-        _opt.load_state_dict(Path.Combine(directory, "actor_optimizer.bin"));
-        var json = Models.Checkpoints.JsonFile.ReadObject(Path.Combine(directory, "reinforce.json"));
-        _step = (int)json["step"]!;
-        _movingAverage = json["moving_average"] is { } v ? (double)v : null;
+        AlgorithmState.LoadOptimizer(_opt, Path.Combine(directory, "actor_optimizer.bin"));
+        string path = Path.Combine(directory, "reinforce.json");
+        (var json, _step) = AlgorithmState.Read(path);
+        _movingAverage = json["moving_average"] switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue<double>(out double m) && double.IsFinite(m) => m,
+            var other => throw new InvalidDataException($"{path}: field 'moving_average' must be a finite number or null, got {other.ToJsonString()}"),
+        };
     }
 
     public void Dispose() => _opt.Dispose();

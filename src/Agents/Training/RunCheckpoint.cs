@@ -32,8 +32,15 @@ public static class RunCheckpoint
                 ["algorithm"] = algorithm.Name,
             }.ToJsonString());
             string old = Path.Combine(runDir, $".{Directory}.old");
-            if (System.IO.Directory.Exists(old)) System.IO.Directory.Delete(old, true);
-            if (System.IO.Directory.Exists(final)) System.IO.Directory.Move(final, old);
+            if (File.Exists(Path.Combine(final, StateFile)))
+            {
+                // The current checkpoint is complete: it becomes the fallback until the new one is in place.
+                if (System.IO.Directory.Exists(old)) System.IO.Directory.Delete(old, true);
+                System.IO.Directory.Move(final, old);
+            }
+            // Otherwise an earlier save stopped between its renames: .checkpoint.old is the last good one and stays
+            // until the new one is in place.
+            else if (System.IO.Directory.Exists(final)) System.IO.Directory.Delete(final, true);
             System.IO.Directory.Move(temp, final);
             if (System.IO.Directory.Exists(old)) System.IO.Directory.Delete(old, true);
         }

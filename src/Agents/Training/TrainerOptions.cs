@@ -1,4 +1,5 @@
 using RlhfGym.Agents.Algorithms;
+using RlhfGym.Env.Training;
 
 namespace RlhfGym.Agents.Training;
 
@@ -28,7 +29,16 @@ public sealed record TrainerOptions
     {
         AlgorithmRegistry.Validate(Algorithm);
         if (Iterations <= 0) throw new ArgumentOutOfRangeException(nameof(Iterations), Iterations, "iterations must be > 0");
-        if (!(Temperature > 0)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "temperature must be > 0");
+        if (!(Temperature > 0) || !double.IsFinite(Temperature)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "temperature (--temperature) must be a finite number > 0");
+        // Checked here, before an env is built or run.json written, with the flags' names.
+        if (!(KlCoef >= 0) || !double.IsFinite(KlCoef)) throw new ArgumentOutOfRangeException(nameof(KlCoef), KlCoef, "β (--kl-coef) must be a finite number >= 0");
+        if (KlTarget is { } target && (!(target > 0) || !double.IsFinite(target)))
+            throw new ArgumentOutOfRangeException(nameof(KlTarget), target, "the KL target (--kl-target) must be a finite number > 0");
+        foreach (var actor in new[] { Ppo.Actor, Reinforce.Actor, Grpo.Actor })
+            if (!(actor.LearningRate > 0) || !double.IsFinite(actor.LearningRate))
+                throw new ArgumentOutOfRangeException(nameof(OptimizerSettings.LearningRate), actor.LearningRate, "the actor learning rate (--lr) must be a finite number > 0");
+        if (Algorithm == "reinforce" && Reinforce.Baseline == ReinforceBaseline.Rloo && Reinforce.K < 2)
+            throw new ArgumentOutOfRangeException(nameof(Reinforce), Reinforce.K, "RLOO needs k >= 2 samples per prompt (--k): the baseline leaves one out");
         if (EvalEvery <= 0 || CheckpointEvery <= 0 || EvalSamplesPerPrompt <= 0)
             throw new ArgumentOutOfRangeException(nameof(EvalEvery), "eval-every, checkpoint-every and eval samples must be > 0");
     }

@@ -64,9 +64,9 @@ public static class BenchCommand
                 Repeats = CommonOptions.Positive(parse.GetValue(repeats), "--repeats"),
                 PromptLength = Math.Min(16, parse.GetValue(seqLen)),
             };
-            if (options.SeqLen < 2 || options.SeqLen + 33 > options.Config.MaxSeqLen)
+            if (options.SeqLen < 2 || options.SeqLen + 33L > options.Config.MaxSeqLen) // long: an int.MaxValue must not wrap past the check
                 throw new ArgumentException($"--seq-len must be in 2..{options.Config.MaxSeqLen - 33}, got {options.SeqLen}");
-            if (options.PromptLength + options.NewTokens > options.Config.MaxSeqLen)
+            if ((long)options.PromptLength + options.NewTokens > options.Config.MaxSeqLen)
                 throw new ArgumentException($"--new-tokens must be at most {options.Config.MaxSeqLen - options.PromptLength}, got {options.NewTokens}");
             var dev = DeviceSelector.Resolve(parse.GetValue(device)!);
             var r = ModelBenchmark.Run(options, dev, step => progress($"bench model: {step}"));
@@ -193,8 +193,8 @@ public static class BenchCommand
                 Python = parse.GetValue(python),
                 PythonEnvironment = parse.GetValue(pythonEnv) ?? [],
             };
-            if (options.PromptLength + options.Steps + 1 > 4096)
-                throw new ArgumentException($"--prompt-len + --steps must be at most 4095, got {options.PromptLength + options.Steps}");
+            if ((long)options.PromptLength + options.Steps + 1 > 4096)
+                throw new ArgumentException($"--prompt-len + --steps must be at most 4095, got {(long)options.PromptLength + options.Steps}");
             var r = DecodeBenchmark.Run(options, dev, progress);
             var json = new JsonObject
             {
@@ -379,6 +379,13 @@ public static class BenchCommand
             var shape = shapeOptions.Resolve(parse);
             int p = parse.GetValue(port) ?? RlhfGym.Transport.LoopbackPort.Free();
             if (p is < 1 or > 65535) throw new ArgumentException($"--port must be in 1..65535, got {p}");
+            // An option of the other form would be silently ignored: refused instead.
+            if (parse.GetValue(clients) is not null && parse.GetResult(batch) is { Implicit: false })
+                throw new ArgumentException("--batch applies without --clients only (with --clients the single client has --clients × --envs-per-client sub-envs)");
+            if (parse.GetValue(clients) is not null && parse.GetResult(pings) is { Implicit: false })
+                throw new ArgumentException("--pings applies without --clients only");
+            if (parse.GetValue(clients) is null && parse.GetResult(envsPerClient) is { Implicit: false })
+                throw new ArgumentException("--envs-per-client applies with --clients only");
             if (parse.GetValue(clients) is { } n)
                 return ConcurrentTransport(progress, dev, t, shape, p, n, parse.GetValue(envsPerClient), parse.GetValue(repeats), parse.GetValue(sameProcess),
                     parse.GetValue(eosRate), parse.GetValue(window));

@@ -55,9 +55,19 @@ public static class ServeCommand
             builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
             builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
             builder.Services.AddEnvServer(builder.Configuration.GetSection(EnvServerOptions.Section)); // options checked at start
-            using var host = builder.Build();
-            LogSpin(host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RlhfGym.Serve"), spin);
+            IHost? built = null;
             EnvServerOptions options;
+            try
+            {
+                // Building binds the configuration: a setting that does not convert (RLHFGYM_EnvServer__MaxSessions=abc) fails here.
+                built = builder.Build();
+            }
+            catch (InvalidOperationException ex)
+            {
+                return Refused(parse, ex);
+            }
+            using var host = built;
+            LogSpin(host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RlhfGym.Serve"), spin);
             try
             {
                 await host.StartAsync(ct);
@@ -65,16 +75,23 @@ public static class ServeCommand
                 await host.Services.GetRequiredService<EnvServer>().Bound.Task;
                 await host.WaitForShutdownAsync(ct);
             }
-            catch (Exception ex) when (ex is IOException or ArgumentException or InvalidDataException or UnauthorizedAccessException or OptionsValidationException)
+            catch (Exception ex) when (ex is IOException or ArgumentException or InvalidDataException or UnauthorizedAccessException or OptionsValidationException
+                                       or InvalidOperationException)
             {
-                Console.Error.WriteLine($"error: {ex.Message}");
-                if (parse.GetValue(CommonOptions.Json)) Console.WriteLine(new JsonObject { ["error"] = ex.Message }.ToJsonString());
-                return 1;
+                return Refused(parse, ex);
             }
             if (parse.GetValue(CommonOptions.Json)) Console.WriteLine(new JsonObject { ["served"] = options.Bind, ["env"] = options.Env }.ToJsonString());
             return 0;
         });
         return command;
+    }
+
+    // A server that cannot start: one readable line on stderr and, with --json, the CLI's error object as the last line.
+    private static int Refused(ParseResult parse, Exception ex)
+    {
+        Console.Error.WriteLine($"error: {ex.Message}");
+        if (parse.GetValue(CommonOptions.Json)) Console.WriteLine(new JsonObject { ["error"] = ex.Message, ["kind"] = ex.GetType().Name }.ToJsonString());
+        return 1;
     }
 
     private static void LogSpin(ILogger log, ServerOpenMpSpin.Outcome spin)

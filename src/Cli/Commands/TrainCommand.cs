@@ -68,7 +68,9 @@ public static class TrainCommand
                 EvalEvery = CommonOptions.Positive(parse.GetValue(evalEvery), "--eval-every"),
             };
             if (parse.GetValue(preset) is { } p)
-                o = p == "paper" ? o with { Ppo = PpoOptions.Paper, KlCoef = 0.01 } : throw new ArgumentException($"--preset must be paper; got '{p}'");
+                // The preset's β unless --kl-coef was given: an explicit flag wins over a preset.
+                o = p == "paper" ? o with { Ppo = PpoOptions.Paper, KlCoef = parse.GetResult(klCoef) is { Implicit: false } ? o.KlCoef : 0.01 }
+                    : throw new ArgumentException($"--preset must be paper; got '{p}'");
             o = o with
             {
                 Reinforce = o.Reinforce with

@@ -124,7 +124,7 @@ public static class CompareGrid
                 string? Opt(string key) => EnvOptionsJson.Text(key, c[key]) is { } v ? EnvOptionsCodec.Canonical(key, v) : null;
                 var cell = new CompareCell
                 {
-                    Name = Str("name"),
+                    Name = FolderName(Str("name")),
                     Env = Str("env"),
                     Agent = c["agent"]?.GetValue<string>() ?? "ppo",
                     Mode = Opt("mode"),
@@ -152,6 +152,11 @@ public static class CompareGrid
         if (result.Select(c => c.Name).Distinct().Count() != result.Count) throw new InvalidDataException($"{path}: cell names must be unique");
         return result;
     }
+
+    // A cell's name becomes its run folder under --out: one plain folder name, never a path out of it.
+    private static string FolderName(string name) =>
+        name.Length > 0 && name is not ("." or "..") && name.IndexOfAny(['/', '\\', '\0']) < 0 && name.IndexOfAny(Path.GetInvalidFileNameChars()) < 0
+            ? name : throw new ArgumentException($"name '{name}' must be a plain folder name (no '/', '\\', '.' or '..'): it names the cell's run folder under --out");
 
     /// <summary>
     /// Cells of one series must differ only in β (and their names): otherwise its curve would mix settings. Throws

@@ -176,6 +176,6 @@ public sealed class CompareRunner(Device device, Action<string> progress)
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, names.Length).Select(i => (double)i).ToArray(), names);
         plot.Title("Held-out gold score per cell (mean ± 95% CI)");
         plot.YLabel("gold score");
-        plot.SavePng(path, 200 + 110 * names.Length, 450);
+        PlotFile.SavePng(plot, path, 200 + 110 * names.Length, 450);
     }
 }

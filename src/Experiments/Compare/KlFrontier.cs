@@ -184,6 +184,6 @@ public static class KlFrontier
         plot.XLabel("KL per episode (log scale)");
         plot.YLabel("gold score");
         plot.ShowLegend();
-        plot.SavePng(path, 800, 500);
+        PlotFile.SavePng(plot, path, 800, 500);
     }
 }

@@ -29,7 +29,7 @@ public static class DemoPlots
         plot.XLabel("iteration");
         plot.YLabel(yLabel);
         plot.ShowLegend();
-        plot.SavePng(path, 800, 450);
+        PlotFile.SavePng(plot, path, 800, 450);
     }
 
     /// <summary>Raw segment rewards against their location p = k/K, with the fitted μ(p) ± σ(p).</summary>
@@ -56,6 +56,6 @@ public static class DemoPlots
         plot.XLabel("p = k / K (segment index over segments in the response)");
         plot.YLabel("raw segment reward");
         plot.ShowLegend();
-        plot.SavePng(path, 800, 450);
+        PlotFile.SavePng(plot, path, 800, 450);
     }
 }

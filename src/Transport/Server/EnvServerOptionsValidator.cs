@@ -26,7 +26,9 @@ public sealed class EnvServerOptionsValidator : IValidateOptions<EnvServerOption
         Positive(nameof(o.MaxSessions), o.MaxSessions);
         Positive(nameof(o.MaxNumEnvs), o.MaxNumEnvs);
         Positive(nameof(o.MaxFrameBytes), o.MaxFrameBytes);
-        Positive(nameof(o.SessionTimeoutSeconds), o.SessionTimeoutSeconds);
+        // Bounded above too: clients derive their heartbeat from it, and a day of silence is already a dead client.
+        if (!(o.SessionTimeoutSeconds > 0 && o.SessionTimeoutSeconds <= 86400))
+            problems.Add($"{S}:{nameof(o.SessionTimeoutSeconds)} must be in (0, 86400] seconds; got {o.SessionTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         if (!(o.BatchWindowMs >= 0 && o.BatchWindowMs <= 1000))
             problems.Add($"{S}:{nameof(o.BatchWindowMs)} must be in 0..1000 (milliseconds); got {o.BatchWindowMs.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         if (!(o.DrainGraceSeconds >= 0 && o.DrainGraceSeconds <= 3600))
