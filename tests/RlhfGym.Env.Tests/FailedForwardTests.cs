@@ -50,16 +50,24 @@ public class FailedForwardTests
         }
     }
 
-    [Fact]
-    public void A_failed_autoreset_prefill_leaves_that_sub_env_refusing_to_step_until_it_is_reset()
+    // Three sub-envs after a step in which sub-env 1 ended: the next step starts its new episode, and that prefill fails.
+    private static (TextVectorEnv Env, Random Rng) WithAnAutoresetPendingThatWillFail()
     {
-        using var env = Make(3);
+        var env = Make(3);
         env.Reset(1);
         var rng = new Random(1);
         var actions = Tokens(rng, 3);
         actions[1] = Eos;
-        env.Step(actions); // sub-env 1 ends; the next step starts its new episode
+        env.Step(actions);
         FailOnce(env, "prefill");
+        return (env, rng);
+    }
+
+    [Fact]
+    public void A_failed_autoreset_prefill_leaves_that_sub_env_refusing_to_step_until_it_is_reset()
+    {
+        var (env, rng) = WithAnAutoresetPendingThatWillFail();
+        using var _ = env;
         var failed = Assert.Throws<ExternalException>(() => env.Step(Tokens(rng, 3)));
         Assert.Contains("injected", failed.Message);
 
@@ -77,14 +85,9 @@ public class FailedForwardTests
     [Fact]
     public void An_episode_that_ends_in_a_step_whose_autoreset_prefill_fails_still_autoresets_on_the_next_step()
     {
-        using var env = Make(3);
-        env.Reset(1);
-        var rng = new Random(1);
+        var (env, rng) = WithAnAutoresetPendingThatWillFail();
+        using var _ = env;
         var actions = Tokens(rng, 3);
-        actions[1] = Eos;
-        env.Step(actions); // sub-env 1 ends; the next step starts its new episode
-        FailOnce(env, "prefill");
-        actions = Tokens(rng, 3);
         actions[2] = Eos; // sub-env 2 ends in the step whose prefill (of sub-env 1's new episode) fails
         Assert.Throws<ExternalException>(() => env.Step(actions));
 
