@@ -238,6 +238,53 @@ public class ShardedEnvTests
     }
 
     [Fact]
+    public void A_partial_reset_that_finds_a_restarted_server_moves_its_sub_envs_instead_of_failing()
+    {
+        using var dir = new TempDir();
+        var bundle = RandomBundle.Write(dir.File("bundle"), maxNewTokens: 16, seed: 7);
+        using var fleet = new Fleet(2, bundle.Directory);
+        using var env = new ShardedVectorEnv(fleet.Addresses, numEnvs: 4, heartbeat: TimeSpan.Zero, connectTimeout: TimeSpan.FromSeconds(3));
+        env.Reset(seed: 3);
+        int notEos = (env.Spec.EosIds[0] + 1) % env.Spec.VocabSize;
+        var go = Enumerable.Repeat(notEos, 4).ToArray();
+        env.Step(go);
+        fleet.Kill(1);
+        fleet.Start(1); // the same address, a new process: the sessions of sub-envs 2 and 3 are gone
+
+        // A partial reset cannot start the lost session again (a session's first reset is full): the shard moves.
+        var reset = env.Reset(options: new ResetOptions { Mask = [false, false, true, false] });
+        Assert.NotNull(reset.Prompts[2]);
+        var r = env.Step(go);
+        Assert.Equal([false, false, false, true], r.Lost); // sub-env 3's episode in flight was lost with the session
+        r = env.Step(go); // its reset step, on a new session
+        Assert.NotNull(r.ResetPrompts[3]);
+        Assert.DoesNotContain(true, r.Lost);
+    }
+
+    [Fact]
+    public void A_server_name_that_does_not_resolve_is_left_out_like_a_dead_server_and_a_disposed_env_refuses_calls()
+    {
+        using var dir = new TempDir();
+        var bundle = RandomBundle.Write(dir.File("bundle"), maxNewTokens: 8, seed: 7);
+        using var fleet = new Fleet(1, bundle.Directory);
+        // A StatefulSet pod's DNS name exists only while the pod is ready.
+        const string NotYet = "tcp://rlhfgym-env-9.not-yet.invalid:5555";
+        var alone = Assert.Throws<RemoteEnvException>(() => new RemoteVectorEnv(NotYet, heartbeat: TimeSpan.Zero));
+        Assert.Equal("unreachable", alone.Code);
+        Assert.Contains(NotYet, alone.Message);
+
+        var env = new ShardedVectorEnv([fleet.Addresses[0], NotYet], numEnvs: 2, heartbeat: TimeSpan.Zero, connectTimeout: TimeSpan.FromSeconds(1));
+        Assert.Equal(1, env.ServersLost);
+        Assert.False(env.Servers[1].Alive);
+        env.Reset(seed: 1);
+        env.Step([5, 6]);
+        env.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => env.Step([5, 6]));
+        Assert.Throws<ObjectDisposedException>(() => env.Reset(seed: 1));
+        Assert.Throws<ObjectDisposedException>(() => env.Assets());
+    }
+
+    [Fact]
     public void Bad_server_lists_are_named()
     {
         Assert.Contains("at least one", Assert.Throws<ArgumentException>(() => new ShardedVectorEnv([])).Message);

@@ -19,7 +19,13 @@ internal static class ClientSocket
             socket.Options.CurveCertificate = curve.Client;
         }
         beforeConnect?.Invoke(socket);
-        socket.Connect(address);
+        try { socket.Connect(address); }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or NetMQ.NetMQException)
+        {
+            // NetMQ resolves a host name at once: a StatefulSet pod's DNS name exists only while the pod is ready.
+            socket.Dispose();
+            throw new RemoteEnvException("unreachable", $"cannot connect to {address}: {e.Message} (a host name that does not resolve, or not yet?)");
+        }
         return socket;
     }
 

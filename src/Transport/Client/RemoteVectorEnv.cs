@@ -133,8 +133,9 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
                 if (now - Math.Max(Interlocked.Read(ref _lastActivityTicks), lastPing) < interval.Ticks) continue;
                 lastPing = now;
                 socket.SendFrame(MessagePackSerializer.Serialize(new Request { Version = ProtocolVersion.Current, Id = ++id, Op = "ping", Session = session }));
-                if (!socket.TryReceiveFrameBytes(_connectTimeout, out var frame))
+                if (!ReceiveUnlessStopping(socket, out var frame))
                 {
+                    if (_stopping.IsSet) break;
                     socket.Dispose(); // unreachable for now: a fresh socket next beat
                     socket = NewSocket();
                     continue;
@@ -146,6 +147,26 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         }
         finally { socket.Dispose(); }
     }
+
+    // The reply to a heartbeat ping, waited for in short slices so that a Dispose never waits out the connect timeout.
+    private bool ReceiveUnlessStopping(NetMQ.Sockets.DealerSocket socket, out byte[] frame)
+    {
+        var deadline = DateTime.UtcNow + _connectTimeout;
+        frame = [];
+        while (!_stopping.IsSet)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) return false;
+            if (socket.TryReceiveFrameBytes(left < StopCheck ? left : StopCheck, out var received))
+            {
+                frame = received;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static readonly TimeSpan StopCheck = TimeSpan.FromMilliseconds(100);
 
     private void MakeSession()
     {
@@ -172,16 +193,20 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     /// <summary>Resets the sub-envs; after a lost session it first makes a new one (hello and make again).</summary>
     public ResetResult Reset(long? seed = null, ResetOptions? options = null)
     {
+        bool full = options?.Mask is null || options.Mask.All(m => m);
+        // A shard's partial reset cannot start a new session (its first reset must be full): its sharded env moves it instead.
+        if (_failFast && !full && (_session.Length == 0 || _lostReason is not null))
+            throw new SessionLostException($"the server at {_address} no longer has this shard's session ({_lostReason ?? "lost"}); a partial reset cannot start a new one");
         if (_session.Length == 0 || _lostReason is not null) MakeSession();
         var request = new Request { Op = "reset", Seed = seed, Mask = options?.Mask, GroupSize = options?.GroupSize };
         Reply r;
         try { r = ChangingCall(request); }
-        catch (SessionLostException)
+        catch (SessionLostException) when (!_failFast || full)
         {
             MakeSession(); // found out by this reset: nothing in flight was lost, so start over silently
             r = ChangingCall(request);
         }
-        if (options?.Mask is null || options.Mask.All(m => m)) _outcomeUnknown = null; // every sub-env starts afresh
+        if (full) _outcomeUnknown = null; // every sub-env starts afresh
         return new ResetResult(r.Prompts!, r.PromptIds!, r.PromptTexts!);
     }
 
@@ -398,7 +423,9 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
     private void Release(bool closeSession)
     {
         _stopping.Set();
-        _heartbeat?.Join(TimeSpan.FromSeconds(5));
+        // The heartbeat checks the stop at least every 100 ms; should it still be running (a stalled thread), the event
+        // is left for the collector rather than disposed under it.
+        bool heartbeatStopped = _heartbeat?.Join(TimeSpan.FromSeconds(5)) ?? true;
         try
         {
             if (closeSession && _session.Length > 0) Call(new Request { Op = "close", Session = _session }, TimeSpan.FromSeconds(2), "close");
@@ -406,6 +433,6 @@ public sealed class RemoteVectorEnv : IVectorEnv, IScoringEnv
         catch (RemoteEnvException) { }
         _watch?.Dispose();
         _socket.Dispose();
-        _stopping.Dispose();
+        if (heartbeatStopped) _stopping.Dispose();
     }
 }

@@ -43,6 +43,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
     private readonly StepResult _result;
     private long? _seed; // the last seed a Reset was given: the base of the seeds of sessions made again after a loss
     private int _sessionsMade;
+    private bool _disposed;
 
     /// <summary>Servers given up on (in any call) since the env was made.</summary>
     public int ServersLost { get; private set; }
@@ -90,6 +91,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
 
     public ResetResult Reset(long? seed = null, ResetOptions? options = null)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var mask = options?.Mask;
         if (mask is not null && mask.Length != _numEnvs) throw new ArgumentException($"reset mask has {mask.Length} entries, the env has {_numEnvs} sub-envs");
         int group = options?.GroupSize ?? 1;
@@ -110,16 +112,19 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
             if (rows[g..(g + group)].Select(b => _shardOf[b]).Distinct().Count() > 1)
                 throw new ArgumentException($"sub-envs {rows[g]}..{rows[g + group - 1]} (one group of {group}) run on different servers: reset every sub-env to regroup them");
 
-        var work = _shards.Select((shard, j) => (shard, j, mask: shard.Rows.Select(reset.Contains).ToArray()))
+        // Slice j (by its first sub-env) gets seed + j, whatever order its session was made in.
+        var work = _shards.OrderBy(s => s.Rows[0]).Select((shard, j) => (shard, j, mask: shard.Rows.Select(reset.Contains).ToArray()))
             .Where(w => w.mask.Any(m => m)).ToList();
         var outcomes = FanOut(work.Select(w => (Func<ResetResult>)(() =>
             w.shard.Env.Reset(Offset(seed, w.j), new ResetOptions { Mask = w.mask.All(m => m) ? null : w.mask, GroupSize = group }))).ToList());
+        Exception? callersError = null;
         for (int i = 0; i < work.Count; i++)
         {
             var (shard, _, _) = work[i];
             if (outcomes[i].Error is { } error)
             {
-                Lose(shard, error);
+                if (IsServerLoss(error)) Lose(shard, error);
+                else callersError ??= error;
                 continue;
             }
             // The server reports every sub-env's current prompt, the ones it autoreset included.
@@ -127,17 +132,19 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
             for (int k = 0; k < shard.Rows.Length; k++) SetPrompt(shard.Rows[k], r.Prompts[k], r.PromptIds[k], r.PromptTexts[k]);
         }
         var orphans = rows.Where(b => _shardOf[b] is null).ToArray();
-        if (orphans.Length > 0) Rehome(orphans, group);
+        if (orphans.Length > 0 && callersError is null) Rehome(orphans, group);
         foreach (int b in rows)
         {
             _ended[b] = false;
             _lostUnreported[b] = false;
         }
+        ThrowIfAny(callersError);
         return new ResetResult((int[][])_prompts.Clone(), (string[])_promptIds.Clone(), (string[])_promptTexts.Clone());
     }
 
     public StepResult Step(ReadOnlySpan<int> actions)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (_prompts[0] is null) throw new InvalidOperationException("call Reset before Step");
         if (actions.Length != _numEnvs) throw new ArgumentException($"expected {_numEnvs} actions (one per sub-env), got {actions.Length}");
         // Everything is checked here, before any server steps: a rejected call must not leave the shards out of step.
@@ -162,10 +169,14 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         foreach (var shard in shards)
             for (int k = 0; k < shard.Rows.Length; k++) shard.Actions[k] = actions[shard.Rows[k]];
         var outcomes = FanOut(shards.ConvertAll(s => s.StepCall));
+        // Every reply is handled (losses detached, results copied) before an error that is not a server's loss (a
+        // failed forward: internal, invalid_state) is thrown, so the other shards' bookkeeping stays right.
+        Exception? callersError = null;
         for (int i = 0; i < shards.Count; i++)
         {
-            if (outcomes[i].Error is { } error) Lose(shards[i], error);
-            else Copy(shards[i], outcomes[i].Value!);
+            if (outcomes[i].Error is not { } error) Copy(shards[i], outcomes[i].Value!);
+            else if (IsServerLoss(error)) Lose(shards[i], error);
+            else callersError ??= error;
         }
         for (int b = 0; b < _numEnvs; b++)
             if (_lostUnreported[b])
@@ -177,14 +188,18 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         if (_autoreset == AutoresetMode.NextStep && Array.IndexOf(_shardOf, null) >= 0)
         {
             var due = Enumerable.Range(0, _numEnvs).Where(b => _shardOf[b] is null && _ended[b]).ToArray();
-            if (due.Length > 0)
+            if (due.Length > 0 && callersError is null)
             {
-                Rehome(due, groupSize: 1);
-                foreach (int b in due)
+                try
                 {
-                    _result.ResetPrompts[b] = _prompts[b];
-                    _result.ResetPromptIds[b] = _promptIds[b];
+                    Rehome(due, groupSize: 1);
+                    foreach (int b in due)
+                    {
+                        _result.ResetPrompts[b] = _prompts[b];
+                        _result.ResetPromptIds[b] = _promptIds[b];
+                    }
                 }
+                catch (Exception e) when (e is not NoServerLeftException) { callersError = e; } // tried again next step
             }
         }
         for (int b = 0; b < _numEnvs; b++)
@@ -192,6 +207,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
             if (_result.ResetPrompts[b] is not null) _ended[b] = false;
             if (_result.Terminated[b] || _result.Truncated[b]) _ended[b] = true;
         }
+        ThrowIfAny(callersError);
         return _result;
     }
 
@@ -207,12 +223,28 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
 
     private T OnAnyServer<T>(Func<RemoteVectorEnv, T> call)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         while (_shards.FirstOrDefault() is { } shard)
         {
             try { return call(shard.Env); }
             catch (RemoteEnvException e) when (IsServerLoss(e)) { Lose(shard, e); }
         }
-        throw NoServerLeft();
+        // No shard holds a session (every one was lost): a live server still answers, through a session of its own.
+        while (true)
+        {
+            var server = LeastLoaded() ?? Revive() ?? throw NoServerLeft();
+            try
+            {
+                using var temporary = Connect(server, 1);
+                return call(temporary);
+            }
+            catch (RemoteEnvException e) when (IsServerLoss(e)) { GiveUp(server, e.Message); }
+        }
+    }
+
+    private static void ThrowIfAny(Exception? error)
+    {
+        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error); // as thrown, with its stack
     }
 
     // The sub-env's episode ends here, cut short: it was running on a server that is gone.
@@ -254,7 +286,7 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
     /// server shutting down. These move sub-envs; anything else (a bad argument) is the caller's error and is thrown.
     /// </summary>
     private static bool IsServerLoss(Exception e) =>
-        e is SessionLostException or ServerDrainingException || e is RemoteEnvException { Code: "timeout" or "disconnected" or "unknown_session" };
+        e is SessionLostException or ServerDrainingException || e is RemoteEnvException { Code: "timeout" or "disconnected" or "unreachable" or "unknown_session" };
 
     /// <summary>New sessions for sub-envs that have none, on the least-loaded live servers, reset at once.</summary>
     private void Rehome(int[] rows, int groupSize)
@@ -306,19 +338,24 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
             var slices = Slices(groupSize);
             var outcomes = FanOut(slices.Select(s => (Func<RemoteVectorEnv>)(() => Connect(s.Server, s.Rows.Length))).ToList());
             bool allMade = true;
+            Exception? callersError = null;
+            // Every session made is adopted (or disposed by Adopt) before an error is thrown, so CloseAll closes them all.
             for (int j = 0; j < slices.Count; j++)
             {
                 if (outcomes[j].Error is { } error)
                 {
-                    if (!IsServerLoss(error))
-                    {
-                        CloseAll();
-                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-                    }
-                    GiveUp(slices[j].Server, error.Message);
+                    if (IsServerLoss(error)) GiveUp(slices[j].Server, error.Message);
+                    else callersError ??= error;
                     allMade = false;
+                    continue;
                 }
-                else Adopt(slices[j].Server, outcomes[j].Value!, slices[j].Rows);
+                try { Adopt(slices[j].Server, outcomes[j].Value!, slices[j].Rows); }
+                catch (ArgumentException e) { callersError ??= e; } // another env there: Adopt disposed the session
+            }
+            if (callersError is not null)
+            {
+                CloseAll();
+                ThrowIfAny(callersError);
             }
             if (allMade) return;
             CloseAll(); // a server was lost while spreading: spread again over the rest
@@ -470,5 +507,9 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         Array.Clear(_shardOf);
     }
 
-    public void Dispose() => CloseAll();
+    public void Dispose()
+    {
+        _disposed = true;
+        CloseAll();
+    }
 }
