@@ -262,6 +262,56 @@ public class ShardedEnvTests
     }
 
     [Fact]
+    public async Task The_python_sharded_env_also_moves_a_slice_whose_server_restarted_on_a_partial_reset()
+    {
+        using var dir = new TempDir();
+        var bundle = RandomBundle.Write(dir.File("bundle"), maxNewTokens: 16, seed: 7);
+        using var fleet = new Fleet(2, bundle.Directory);
+        string ready = dir.File("ready"), go = dir.File("go");
+        // The client holds its sessions across the restart, so it waits (a file) while the test restarts server 1.
+        string code = """
+            import os, sys, time
+            from rlhfgym_client import ShardedVectorEnv
+            addresses, ready, go = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
+            env = ShardedVectorEnv(addresses, num_envs=4, heartbeat=False, connect_timeout=3.0)
+            env.reset(seed=3)
+            token = (env.spec["eos_ids"][0] + 1) % env.spec["vocab_size"]
+            env.step([token] * 4)
+            open(ready, "w").close()
+            while not os.path.exists(go):
+                time.sleep(0.05)
+            env.reset(options={"mask": [False, False, True, False]})
+            info = env.step([token] * 4)[4]
+            print("lost", [bool(x) for x in info["lost"]])
+            info = env.step([token] * 4)[4]
+            print("then", bool(info["_reset_prompt_ids"][3]), [bool(x) for x in info["lost"]])
+            env.close()
+            """;
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-c", code, string.Join(",", fleet.Addresses), ready, go }) psi.ArgumentList.Add(a);
+        psi.Environment["PYTHONPATH"] = RepositoryRoot.File("clients", "python");
+        using var python = Process.Start(psi)!;
+        var stdout = python.StandardOutput.ReadToEndAsync();
+        var stderr = python.StandardError.ReadToEndAsync();
+        var waited = Stopwatch.StartNew();
+        while (!File.Exists(ready))
+        {
+            if (python.HasExited) Assert.Fail($"the client ended early: {await stderr}");
+            Assert.True(waited.Elapsed < TimeSpan.FromMinutes(1), "the client never got ready");
+            await Task.Delay(50);
+        }
+        fleet.Kill(1);
+        fleet.Start(1);
+        File.WriteAllText(go, "");
+        using var finish = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        await python.WaitForExitAsync(finish.Token);
+        Assert.True(python.ExitCode == 0, await stderr);
+        string printed = await stdout;
+        Assert.Contains("lost [False, False, False, True]", printed);
+        Assert.Contains("then True [False, False, False, False]", printed);
+    }
+
+    [Fact]
     public void A_server_name_that_does_not_resolve_is_left_out_like_a_dead_server_and_a_disposed_env_refuses_calls()
     {
         using var dir = new TempDir();

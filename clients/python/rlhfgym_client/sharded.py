@@ -136,7 +136,7 @@ class ShardedVectorEnv:
                                  "servers: reset every sub-env to regroup them")
         chosen = set(rows)
         work = []
-        for j, shard in enumerate(self._shards):
+        for j, shard in enumerate(sorted(self._shards, key=lambda s: s.rows[0])):  # slice j by its first sub-env: seed + j
             local = [b in chosen for b in shard.rows]
             if any(local):
                 work.append((shard, j, local))
@@ -145,9 +145,13 @@ class ShardedVectorEnv:
                 seed=_offset_seed(seed, j),
                 options={"mask": None if all(local) else local, "group_size": group}))
             for shard, j, local in work])
+        callers_error = None
         for (shard, _, _), (value, error) in zip(work, outcomes):
             if error is not None:
-                self._lose(shard, error)
+                if _is_server_loss(error):
+                    self._lose(shard, error)
+                elif callers_error is None:
+                    callers_error = error  # raised once every other reply is in
                 continue
             observations, info = value
             # The server reports every sub-env's prompt id and text, the ones it autoreset included; the observation
@@ -156,12 +160,14 @@ class ShardedVectorEnv:
                 prompt = list(observations[k]) if b in chosen else self._prompts[b]
                 self._set_prompt(b, prompt, info["prompt_ids"][k], info["prompt_texts"][k])
         orphans = [b for b in rows if self._shard_of[b] is None]
-        if orphans:
+        if orphans and callers_error is None:
             self._rehome(orphans, group)
         for b in rows:
             self._ended[b] = False
             self._lost_unreported[b] = False
             self._tokens[b] = list(self._prompts[b])
+        if callers_error is not None:
+            raise callers_error
         self.finished_episodes = {}
         info = {"prompt_ids": np.array(self._prompt_ids, dtype=object),
                 "prompt_texts": np.array(self._prompt_texts, dtype=object)}
@@ -215,9 +221,15 @@ class ShardedVectorEnv:
             (lambda shard=shard: shard.env._session_call(
                 {"op": "step", "actions": [int(actions[b]) for b in shard.rows]}))
             for shard in shards])
+        # Every reply is taken in (losses detached, results copied) before an error that is not a server's loss (a
+        # failed forward: internal, invalid_state) is raised, so the other shards' bookkeeping stays right.
+        callers_error = None
         for shard, (reply, error) in zip(shards, outcomes):
             if error is not None:
-                self._lose(shard, error)
+                if _is_server_loss(error):
+                    self._lose(shard, error)
+                elif callers_error is None:
+                    callers_error = error
                 continue
             for k, b in enumerate(shard.rows):
                 rewards[b] = reply["rewards"][k]
@@ -242,11 +254,16 @@ class ShardedVectorEnv:
         # Under next-step autoreset an orphan's reset step is the step after its episode ended: it gets its session now.
         if self.autoreset == "next-step":
             due = [b for b in range(n) if self._shard_of[b] is None and self._ended[b]]
-            if due:
-                self._rehome(due, 1)
-                for b in due:
-                    reset_prompts[b] = list(self._prompts[b])
-                    reset_ids[b] = self._prompt_ids[b]
+            if due and callers_error is None:
+                try:
+                    self._rehome(due, 1)
+                    for b in due:
+                        reset_prompts[b] = list(self._prompts[b])
+                        reset_ids[b] = self._prompt_ids[b]
+                except RemoteEnvError as e:
+                    if isinstance(e, NoServerLeft):
+                        raise
+                    callers_error = e  # tried again next step
         for b in range(n):
             if reset_prompts[b] is not None:
                 self._tokens[b] = list(reset_prompts[b])
@@ -255,6 +272,8 @@ class ShardedVectorEnv:
                 self._tokens[b].append(int(actions[b]))
             if terminated[b] or truncated[b]:
                 self._ended[b] = True
+        if callers_error is not None:
+            raise callers_error
         self.ref_logprob, self.ref_entropy = ref_logprob, ref_entropy
         self.finished_episodes = {b: episodes[b] for b in range(n) if episodes[b] is not None}
         info = {
@@ -292,7 +311,26 @@ class ShardedVectorEnv:
                 if not _is_server_loss(e):
                     raise
                 self._lose(shard, e)
-        raise self._no_server_left()
+        # No shard holds a session (every one was lost): a live server still answers, through a session of its own.
+        while True:
+            server = self._least_loaded() or self._revive()
+            if server is None:
+                raise self._no_server_left()
+            try:
+                temporary = self._connect(server, 1)
+            except RemoteEnvError as e:
+                if not _is_server_loss(e):
+                    raise
+                self._give_up(server, str(e))
+                continue
+            try:
+                return call(temporary)
+            except RemoteEnvError as e:
+                if not _is_server_loss(e):
+                    raise
+                self._give_up(server, str(e))
+            finally:
+                temporary.close()
 
     def close(self, **kwargs):
         self._close_all()

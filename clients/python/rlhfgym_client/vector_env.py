@@ -156,15 +156,23 @@ class VectorEnv(_Base):
         mask, group_size = reset_options(options)
         if self._closed:
             raise RemoteEnvError("closed", f"this env's connection to {self.address} was closed: make a new VectorEnv")
-        if self.session is None or (self._heartbeat is not None and self._heartbeat.lost is not None):
+        full = mask is None or all(mask)
+        lost = self.session is None or (self._heartbeat is not None and self._heartbeat.lost is not None)
+        if lost and self._fail_fast and not full:
+            # A shard's partial reset cannot start a new session (its first reset must be full): its sharded env moves it.
+            raise SessionLost(f"the server at {self.address} no longer has this shard's session; a partial reset cannot "
+                              "start a new one")
+        if lost:
             self._make_session()
         request = {"op": "reset", "seed": None if seed is None else int(seed), "mask": mask, "group_size": group_size}
         try:
             reply = self._changing_call(request)
         except SessionLost:
+            if self._fail_fast and not full:
+                raise
             self._make_session()  # found out by this reset: nothing in flight was lost, so start over silently
             reply = self._changing_call(request)
-        if mask is None or all(mask):
+        if full:
             self._outcome_unknown = None  # every sub-env starts afresh
         for i, prompt in enumerate(reply["prompts"]):
             if mask is None or mask[i]:

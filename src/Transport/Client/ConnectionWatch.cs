@@ -71,7 +71,9 @@ internal sealed class ConnectionWatch : IDisposable
     public void Dispose()
     {
         _monitor.Stop();
-        _running.Wait(TimeSpan.FromSeconds(2));
+        // The monitor fails on its own when its socket is gone first (a connect that threw): nothing is left to watch.
+        try { _running.Wait(TimeSpan.FromSeconds(2)); }
+        catch (AggregateException) { }
         _monitor.Dispose();
     }
 }
