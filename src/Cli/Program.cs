@@ -26,13 +26,5 @@ var parse = RootCommandFactory.Create(host.Services).Parse(args);
 // A command line that does not parse (an unknown option, a missing or mistyped value) never reaches a verb, so the
 // verb's --json contract is kept here: the error on stderr and one JSON object as the last line of stdout.
 if (parse.Errors.Count > 0 && args.Contains(CommonOptions.Json.Name))
-{
-    foreach (var error in parse.Errors) Console.Error.WriteLine($"error: {error.Message}");
-    Console.WriteLine(new System.Text.Json.Nodes.JsonObject
-    {
-        ["error"] = string.Join("; ", parse.Errors.Select(e => e.Message)),
-        ["kind"] = "ParseError",
-    }.ToJsonString());
-    return 1;
-}
+    return VerbRunner.Fail(string.Join("; ", parse.Errors.Select(e => e.Message)), "ParseError", json: true);
 return await parse.InvokeAsync();

@@ -28,10 +28,17 @@ public static class VerbRunner
         }
         catch (Exception e) // every failure becomes one readable line (and a JSON line), never a stack dump
         {
-            Console.Error.WriteLine($"error: {e.Message}");
             if (Environment.GetEnvironmentVariable("RLHFGYM_TRACE") == "1") Console.Error.WriteLine(e);
-            if (json) Console.WriteLine(new JsonObject { ["error"] = e.Message, ["kind"] = e.GetType().Name }.ToJsonString());
-            return 1;
+            return Fail(e.Message, e.GetType().Name, json);
         }
+    }
+
+    /// <summary>A failure under the CLI's contract: "error: …" on stderr and, with --json, {"error", "kind"} as the last
+    /// line of stdout; the exit code (1) to return.</summary>
+    public static int Fail(string message, string kind, bool json)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        if (json) Console.WriteLine(new JsonObject { ["error"] = message, ["kind"] = kind }.ToJsonString());
+        return 1;
     }
 }

@@ -345,10 +345,8 @@ class ShardedVectorEnv:
     # ---- failover ---------------------------------------------------------------------------------------------------
 
     def _lose(self, shard, error):
-        """Drop a shard whose server failed. Its episodes in flight are lost: the step under way (or the next one)
-        reports them."""
-        if not _is_server_loss(error):
-            raise error
+        """Drop a shard whose server failed (a server loss: every caller sorts its errors first). Its episodes in flight
+        are lost: the step under way (or the next one) reports them."""
         self._detach(shard)
         if not isinstance(error, SessionLost):  # a restarted server forgot the session but can take a new one
             self._give_up(shard.server, str(error))

@@ -86,13 +86,8 @@ public static class ServeCommand
         return command;
     }
 
-    // A server that cannot start: one readable line on stderr and, with --json, the CLI's error object as the last line.
-    private static int Refused(ParseResult parse, Exception ex)
-    {
-        Console.Error.WriteLine($"error: {ex.Message}");
-        if (parse.GetValue(CommonOptions.Json)) Console.WriteLine(new JsonObject { ["error"] = ex.Message, ["kind"] = ex.GetType().Name }.ToJsonString());
-        return 1;
-    }
+    // A server that cannot start: the CLI's error line and object.
+    private static int Refused(ParseResult parse, Exception ex) => VerbRunner.Fail(ex.Message, ex.GetType().Name, parse.GetValue(CommonOptions.Json));
 
     private static void LogSpin(ILogger log, ServerOpenMpSpin.Outcome spin)
     {

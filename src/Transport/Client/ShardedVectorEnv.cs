@@ -261,9 +261,9 @@ public sealed class ShardedVectorEnv : IVectorEnv, IScoringEnv
         EpisodesLost++;
     }
 
+    // A shard whose server failed (IsServerLoss: every caller sorts its errors first) is let go of.
     private void Lose(Shard shard, Exception error)
     {
-        if (!IsServerLoss(error)) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error); // the caller's error, as thrown
         Detach(shard);
         // A restarted server forgot the session but can take a new one; a dead or draining one cannot.
         if (error is not SessionLostException) GiveUp(shard.Server, error.Message);

@@ -53,8 +53,7 @@ public sealed class RequestHandler : IDisposable
     // Score outcomes computed for a burst's batch, read back by that request's own Dispatch (by the decoded request).
     private readonly Dictionary<Request, (IReadOnlyList<EpisodeRewards>? Result, Exception? Error)> _batchedScoreOutcomes = new(ReferenceEqualityComparer.Instance);
     private Task? _preload; // its outcome is the server's readiness: done = ready, faulted = why not
-    private readonly Dictionary<string, Task> _builds = new(); // envs built in the background for a request (and a failed preload)
-    private bool _preloadFailureRecorded; // a failed preload has been put in _builds once
+    private readonly Dictionary<string, Task> _builds = new(); // envs built in the background: the default env's preload, and those requests asked for
     private bool _draining;
 
     /// <param name="auth">The CurveZMQ allow-list check; null serves every client that can connect.</param>
@@ -79,7 +78,8 @@ public sealed class RequestHandler : IDisposable
     /// </summary>
     public void StartPreload()
     {
-        _preload ??= Task.Run(() =>
+        if (_preload is not null) return;
+        _preload = Task.Run(() =>
         {
             try
             {
@@ -92,6 +92,7 @@ public sealed class RequestHandler : IDisposable
                 throw;
             }
         });
+        _builds[_o.Env] = _preload; // the default env's build, which its first requests wait on like any other
     }
 
     // A background build that failed is the error of every request that waited on it (its message says why). It stays
@@ -179,13 +180,6 @@ public sealed class RequestHandler : IDisposable
         if (!ProtocolVersion.Compatible(r.Version, out _) || (_auth is not null && _auth.Check(r.ClientKey, r.Proof) is not null)) return false;
         if (r.Op == "make" && MakeRefusal(r) is not null) return false;
         string env = r.Env ?? _o.Env;
-        if (env == _o.Env && _preload is { IsCompleted: false }) return true;
-        // A failed preload is the default env's failed build: its waiters get its error, not a second build's.
-        if (env == _o.Env && _preload is { IsFaulted: true } && !_preloadFailureRecorded)
-        {
-            _builds.TryAdd(env, _preload);
-            _preloadFailureRecorded = true;
-        }
         if (_builds.TryGetValue(env, out var build))
         {
             if (!(arriving && build.IsFaulted)) return !build.IsCompleted; // done (or failed): Dispatch takes it from here
@@ -503,9 +497,9 @@ public sealed class RequestHandler : IDisposable
         return null;
     }
 
+    // Dispatch has checked MakeRefusal just before: the limits hold.
     private Reply Make(Request r, string peer)
     {
-        if (MakeRefusal(r) is { } refused) return refused;
         int n = r.NumEnvs ?? 1;
         // A bad option is an EnvOptionException (an ArgumentException): invalid_argument, its message naming the key.
         var env = EnvRegistry.Make(r.Env ?? _o.Env, n, d => EnvOptionsCodec.Decode(r.Options, d), Conversions.ParseAutoreset(r.Autoreset), _device, shared: _decoders);
